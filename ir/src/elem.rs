@@ -1,0 +1,163 @@
+//! The `Elem` trait: what the interpreter needs of a Rust type that stores tensor elements.
+
+use crate::{DType, TensorData};
+use half::{bf16, f16};
+
+/// A Rust element type of a tensor (`f32`, `i64`, `bool`, ...).
+///
+/// Conversions go through the widest type of the same kind (`f64`, `i64` or
+/// `u64`) so that casts between any two dtypes follow Rust's `as` rules:
+/// integer to integer wraps, float to integer truncates toward zero and saturates.
+pub trait Elem:
+    Copy + Send + Sync + std::fmt::Debug + PartialEq + PartialOrd + Default + 'static
+{
+    const DTYPE: DType;
+    fn wrap(v: Vec<Self>) -> TensorData;
+    fn slice(d: &TensorData) -> Option<&[Self]>;
+    fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]>;
+    fn to_f64(self) -> f64;
+    fn to_i64(self) -> i64;
+    fn to_u64(self) -> u64;
+    fn from_f64(v: f64) -> Self;
+    fn from_i64(v: i64) -> Self;
+    fn from_u64(v: u64) -> Self;
+    /// Converts from another element type with `as`-style semantics.
+    fn from_elem<U: Elem>(u: U) -> Self {
+        match U::DTYPE {
+            d if d.is_float() => Self::from_f64(u.to_f64()),
+            d if d.is_signed_int() => Self::from_i64(u.to_i64()),
+            _ => Self::from_u64(u.to_u64()),
+        }
+    }
+}
+
+macro_rules! elem_prim {
+    ($t:ty, $d:ident) => {
+        impl Elem for $t {
+            const DTYPE: DType = DType::$d;
+            fn wrap(v: Vec<Self>) -> TensorData {
+                TensorData::$d(v)
+            }
+            fn slice(d: &TensorData) -> Option<&[Self]> {
+                match d {
+                    TensorData::$d(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
+                match d {
+                    TensorData::$d(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
+            fn to_u64(self) -> u64 {
+                self as u64
+            }
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            fn from_i64(v: i64) -> Self {
+                v as $t
+            }
+            fn from_u64(v: u64) -> Self {
+                v as $t
+            }
+        }
+    };
+}
+elem_prim!(f32, F32);
+elem_prim!(f64, F64);
+elem_prim!(i8, I8);
+elem_prim!(u8, U8);
+elem_prim!(i16, I16);
+elem_prim!(u16, U16);
+elem_prim!(i32, I32);
+elem_prim!(u32, U32);
+elem_prim!(i64, I64);
+elem_prim!(u64, U64);
+
+macro_rules! elem_half {
+    ($t:ty, $d:ident) => {
+        impl Elem for $t {
+            const DTYPE: DType = DType::$d;
+            fn wrap(v: Vec<Self>) -> TensorData {
+                TensorData::$d(v)
+            }
+            fn slice(d: &TensorData) -> Option<&[Self]> {
+                match d {
+                    TensorData::$d(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
+                match d {
+                    TensorData::$d(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn to_f64(self) -> f64 {
+                self.to_f64()
+            }
+            fn to_i64(self) -> i64 {
+                self.to_f64() as i64
+            }
+            fn to_u64(self) -> u64 {
+                self.to_f64() as u64
+            }
+            fn from_f64(v: f64) -> Self {
+                <$t>::from_f64(v)
+            }
+            fn from_i64(v: i64) -> Self {
+                <$t>::from_f64(v as f64)
+            }
+            fn from_u64(v: u64) -> Self {
+                <$t>::from_f64(v as f64)
+            }
+        }
+    };
+}
+elem_half!(f16, F16);
+elem_half!(bf16, BF16);
+
+impl Elem for bool {
+    const DTYPE: DType = DType::Bool;
+    fn wrap(v: Vec<Self>) -> TensorData {
+        TensorData::Bool(v)
+    }
+    fn slice(d: &TensorData) -> Option<&[Self]> {
+        match d {
+            TensorData::Bool(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
+        match d {
+            TensorData::Bool(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn to_f64(self) -> f64 {
+        self as u8 as f64
+    }
+    fn to_i64(self) -> i64 {
+        self as i64
+    }
+    fn to_u64(self) -> u64 {
+        self as u64
+    }
+    fn from_f64(v: f64) -> Self {
+        v != 0.0
+    }
+    fn from_i64(v: i64) -> Self {
+        v != 0
+    }
+    fn from_u64(v: u64) -> Self {
+        v != 0
+    }
+}

@@ -1,0 +1,1 @@
+//! `.npy` load and save for [`Tensor`](crate::Tensor). (To be written.)

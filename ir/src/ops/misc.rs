@@ -1,0 +1,5 @@
+//! (misc family: not written yet.)
+
+use crate::Registry;
+
+pub fn register(_r: &mut Registry) {}

@@ -1,0 +1,182 @@
+//! Conversion of ONNX `TensorProto`s (inline, typed fields, or external data) to Kiln tensors.
+
+use super::proto::{tensor_proto::DataLocation, TensorProto};
+use crate::{map_err, MapError};
+use kiln_ir::{DType, Tensor, TensorData};
+use std::path::Path;
+
+/// ONNX `TensorProto.DataType` code to Kiln dtype; unsupported types give a named error.
+pub fn dtype_from_onnx(code: i32) -> Result<DType, MapError> {
+    Ok(match code {
+        1 => DType::F32,
+        2 => DType::U8,
+        3 => DType::I8,
+        4 => DType::U16,
+        5 => DType::I16,
+        6 => DType::I32,
+        7 => DType::I64,
+        9 => DType::Bool,
+        10 => DType::F16,
+        11 => DType::F64,
+        12 => DType::U32,
+        13 => DType::U64,
+        16 => DType::BF16,
+        _ => {
+            return Err(MapError::Unsupported(format!(
+                "element type {} is not supported",
+                onnx_type_name(code)
+            )))
+        }
+    })
+}
+
+/// The ONNX name of a `TensorProto.DataType` code.
+pub fn onnx_type_name(code: i32) -> String {
+    super::proto::tensor_proto::DataType::try_from(code)
+        .map(|d| d.as_str_name().to_string())
+        .unwrap_or_else(|_| format!("#{code}"))
+}
+
+/// Reads a tensor; `base_dir` is where external data files are looked up.
+pub fn tensor_from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Tensor, MapError> {
+    let dtype = dtype_from_onnx(t.data_type.unwrap_or(0))?;
+    let mut shape = Vec::with_capacity(t.dims.len());
+    for &d in &t.dims {
+        if d < 0 {
+            return Err(map_err!(
+                "tensor `{}` has a negative dimension {d}",
+                t.name()
+            ));
+        }
+        shape.push(d as usize);
+    }
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| map_err!("tensor `{}` is too large", t.name()))?;
+    if t.data_location == Some(DataLocation::External as i32) {
+        let bytes = read_external(t, base_dir, n * dtype.size_of())?;
+        return Ok(Tensor::from_le_bytes(dtype, shape, &bytes)?);
+    }
+    if let Some(raw) = &t.raw_data {
+        return Tensor::from_le_bytes(dtype, shape, raw)
+            .map_err(|e| map_err!("tensor `{}`: {e}", t.name()));
+    }
+    let data = typed_fields(t, dtype)?;
+    if data.len() != n {
+        return Err(map_err!(
+            "tensor `{}` of shape {shape:?} holds {} values, needs {n}",
+            t.name(),
+            data.len()
+        ));
+    }
+    Ok(Tensor::new(shape, data)?)
+}
+
+fn typed_fields(t: &TensorProto, dtype: DType) -> Result<TensorData, MapError> {
+    let i32s = &t.int32_data;
+    Ok(match dtype {
+        DType::F32 => TensorData::F32(t.float_data.clone()),
+        DType::F64 => TensorData::F64(t.double_data.clone()),
+        DType::I64 => TensorData::I64(t.int64_data.clone()),
+        DType::U64 => TensorData::U64(t.uint64_data.clone()),
+        DType::U32 => TensorData::U32(t.uint64_data.iter().map(|&v| v as u32).collect()),
+        DType::I32 => TensorData::I32(i32s.clone()),
+        DType::I16 => TensorData::I16(i32s.iter().map(|&v| v as i16).collect()),
+        DType::U16 => TensorData::U16(i32s.iter().map(|&v| v as u16).collect()),
+        DType::I8 => TensorData::I8(i32s.iter().map(|&v| v as i8).collect()),
+        DType::U8 => TensorData::U8(i32s.iter().map(|&v| v as u8).collect()),
+        DType::Bool => TensorData::Bool(i32s.iter().map(|&v| v != 0).collect()),
+        DType::F16 => TensorData::F16(
+            i32s.iter()
+                .map(|&v| half::f16::from_bits(v as u16))
+                .collect(),
+        ),
+        DType::BF16 => TensorData::BF16(
+            i32s.iter()
+                .map(|&v| half::bf16::from_bits(v as u16))
+                .collect(),
+        ),
+        d => {
+            return Err(MapError::Unsupported(format!(
+                "element type {d} in typed fields"
+            )))
+        }
+    })
+}
+
+fn read_external(
+    t: &TensorProto,
+    base_dir: Option<&Path>,
+    want: usize,
+) -> Result<Vec<u8>, MapError> {
+    let get = |k: &str| {
+        t.external_data
+            .iter()
+            .find(|e| e.key() == k)
+            .map(|e| e.value().to_string())
+    };
+    let location = get("location")
+        .ok_or_else(|| map_err!("external tensor `{}` has no location", t.name()))?;
+    let rel = Path::new(&location);
+    if rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(map_err!("external tensor `{}`: location `{location}` must be a relative path inside the model's folder", t.name()));
+    }
+    let path = base_dir.unwrap_or(Path::new(".")).join(rel);
+    let parse = |k: &str| -> Result<Option<usize>, MapError> {
+        get(k)
+            .map(|v| {
+                v.parse::<usize>()
+                    .map_err(|_| map_err!("external tensor `{}`: bad {k} `{v}`", t.name()))
+            })
+            .transpose()
+    };
+    let offset = parse("offset")?.unwrap_or(0);
+    let length = parse("length")?.unwrap_or(want);
+    if length != want {
+        return Err(map_err!(
+            "external tensor `{}`: length {length} bytes, its shape needs {want}",
+            t.name()
+        ));
+    }
+    let file = std::fs::read(&path).map_err(|e| {
+        map_err!(
+            "external data file {} of tensor `{}`: {e}",
+            path.display(),
+            t.name()
+        )
+    })?;
+    let end = offset.checked_add(want).filter(|&e| e <= file.len()).ok_or_else(|| {
+        map_err!(
+            "external data file {} is too short for tensor `{}`: needs bytes {offset}..{} but has {}",
+            path.display(),
+            t.name(),
+            offset.saturating_add(want),
+            file.len()
+        )
+    })?;
+    Ok(file[offset..end].to_vec())
+}
+
+/// Reads a serialized `TensorProto` file (as in ONNX test data: `input_0.pb`),
+/// returning its name (possibly empty) and value.
+pub fn read_tensor_pb(path: &Path) -> crate::Result<(String, Tensor)> {
+    use prost::Message;
+    let bytes = std::fs::read(path).map_err(|source| crate::ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let t = TensorProto::decode(bytes.as_slice()).map_err(|e| crate::ImportError::Decode {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })?;
+    let v = tensor_from_proto(&t, path.parent()).map_err(|e| crate::ImportError::Model {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })?;
+    Ok((t.name().to_string(), v))
+}

@@ -1,0 +1,1 @@
+//! Equality saturation over the tensor graph IR with `egg`: graph rules (TASO/Tensat family), OLLIE-style derivations on tensor expressions, bounded search and cost-based extraction. Not built yet (see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! Runtime: static memory planning, the compiled `Executable` and its thread pool. Until the CPU compilation path lands, models run on the reference interpreter in `kiln_ir::interp`. Not built yet (see ARCHITECTURE.md).
