@@ -78,12 +78,8 @@ pub fn from_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Result<Onn
         };
         opsets.insert(d.to_string(), o.version());
     }
-    if !opsets.contains_key("") {
-        if model.opset_import.is_empty() {
-            opsets.insert(String::new(), 1);
-        } else {
-            return Err(merr("the model imports no ai.onnx opset".into()));
-        }
+    if model.opset_import.is_empty() {
+        opsets.insert(String::new(), 1);
     }
     let g = model
         .graph
