@@ -152,6 +152,14 @@ impl Graph {
     pub fn value(&self, id: ValueId) -> &Value {
         &self.values[id.0 as usize]
     }
+    /// Mutable access to a value, for passes that retype or rename; run [`crate::verify()`] after.
+    pub fn value_mut(&mut self, id: ValueId) -> &mut Value {
+        &mut self.values[id.0 as usize]
+    }
+    /// Mutable access to the nodes, for passes; run [`crate::verify()`] after.
+    pub fn nodes_mut(&mut self) -> &mut [Node] {
+        &mut self.nodes
+    }
     pub fn values(&self) -> &[Value] {
         &self.values
     }
