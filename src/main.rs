@@ -1,1 +1,5 @@
-fn main() {}
+//! The `kiln` command-line tool.
+
+fn main() {
+    std::process::exit(kiln::cli::main());
+}

@@ -48,6 +48,8 @@ pub struct OnnxModel {
     pub opsets: BTreeMap<String, i64>,
     pub ir_version: i64,
     pub producer: String,
+    /// How many nodes of each ONNX op type the file holds (before folding).
+    pub source_ops: BTreeMap<String, usize>,
 }
 
 /// Loads an ONNX model file; external data is looked up beside it.
@@ -88,7 +90,12 @@ pub fn from_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Result<Onn
     let base = path.parent().map(Path::to_path_buf);
     let mut imp = Importer::new(g.name(), opts.clone(), base, path.to_path_buf());
     imp.import_graph(g, &opsets)?;
+    let mut source_ops = BTreeMap::new();
+    for n in &g.node {
+        *source_ops.entry(n.op_type().to_string()).or_insert(0) += 1;
+    }
     Ok(OnnxModel {
+        source_ops,
         graph: imp.graph,
         opsets,
         ir_version: model.ir_version(),
