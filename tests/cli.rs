@@ -1,0 +1,142 @@
+//! The `kiln` binary: commands, output files, and one-paragraph errors with a
+//! non-zero exit code (never a panic or backtrace).
+
+mod common;
+use common::*;
+use std::process::{Command, Output};
+
+fn kiln(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn assert_user_error(o: &Output, needles: &[&str]) {
+    let (out, err) = text(o);
+    assert_eq!(o.status.code(), Some(1), "stdout: {out}\nstderr: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("stack backtrace"),
+        "{err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "`{n}` missing from: {err}");
+    }
+}
+
+#[test]
+fn inspect_prints_ports_opsets_and_histogram() {
+    let d = temp_dir("cli-inspect");
+    let p = write_model(&d, "add.onnx", &add_model());
+    let o = kiln(&["inspect", p.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("x")
+            && out.contains("f32[2, 3]")
+            && out.contains("ai.onnx 17")
+            && out.contains("Add"),
+        "{out}"
+    );
+    assert!(out.contains("parameters 3"), "{out}");
+    let o = kiln(&["inspect", p.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["inputs"][0]["shape"], serde_json::json!([2, 3]));
+    assert_eq!(v["onnx_ops"]["Add"], 1);
+    assert_eq!(v["parameter_bytes"], 12);
+}
+
+#[test]
+fn run_writes_outputs_and_checks_expectations() {
+    let d = temp_dir("cli-run");
+    let p = write_model(&d, "add.onnx", &add_model());
+    let x = kiln_ir::Tensor::from_vec(vec![2, 3], vec![1.0f32, 1.0, 1.0, 2.0, 2.0, 2.0]).unwrap();
+    kiln_ir::npy::save(d.join("x.npy"), &x).unwrap();
+    let want =
+        kiln_ir::Tensor::from_vec(vec![2, 3], vec![2.0f32, 3.0, 4.0, 3.0, 4.0, 5.0]).unwrap();
+    kiln_ir::npy::save(d.join("want.npy"), &want).unwrap();
+    let out_dir = d.join("out");
+    let input = format!("x={}", d.join("x.npy").display());
+    let expect = format!("y={}", d.join("want.npy").display());
+    let o = kiln(&[
+        "run",
+        p.to_str().unwrap(),
+        "--input",
+        &input,
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+        "--expect",
+        &expect,
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("ran in") && out.contains("max abs error 0.000e0"),
+        "{out}"
+    );
+    assert_eq!(kiln_ir::npy::load(out_dir.join("y.npy")).unwrap(), want);
+
+    let wrong = kiln_ir::Tensor::from_vec(vec![2, 3], vec![0.0f32; 6]).unwrap();
+    kiln_ir::npy::save(d.join("wrong.npy"), &wrong).unwrap();
+    let expect = format!("y={}", d.join("wrong.npy").display());
+    assert_user_error(
+        &kiln(&[
+            "run",
+            p.to_str().unwrap(),
+            "--input",
+            &input,
+            "--expect",
+            &expect,
+        ]),
+        &["differs"],
+    );
+}
+
+#[test]
+fn missing_input_lists_the_expected_inputs() {
+    let d = temp_dir("cli-missing");
+    let p = write_model(&d, "add.onnx", &add_model());
+    assert_user_error(
+        &kiln(&["run", p.to_str().unwrap()]),
+        &["missing input `x`", "x: f32[2,3]"],
+    );
+}
+
+#[test]
+fn non_npy_input_names_the_file() {
+    let d = temp_dir("cli-npy");
+    let p = write_model(&d, "add.onnx", &add_model());
+    std::fs::write(d.join("x.txt"), "1 2 3").unwrap();
+    let input = format!("x={}", d.join("x.txt").display());
+    assert_user_error(
+        &kiln(&["run", p.to_str().unwrap(), "--input", &input]),
+        &["x.txt", "not a .npy file"],
+    );
+    assert_user_error(
+        &kiln(&["run", p.to_str().unwrap(), "--input", "x"]),
+        &["NAME=FILE.npy"],
+    );
+}
+
+#[test]
+fn bad_model_is_one_paragraph_error() {
+    let d = temp_dir("cli-bad");
+    std::fs::write(d.join("bad.onnx"), b"garbage").unwrap();
+    assert_user_error(
+        &kiln(&["inspect", d.join("bad.onnx").to_str().unwrap()]),
+        &["bad.onnx", "not a valid ONNX model"],
+    );
+    assert_user_error(
+        &kiln(&["run", "/no/such/model.onnx"]),
+        &["/no/such/model.onnx"],
+    );
+}
