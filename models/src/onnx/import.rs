@@ -169,7 +169,14 @@ impl Importer {
             self.import_node(node, k, opsets)?;
         }
         self.set_outputs(&g.output)?;
-        self.graph.remove_dead_nodes();
+        let dead = self.graph.remove_dead_nodes();
+        tracing::info!(
+            graph = %self.graph.name,
+            onnx_nodes = g.node.len(),
+            kiln_nodes = self.graph.nodes().len(),
+            removed_dead = dead,
+            "imported ONNX graph"
+        );
         self.graph = self.graph.compacted();
         kiln_ir::verify(&self.graph)
             .map_err(|e| self.model_err(format!("imported graph failed verification: {e}")))?;
@@ -207,6 +214,7 @@ impl Importer {
         let Some(map) = mappings().lookup(domain, node.op_type(), opset) else {
             return Err(unsupported());
         };
+        tracing::debug!(node = %name, op = node.op_type(), opset, "mapping node");
         let attrs = convert_attrs(&node.attribute);
         let op = node.op_type().to_string();
         let path = self.path.clone();
