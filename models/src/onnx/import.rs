@@ -27,6 +27,28 @@ pub struct ImportOptions {
     /// Keep graph inputs that shadow an initializer as inputs (the initializer
     /// being only their default). By default they are constants.
     pub overridable_initializers: bool,
+    /// Size limits that protect against malformed or hostile models.
+    pub limits: Limits,
+}
+
+/// Size limits of an import.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest tensor (in elements) any node may produce; larger is an error.
+    /// Default 2^31.
+    pub max_tensor_elements: usize,
+    /// Largest node output (in elements) folded into a constant at import;
+    /// larger constant expressions stay nodes. Default 2^24.
+    pub max_folded_elements: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_tensor_elements: 1 << 31,
+            max_folded_elements: 1 << 24,
+        }
+    }
 }
 
 impl ImportOptions {
@@ -376,22 +398,45 @@ impl Importer {
         inputs: &[ValueId],
         outs: &[String],
     ) -> Result<Vec<ValueId>, MapError> {
+        let tys: Vec<&TensorType> = inputs.iter().map(|&i| &self.graph.value(i).ty).collect();
+        let out_tys = op.def()?.infer(&op.attrs, &tys, outs.len())?;
+        let numel = out_tys.iter().try_fold(0usize, |a, t| {
+            t.shape
+                .iter()
+                .try_fold(1usize, |p, &d| p.checked_mul(d))
+                .and_then(|n| a.checked_add(n))
+        });
+        let numel = match numel {
+            Some(n) if n <= self.opts.limits.max_tensor_elements => n,
+            _ => {
+                return Err(map_err!(
+                    "outputs {} exceed the limit of {} elements per tensor",
+                    out_tys
+                        .iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.opts.limits.max_tensor_elements
+                ))
+            }
+        };
         let consts: Option<Vec<Arc<Tensor>>> = inputs
             .iter()
             .map(|&i| self.graph.const_value(i).cloned())
             .collect();
         let out_names: Vec<&str> = outs.iter().map(String::as_str).collect();
-        if let Some(consts) = consts {
-            let def = op.def()?;
-            let refs: Vec<&Tensor> = consts.iter().map(|t| t.as_ref()).collect();
-            let vals = def.eval(&op.attrs, &refs, outs.len())?;
-            let mut ids = Vec::new();
-            for (t, n) in vals.into_iter().zip(&out_names) {
-                ids.push(self.graph.add_const(n, t)?);
+        match consts {
+            Some(consts) if numel <= self.opts.limits.max_folded_elements => {
+                let refs: Vec<&Tensor> = consts.iter().map(|t| t.as_ref()).collect();
+                let vals = op.def()?.eval(&op.attrs, &refs, outs.len())?;
+                let mut ids = Vec::new();
+                for (t, n) in vals.into_iter().zip(&out_names) {
+                    ids.push(self.graph.add_const(n, t)?);
+                }
+                Ok(ids)
             }
-            return Ok(ids);
+            _ => Ok(self.graph.add_node(name, op, inputs, &out_names)?),
         }
-        Ok(self.graph.add_node(name, op, inputs, &out_names)?)
     }
 
     /// The compile-time value of `v`, folding its producers and specialising

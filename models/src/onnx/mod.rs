@@ -10,5 +10,5 @@ pub mod registry;
 pub mod tensor;
 
 pub use ctx::NodeCtx;
-pub use import::{from_bytes, load, ImportOptions, OnnxModel};
+pub use import::{from_bytes, load, ImportOptions, Limits, OnnxModel};
 pub use registry::{mappings, MapFn, MappingRegistry};

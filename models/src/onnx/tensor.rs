@@ -143,23 +143,32 @@ fn read_external(
             t.name()
         ));
     }
-    let file = std::fs::read(&path).map_err(|e| {
+    read_range(&path, offset, want).map_err(|e| {
         map_err!(
             "external data file {} of tensor `{}`: {e}",
             path.display(),
             t.name()
         )
-    })?;
-    let end = offset.checked_add(want).filter(|&e| e <= file.len()).ok_or_else(|| {
-        map_err!(
-            "external data file {} is too short for tensor `{}`: needs bytes {offset}..{} but has {}",
-            path.display(),
-            t.name(),
-            offset.saturating_add(want),
-            file.len()
-        )
-    })?;
-    Ok(file[offset..end].to_vec())
+    })
+}
+
+/// Reads `len` bytes at `offset` of a file, without reading the rest of it.
+fn read_range(path: &Path, offset: usize, len: usize) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = f.metadata().map_err(|e| e.to_string())?.len();
+    let end = offset.checked_add(len).filter(|&e| e as u64 <= size);
+    if end.is_none() {
+        return Err(format!(
+            "the file is too short: needs bytes {offset}..{} but has {size}",
+            offset.saturating_add(len)
+        ));
+    }
+    f.seek(SeekFrom::Start(offset as u64))
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; len];
+    f.read_exact(&mut buf).map_err(|e| e.to_string())?;
+    Ok(buf)
 }
 
 /// Reads a serialized `TensorProto` file (as in ONNX test data: `input_0.pb`),
