@@ -1,4 +1,4 @@
-//! Model importers. Today: ONNX, opsets 7 to 23 (onnx 1.22), into Kiln's graph IR.
+//! Model importers. Today: ONNX, opsets 7 to 27 (onnx 1.22), into Kiln's graph IR.
 //!
 //! ```no_run
 //! let model = kiln_models::onnx::load("model.onnx", &Default::default())?;
