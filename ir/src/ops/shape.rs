@@ -126,7 +126,7 @@ fn reshape_shape(a: &Attrs, x: &[usize]) -> Result<Vec<usize>> {
     if let Some(i) = infer_at {
         let known = check_numel(&out)?;
         ensure!(
-            known != 0 && total % known == 0,
+            known != 0 && total.is_multiple_of(known),
             "cannot reshape {x:?} to {spec:?}"
         );
         out[i] = total / known;

@@ -19,18 +19,23 @@ use crate::{Tensor, TensorType};
 fn block(a: &Attrs, x: &[usize]) -> Result<usize> {
     ensure!(x.len() == 4, "expects a 4-D input, got {x:?}");
     let b = a.int("blocksize")?;
-    ensure!(b > 0, "blocksize must be positive, got {b}");
+    ensure!(
+        b > 0 && b < (1 << 16),
+        "blocksize must be in 1..65536, got {b}"
+    );
     Ok(b as usize)
 }
 
 fn d2s_shape(a: &Attrs, x: &[usize]) -> Result<Vec<usize>> {
     let b = block(a, x)?;
     ensure!(
-        x[1] % (b * b) == 0,
+        x[1].is_multiple_of(b * b),
         "channels {} not divisible by {b}^2",
         x[1]
     );
-    Ok(vec![x[0], x[1] / (b * b), x[2] * b, x[3] * b])
+    let out = vec![x[0], x[1] / (b * b), x[2] * b, x[3] * b];
+    check_numel(&out)?;
+    Ok(out)
 }
 
 fn d2s(a: &Attrs, x: &Tensor) -> Result<Tensor> {
@@ -57,7 +62,7 @@ fn d2s(a: &Attrs, x: &Tensor) -> Result<Tensor> {
 fn s2d_shape(a: &Attrs, x: &[usize]) -> Result<Vec<usize>> {
     let b = block(a, x)?;
     ensure!(
-        x[2] % b == 0 && x[3] % b == 0,
+        x[2].is_multiple_of(b) && x[3].is_multiple_of(b),
         "spatial dims {x:?} not divisible by {b}"
     );
     Ok(vec![x[0], x[1] * b * b, x[2] / b, x[3] / b])

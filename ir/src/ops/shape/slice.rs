@@ -110,7 +110,7 @@ fn pad_maps(a: &Attrs, x: &[usize]) -> Result<Vec<Vec<Option<usize>>>> {
             mode == "constant" || !padded || inner > 0,
             "Pad mode {mode} cannot pad an empty axis"
         );
-        check_numel(&[out as usize])?;
+        ensure!(out < 1 << 40, "pads {pads:?} make dim {d} too large");
         maps[ax] = (0..out)
             .map(|o| {
                 let j = o - pb;

@@ -21,7 +21,7 @@ fn onehot(ctx: &mut NodeCtx) -> Result<(), MapError> {
         .const_input(1)?
         .ok_or_else(|| map_err!("OneHot needs a depth"))?
         .scalar_f64()?;
-    if !(depth >= 1.0 && depth < 1e12) {
+    if !(1.0..1e12).contains(&depth) {
         return Err(map_err!("OneHot depth {depth} is not a positive size"));
     }
     let op = Op::new("OneHot")

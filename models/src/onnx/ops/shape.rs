@@ -84,14 +84,16 @@ fn split(ctx: &mut NodeCtx) -> Result<(), MapError> {
     let sizes = match sizes {
         Some(s) => s,
         None => {
-            let k = num.unwrap_or(ctx.node.output.len() as i64).max(1) as usize;
+            let k = num
+                .unwrap_or(ctx.node.output.len() as i64)
+                .clamp(1, 1 << 16) as usize;
             let r = ty.rank() as i64;
             let ax = if axis < 0 { axis + r } else { axis };
             let d = *ty
                 .shape
                 .get(usize::try_from(ax).map_err(|_| map_err!("bad axis {axis}"))?)
                 .ok_or_else(|| map_err!("axis {axis} out of range"))?;
-            if num.is_none() && d % k != 0 {
+            if num.is_none() && !d.is_multiple_of(k) {
                 return Err(map_err!("dim {d} does not split into {k} equal parts"));
             }
             let c = d.div_ceil(k);
