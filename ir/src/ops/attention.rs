@@ -63,7 +63,10 @@ fn dims(attrs: &Attrs, ins: &[&TensorType]) -> Result<Dims> {
     ensure!(ins.len() != 5, "past_key and past_value come together");
     let dt = ins[0].dtype;
     ensure!(dt.is_float(), "Attention needs float inputs, got {dt}");
-    let (qh, kh) = (attrs.opt_int("q_num_heads")?, attrs.opt_int("kv_num_heads")?);
+    let (qh, kh) = (
+        attrs.opt_int("q_num_heads")?,
+        attrs.opt_int("kv_num_heads")?,
+    );
     let q = split_heads(ins[0], qh, "Q")?;
     let k = split_heads(ins[1], kh, "K")?;
     let v = split_heads(ins[2], kh, "V")?;
@@ -125,7 +128,10 @@ fn dims(attrs: &Attrs, ins: &[&TensorType]) -> Result<Dims> {
 fn mask_shape(m: &[usize], d: &Dims) -> Result<Vec<usize>> {
     let mut s = m.to_vec();
     if let Some(l) = s.last_mut() {
-        ensure!(*l <= d.total(), "attn_mask {m:?} is longer than the kv sequence");
+        ensure!(
+            *l <= d.total(),
+            "attn_mask {m:?} is longer than the kv sequence"
+        );
         *l = d.total();
     }
     let full = [d.b, d.hq, d.s, d.total()];
@@ -174,7 +180,14 @@ fn as_4d(t: &Tensor, h: usize) -> Vec<f64> {
 }
 
 /// Concatenates past and new along the sequence axis: `[B, H, P + S, D]`.
-fn concat_seq(past: Option<&[f64]>, new: &[f64], bh: usize, p: usize, s: usize, dh: usize) -> Vec<f64> {
+fn concat_seq(
+    past: Option<&[f64]>,
+    new: &[f64],
+    bh: usize,
+    p: usize,
+    s: usize,
+    dh: usize,
+) -> Vec<f64> {
     let mut out = Vec::with_capacity(bh * (p + s) * dh);
     for i in 0..bh {
         if let Some(pv) = past {
@@ -235,17 +248,26 @@ fn eval(attrs: &Attrs, ins: &[&Tensor], n: usize) -> Result<Vec<Tensor>> {
     let tys: Vec<TensorType> = ins.iter().map(|t| t.ty()).collect();
     let out_tys = infer(attrs, &tys.iter().collect::<Vec<_>>(), n)?;
     let d = dims(attrs, &tys.iter().collect::<Vec<_>>())?;
-    let (q, k, v) = (as_4d(ins[0], d.hq), as_4d(ins[1], d.hkv), as_4d(ins[2], d.hkv));
+    let (q, k, v) = (
+        as_4d(ins[0], d.hq),
+        as_4d(ins[1], d.hkv),
+        as_4d(ins[2], d.hkv),
+    );
     let bh = d.b * d.hkv;
     let past = |i: usize| ins.get(i).map(|t| t.to_f64_vec());
     let (pk, pv) = (past(4), past(5));
     let kk = concat_seq(pk.as_deref(), &k, bh, d.past, d.kvs, d.d);
     let vv = concat_seq(pv.as_deref(), &v, bh, d.past, d.kvs, d.dv);
     let t = d.total();
-    let scale = attrs.opt_float("scale")?.unwrap_or(1.0 / (d.d as f64).sqrt());
+    let scale = attrs
+        .opt_float("scale")?
+        .unwrap_or(1.0 / (d.d as f64).sqrt());
     let softcap = attrs.float_or("softcap", 0.0)?;
     let mode = attrs.int_or("qk_matmul_output_mode", 0)?;
-    ensure!((0..=3).contains(&mode), "qk_matmul_output_mode must be 0..=3, got {mode}");
+    ensure!(
+        (0..=3).contains(&mode),
+        "qk_matmul_output_mode must be 0..=3, got {mode}"
+    );
     let bias = bias(attrs, ins.get(3).copied(), &d)?;
     let group = d.hq / d.hkv;
     let mut y = vec![0.0; d.b * d.hq * d.s * d.dv];
@@ -271,7 +293,9 @@ fn eval(attrs: &Attrs, ins: &[&Tensor], n: usize) -> Result<Vec<Tensor>> {
                 if mode <= 1 {
                     qk_out[ro..ro + t].copy_from_slice(&row);
                 }
-                row.iter_mut().zip(&bias[ro..ro + t]).for_each(|(x, b)| *x += b);
+                row.iter_mut()
+                    .zip(&bias[ro..ro + t])
+                    .for_each(|(x, b)| *x += b);
                 if mode == 2 {
                     qk_out[ro..ro + t].copy_from_slice(&row);
                 }
@@ -292,7 +316,11 @@ fn eval(attrs: &Attrs, ins: &[&Tensor], n: usize) -> Result<Vec<Tensor>> {
         }
     }
     let mut outs = Vec::new();
-    for (i, data) in [y, kk, vv, qk_out].into_iter().enumerate().take(out_tys.len()) {
+    for (i, data) in [y, kk, vv, qk_out]
+        .into_iter()
+        .enumerate()
+        .take(out_tys.len())
+    {
         let ty = &out_tys[i];
         outs.push(Tensor::from_vec(ty.shape.clone(), data)?.cast(ty.dtype));
     }
@@ -303,7 +331,11 @@ fn eval(attrs: &Attrs, ins: &[&Tensor], n: usize) -> Result<Vec<Tensor>> {
 fn rope_dims(attrs: &Attrs, ins: &[&TensorType]) -> Result<[usize; 5]> {
     arity(ins, 3, 4)?;
     let x = ins[0];
-    ensure!(x.dtype.is_float(), "RotaryEmbedding needs a float input, got {}", x.dtype);
+    ensure!(
+        x.dtype.is_float(),
+        "RotaryEmbedding needs a float input, got {}",
+        x.dtype
+    );
     let [b, h, s, d] = match x.shape.as_slice() {
         &[b, h, s, d] => [b, h, s, d],
         &[b, s, hid] => {
@@ -314,15 +346,25 @@ fn rope_dims(attrs: &Attrs, ins: &[&TensorType]) -> Result<[usize; 5]> {
             );
             [b, nh as usize, s, hid / nh as usize]
         }
-        sh => return Err(op_err!("RotaryEmbedding input must be 3-D or 4-D, got {sh:?}")),
+        sh => {
+            return Err(op_err!(
+                "RotaryEmbedding input must be 3-D or 4-D, got {sh:?}"
+            ))
+        }
     };
     let rd = match attrs.int_or("rotary_embedding_dim", 0)? {
         0 => d,
         r => r as usize,
     };
-    ensure!(rd % 2 == 0 && rd <= d, "rotary_embedding_dim {rd} must be even and <= {d}");
+    ensure!(
+        rd % 2 == 0 && rd <= d,
+        "rotary_embedding_dim {rd} must be even and <= {d}"
+    );
     for c in &ins[1..3] {
-        ensure!(c.dtype == x.dtype, "cos/sin caches must have the input's dtype");
+        ensure!(
+            c.dtype == x.dtype,
+            "cos/sin caches must have the input's dtype"
+        );
         let ok = if ins.len() == 4 {
             c.rank() == 2 && c.shape[1] == rd / 2
         } else {
@@ -377,7 +419,11 @@ fn rope(attrs: &Attrs, ins: &[&Tensor]) -> Result<Tensor> {
             for hi in 0..h {
                 for k in 0..half {
                     let (c, sn) = (cos[row * half + k], sin[row * half + k]);
-                    let (i1, i2) = if inter { (2 * k, 2 * k + 1) } else { (k, k + half) };
+                    let (i1, i2) = if inter {
+                        (2 * k, 2 * k + 1)
+                    } else {
+                        (k, k + half)
+                    };
                     let (x1, x2) = (x[at(bi, hi, si, i1)], x[at(bi, hi, si, i2)]);
                     y[at(bi, hi, si, i1)] = c * x1 - sn * x2;
                     y[at(bi, hi, si, i2)] = sn * x1 + c * x2;

@@ -153,14 +153,14 @@ impl Plan {
         self.labels.iter().find(|e| e.0 == l).map_or(1, |e| e.1)
     }
     /// Evaluates the contraction by visiting every assignment of every label.
-    fn run<A: Acc>(
-        &self,
-        data: &[Vec<A>],
-        shapes: &[&[usize]],
-        one: A,
-    ) -> Vec<A> {
+    fn run<A: Acc>(&self, data: &[Vec<A>], shapes: &[&[usize]], one: A) -> Vec<A> {
         let mut order: Vec<Label> = self.output.clone();
-        order.extend(self.labels.iter().map(|e| e.0).filter(|l| !self.output.contains(l)));
+        order.extend(
+            self.labels
+                .iter()
+                .map(|e| e.0)
+                .filter(|l| !self.output.contains(l)),
+        );
         let sizes: Vec<usize> = order.iter().map(|l| self.size(*l)).collect();
         // For each input, the stride each label in `order` contributes.
         let in_strides: Vec<Vec<usize>> = self
@@ -230,8 +230,10 @@ fn eval(eq: &str, ins: &[&Tensor]) -> Result<Tensor> {
         .map(|t| t.to_i64_vec())
         .collect::<Result<Vec<_>>>()?;
     let v = p.run(&data, &shapes, 1i64);
-    Ok(dispatch_numeric!(d, T => Tensor::from_vec(ty.shape, v.into_iter().map(T::from_i64).collect::<Vec<T>>())?,
-        _ => return Err(op_err!("Einsum does not support {d}"))))
+    Ok(
+        dispatch_numeric!(d, T => Tensor::from_vec(ty.shape, v.into_iter().map(T::from_i64).collect::<Vec<T>>())?,
+        _ => return Err(op_err!("Einsum does not support {d}"))),
+    )
 }
 
 pub fn register(r: &mut Registry) {

@@ -15,8 +15,8 @@
 //! - `Det(X)`: determinant of the last two (square) dimensions, float only.
 
 use super::util::{arity, broadcast_shapes};
-use crate::{dispatch_numeric, ensure, op_err, Attrs, DType, Elem, Registry, Result, Tensor};
 use crate::TensorType;
+use crate::{dispatch_numeric, ensure, op_err, Attrs, DType, Elem, Registry, Result, Tensor};
 
 #[path = "einsum.rs"]
 mod einsum;
@@ -111,8 +111,10 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     ensure!(d.is_int(), "MatMul does not support {d}");
     let (s, v) = matmul_raw(&a.to_i64_vec()?, a.shape(), &b.to_i64_vec()?, b.shape())?;
-    Ok(dispatch_numeric!(d, T => Tensor::from_vec(s, v.into_iter().map(T::from_i64).collect::<Vec<T>>())?,
-        _ => return Err(op_err!("MatMul does not support {d}"))))
+    Ok(
+        dispatch_numeric!(d, T => Tensor::from_vec(s, v.into_iter().map(T::from_i64).collect::<Vec<T>>())?,
+        _ => return Err(op_err!("MatMul does not support {d}"))),
+    )
 }
 
 fn gemm_dims(attrs: &Attrs, a: &[usize], b: &[usize]) -> Result<(usize, usize, usize)> {
@@ -166,7 +168,12 @@ fn gemm_eval(attrs: &Attrs, ins: &[&Tensor]) -> Result<Tensor> {
                 let y = if tb { b[j * k + p] } else { b[p * n + j] };
                 s += x * y;
             }
-            out[i * n + j] = alpha * s + if ins.len() > 2 { beta * c[i * n + j] } else { 0.0 };
+            out[i * n + j] = alpha * s
+                + if ins.len() > 2 {
+                    beta * c[i * n + j]
+                } else {
+                    0.0
+                };
         }
     }
     Ok(Tensor::from_vec(vec![m, n], out)?.cast(d))
@@ -178,7 +185,11 @@ fn det_infer(x: &TensorType) -> Result<TensorType> {
         r >= 2 && x.shape[r - 1] == x.shape[r - 2],
         "Det needs square matrices in the last two dimensions, got {x}"
     );
-    ensure!(x.dtype.is_float(), "Det needs a float type, got {}", x.dtype);
+    ensure!(
+        x.dtype.is_float(),
+        "Det needs a float type, got {}",
+        x.dtype
+    );
     Ok(TensorType::new(x.dtype, x.shape[..r - 2].to_vec()))
 }
 

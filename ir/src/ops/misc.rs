@@ -17,7 +17,10 @@ fn window_type(attrs: &Attrs) -> Result<TensorType> {
     let size = attrs.int("size")?;
     ensure!(size >= 0, "window size must be >= 0, got {size}");
     let d = attrs.opt_dtype("output_datatype")?.unwrap_or(DType::F32);
-    ensure!(d.is_numeric(), "window output type must be numeric, got {d}");
+    ensure!(
+        d.is_numeric(),
+        "window output type must be numeric, got {d}"
+    );
     Ok(TensorType::new(d, vec![size as usize]))
 }
 

@@ -159,7 +159,10 @@ fn dequantize_infer(attrs: &Attrs, ins: &[&TensorType]) -> Result<TensorType> {
         param_index(&p.shape, &ins[0].shape, axis, block)?;
     }
     let d = attrs.opt_dtype("output_dtype")?.unwrap_or(ins[1].dtype);
-    ensure!(d.is_float(), "DequantizeLinear output must be float, got {d}");
+    ensure!(
+        d.is_float(),
+        "DequantizeLinear output must be float, got {d}"
+    );
     Ok(TensorType::new(d, ins[0].shape.clone()))
 }
 
@@ -254,7 +257,10 @@ fn qlinear_matmul_eval(ins: &[&Tensor]) -> Result<Tensor> {
     );
     let (m, n) = (a.shape()[a.rank() - 2], b.shape()[b.rank() - 1]);
     let k = a.shape()[a.rank() - 1];
-    let (azp, bzp) = (rowcol(ins[2], m, "a_zero_point")?, rowcol(ins[5], n, "b_zero_point")?);
+    let (azp, bzp) = (
+        rowcol(ins[2], m, "a_zero_point")?,
+        rowcol(ins[5], n, "b_zero_point")?,
+    );
     let (asc, bsc) = (rowcol(ins[1], m, "a_scale")?, rowcol(ins[4], n, "b_scale")?);
     let ysc = rowcol(ins[6], 1, "y_scale")?[0];
     let yzp = rowcol(ins[7], 1, "y_zero_point")?[0];
@@ -280,10 +286,14 @@ fn qlinear_matmul_eval(ins: &[&Tensor]) -> Result<Tensor> {
         .map(|(i, &acc)| {
             let (row, col) = ((i / n) % m, i % n);
             let mult = round_to(sd, round_to(sd, at(&asc, row) * at(&bsc, col)) / ysc);
-            ((acc as i32) as f64 * mult + yzp).round_ties_even().clamp(lo, hi)
+            ((acc as i32) as f64 * mult + yzp)
+                .round_ties_even()
+                .clamp(lo, hi)
         })
         .collect();
-    Ok(dispatch_dtype!(ty.dtype, T => Tensor::from_vec(shape, y.into_iter().map(T::from_f64).collect::<Vec<T>>())?))
+    Ok(
+        dispatch_dtype!(ty.dtype, T => Tensor::from_vec(shape, y.into_iter().map(T::from_f64).collect::<Vec<T>>())?),
+    )
 }
 
 pub fn register(r: &mut Registry) {

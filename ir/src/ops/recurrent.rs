@@ -124,7 +124,11 @@ fn act_params(name: &str) -> Result<(f64, f64, usize)> {
 fn acts(attrs: &Attrs, kind: Kind, dirs: usize) -> Result<Vec<Act>> {
     let names: Vec<String> = match attrs.get("activations") {
         Some(crate::Attr::Strs(v)) => v.clone(),
-        Some(a) => return Err(op_err!("attribute `activations` must be strings, got {a:?}")),
+        Some(a) => {
+            return Err(op_err!(
+                "attribute `activations` must be strings, got {a:?}"
+            ))
+        }
         None => (0..dirs)
             .flat_map(|_| kind.default_acts().iter().map(|s| s.to_string()))
             .collect(),
@@ -180,13 +184,24 @@ fn cfg(kind: Kind, attrs: &Attrs, ins: &[&TensorType]) -> Result<Cfg> {
     let dt = ins[0].dtype;
     ensure!(dt.is_float(), "recurrent ops need float inputs, got {dt}");
     for t in ins {
-        ensure!(t.dtype == dt, "inputs must share one dtype ({dt}), got {}", t.dtype);
+        ensure!(
+            t.dtype == dt,
+            "inputs must share one dtype ({dt}), got {}",
+            t.dtype
+        );
     }
     let layout = attrs.int_or("layout", 0)?;
-    ensure!(layout == 0 || layout == 1, "layout must be 0 or 1, got {layout}");
+    ensure!(
+        layout == 0 || layout == 1,
+        "layout must be 0 or 1, got {layout}"
+    );
     let (x, w, r) = (&ins[0].shape, &ins[1].shape, &ins[2].shape);
     ensure!(x.len() == 3, "X must be 3-D, got {:?}", x);
-    let (seq, batch) = if layout == 0 { (x[0], x[1]) } else { (x[1], x[0]) };
+    let (seq, batch) = if layout == 0 {
+        (x[0], x[1])
+    } else {
+        (x[1], x[0])
+    };
     let (dirs, reverse_only) = match attrs.str_or("direction", "forward")? {
         "forward" => (1, false),
         "reverse" => (1, true),
@@ -196,7 +211,10 @@ fn cfg(kind: Kind, attrs: &Attrs, ins: &[&TensorType]) -> Result<Cfg> {
     ensure!(r.len() == 3, "R must be 3-D, got {r:?}");
     let hidden = r[2];
     if let Some(h) = attrs.opt_int("hidden_size")? {
-        ensure!(h as usize == hidden, "hidden_size {h} does not match R {r:?}");
+        ensure!(
+            h as usize == hidden,
+            "hidden_size {h} does not match R {r:?}"
+        );
     }
     let g = kind.gates();
     ensure!(
@@ -316,8 +334,16 @@ impl Params<'_> {
             }
             Kind::Gru => {
                 let (f, g) = (&self.acts[0], &self.acts[1]);
-                let z: Vec<f64> = self.gate(c, 0, x, h).iter().map(|&v| f.apply(self.clip(v))).collect();
-                let r: Vec<f64> = self.gate(c, 1, x, h).iter().map(|&v| f.apply(self.clip(v))).collect();
+                let z: Vec<f64> = self
+                    .gate(c, 0, x, h)
+                    .iter()
+                    .map(|&v| f.apply(self.clip(v)))
+                    .collect();
+                let r: Vec<f64> = self
+                    .gate(c, 1, x, h)
+                    .iter()
+                    .map(|&v| f.apply(self.clip(v)))
+                    .collect();
                 let mut a: Vec<f64> = (0..hs).map(|i| self.b[2 * hs + i]).collect();
                 matvec(self.w, 2 * hs, hs, c.input, x, &mut a);
                 let rb = &self.b[5 * hs..6 * hs];
@@ -385,8 +411,20 @@ fn eval(kind: Kind, attrs: &Attrs, ins: &[&Tensor], n: usize) -> Result<Vec<Tens
     let c0 = opt_f64(ins, 5, nd * bt * hs);
     let p = opt_f64(ins, 6, nd * 3 * hs);
     // Index helpers for the two layouts.
-    let xi = |t: usize, bi: usize| if c.layout == 0 { (t * bt + bi) * ni } else { (bi * s + t) * ni };
-    let si = |d: usize, bi: usize| if c.layout == 0 { (d * bt + bi) * hs } else { (bi * nd + d) * hs };
+    let xi = |t: usize, bi: usize| {
+        if c.layout == 0 {
+            (t * bt + bi) * ni
+        } else {
+            (bi * s + t) * ni
+        }
+    };
+    let si = |d: usize, bi: usize| {
+        if c.layout == 0 {
+            (d * bt + bi) * hs
+        } else {
+            (bi * nd + d) * hs
+        }
+    };
     let yi = |t: usize, d: usize, bi: usize| {
         if c.layout == 0 {
             ((t * nd + d) * bt + bi) * hs

@@ -44,7 +44,7 @@ fn irfft(x: &[(f64, f64)], n: usize) -> Vec<f64> {
     let get = |k: usize| x.get(k).copied().unwrap_or((0.0, 0.0));
     let full: Vec<(f64, f64)> = (0..n)
         .map(|k| {
-            if k == 0 || (n % 2 == 0 && k == n / 2) {
+            if k == 0 || (n.is_multiple_of(2) && k == n / 2) {
                 (get(k).0, 0.0)
             } else if k <= n / 2 {
                 get(k)
@@ -72,9 +72,16 @@ fn dft_cfg(attrs: &Attrs, x: &TensorType) -> Result<DftCfg> {
         r >= 2 && matches!(x.shape[r - 1], 1 | 2),
         "DFT input must end in a dimension of 1 (real) or 2 (complex), got {x}"
     );
-    ensure!(x.dtype.is_float(), "DFT needs a float input, got {}", x.dtype);
+    ensure!(
+        x.dtype.is_float(),
+        "DFT needs a float input, got {}",
+        x.dtype
+    );
     let axis = norm_axis(attrs.int_or("axis", 1)?, r)?;
-    ensure!(axis != r - 1, "DFT axis cannot be the last (complex) dimension");
+    ensure!(
+        axis != r - 1,
+        "DFT axis cannot be the last (complex) dimension"
+    );
     let inverse = attrs.int_or("inverse", 0)? != 0;
     let onesided = attrs.int_or("onesided", 0)? != 0;
     let n_in = x.shape[axis];
@@ -87,7 +94,11 @@ fn dft_cfg(attrs: &Attrs, x: &TensorType) -> Result<DftCfg> {
         None => n_in,
     };
     ensure!(len > 0, "DFT length is 0");
-    let out_len = if onesided && !inverse { len / 2 + 1 } else { len };
+    let out_len = if onesided && !inverse {
+        len / 2 + 1
+    } else {
+        len
+    };
     Ok(DftCfg {
         axis,
         n_in,
@@ -151,9 +162,15 @@ fn stft_infer(attrs: &Attrs, ins: &[&TensorType]) -> Result<TensorType> {
     );
     let step = attrs.int("frame_step")?;
     let fl = attrs.int("frame_length")?;
-    ensure!(step > 0 && fl > 0, "STFT frame_step and frame_length must be positive");
+    ensure!(
+        step > 0 && fl > 0,
+        "STFT frame_step and frame_length must be positive"
+    );
     let (step, fl) = (step as usize, fl as usize);
-    ensure!(fl <= x.shape[1], "STFT frame_length {fl} exceeds the signal length");
+    ensure!(
+        fl <= x.shape[1],
+        "STFT frame_length {fl} exceeds the signal length"
+    );
     if let Some(w) = ins.get(1) {
         ensure!(
             w.shape == [fl] && w.dtype == x.dtype,
@@ -173,7 +190,10 @@ fn stft_infer(attrs: &Attrs, ins: &[&TensorType]) -> Result<TensorType> {
 fn stft_eval(attrs: &Attrs, ins: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TensorType> = ins.iter().map(|t| t.ty()).collect();
     let ty = stft_infer(attrs, &tys.iter().collect::<Vec<_>>())?;
-    let (step, fl) = (attrs.int("frame_step")? as usize, attrs.int("frame_length")? as usize);
+    let (step, fl) = (
+        attrs.int("frame_step")? as usize,
+        attrs.int("frame_length")? as usize,
+    );
     let x = ins[0].to_f64_vec();
     let (len, comp) = (ins[0].shape()[1], ins[0].shape()[2]);
     let w = ins.get(1).map_or_else(|| vec![1.0; fl], |t| t.to_f64_vec());
@@ -200,8 +220,14 @@ fn stft_eval(attrs: &Attrs, ins: &[&Tensor]) -> Result<Tensor> {
 fn mel_type(attrs: &Attrs) -> Result<TensorType> {
     let bins = attrs.int("num_mel_bins")?;
     let n = attrs.int("dft_length")?;
-    ensure!(bins > 0 && n > 0, "num_mel_bins and dft_length must be positive");
-    ensure!(attrs.int("sample_rate")? > 0, "sample_rate must be positive");
+    ensure!(
+        bins > 0 && n > 0,
+        "num_mel_bins and dft_length must be positive"
+    );
+    ensure!(
+        attrs.int("sample_rate")? > 0,
+        "sample_rate must be positive"
+    );
     let d = attrs.opt_dtype("output_datatype")?.unwrap_or(DType::F32);
     Ok(TensorType::new(d, vec![n as usize / 2 + 1, bins as usize]))
 }

@@ -76,7 +76,10 @@ fn window(ctx: &mut NodeCtx) -> Result<(), MapError> {
     let op = Op::new(ctx.op_type())
         .with("size", Attr::Int(size))
         .with("periodic", Attr::Int(ctx.attrs().int_or("periodic", 1)?))
-        .with("output_datatype", Attr::DType(dtype_from_onnx(code as i32)?));
+        .with(
+            "output_datatype",
+            Attr::DType(dtype_from_onnx(code as i32)?),
+        );
     ctx.emit(op, &[])?;
     Ok(())
 }
@@ -138,7 +141,13 @@ fn dft(ctx: &mut NodeCtx) -> Result<(), MapError> {
     };
     attrs.set("axis", Attr::Int(axis));
     let x = ctx.input(0)?;
-    ctx.emit(Op { kind: "DFT".into(), attrs }, &[x])?;
+    ctx.emit(
+        Op {
+            kind: "DFT".into(),
+            attrs,
+        },
+        &[x],
+    )?;
     Ok(())
 }
 
@@ -179,7 +188,10 @@ fn mel_weight_matrix(ctx: &mut NodeCtx) -> Result<(), MapError> {
         .with("lower_edge_hertz", Attr::Float(v[3]))
         .with("upper_edge_hertz", Attr::Float(v[4]))
         .with("edge_dtype", Attr::DType(edge))
-        .with("output_datatype", Attr::DType(dtype_from_onnx(code as i32)?));
+        .with(
+            "output_datatype",
+            Attr::DType(dtype_from_onnx(code as i32)?),
+        );
     ctx.emit(op, &[])?;
     Ok(())
 }

@@ -16,7 +16,10 @@ fn recurrent(ctx: &mut NodeCtx) -> Result<(), MapError> {
     }
     let x = ctx.input_type(0)?;
     let r = ctx.input_type(2)?;
-    let (dirs, hidden) = (r.shape.first().copied().unwrap_or(1), r.shape.get(2).copied().unwrap_or(0));
+    let (dirs, hidden) = (
+        r.shape.first().copied().unwrap_or(1),
+        r.shape.get(2).copied().unwrap_or(0),
+    );
     let gates = r.shape.get(1).copied().unwrap_or(0) / hidden.max(1);
     let batch = if attrs.int_or("layout", 0)? == 0 {
         x.shape.get(1)
