@@ -274,4 +274,29 @@ mod tests {
         let z = eval("...j,j->...", &[&a, &b]).unwrap();
         assert_eq!(z.as_slice::<f32>().unwrap(), &[6., 15.]);
     }
+
+    /// Expected values from numpy.einsum.
+    #[test]
+    fn matches_numpy() {
+        let a: Vec<f32> = (0..12).map(|v| v as f32 - 5.0).collect();
+        let a = t(&[1, 2, 2, 3], &a);
+        let b: Vec<f32> = (0..6).map(|v| v as f32 * 0.5).collect();
+        let b = t(&[3, 2], &b);
+        let y = eval("...ij,jk->...ik", &[&a, &b]).unwrap();
+        assert_eq!(y.shape(), &[1, 2, 2, 2]);
+        let want = [-10.0, -16.0, -1.0, -2.5, 8.0, 11.0, 17.0, 24.5];
+        assert_eq!(y.as_slice::<f32>().unwrap(), &want);
+        let c: Vec<f32> = (0..8).map(|v| v as f32).collect();
+        let c = t(&[2, 2, 2], &c);
+        let d = eval("bii->bi", &[&c]).unwrap();
+        assert_eq!(d.as_slice::<f32>().unwrap(), &[0., 3., 4., 7.]);
+        let e = eval("iib->b", &[&c]).unwrap();
+        assert_eq!(e.as_slice::<f32>().unwrap(), &[6., 8.]);
+        let f = eval("kji", &[&c]).unwrap();
+        assert_eq!(
+            f.as_slice::<f32>().unwrap(),
+            &[0., 4., 2., 6., 1., 5., 3., 7.]
+        );
+        assert!(eval("ij,jk", &[&c, &c]).is_err());
+    }
 }

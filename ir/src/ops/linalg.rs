@@ -335,3 +335,38 @@ pub fn register(r: &mut Registry) {
     );
     einsum::register(r);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_promotes_1d_and_broadcasts_batches() {
+        assert_eq!(matmul_shape(&[3], &[2, 3, 4]).unwrap(), vec![2, 4]);
+        assert_eq!(matmul_shape(&[2, 1, 3, 4], &[4]).unwrap(), vec![2, 1, 3]);
+        assert_eq!(matmul_shape(&[3], &[3]).unwrap(), Vec::<usize>::new());
+        assert_eq!(
+            matmul_shape(&[2, 1, 3, 4], &[5, 4, 6]).unwrap(),
+            vec![2, 5, 3, 6]
+        );
+        assert!(matmul_shape(&[2, 3], &[4, 2]).is_err());
+        let a = Tensor::from_vec(vec![2], vec![100i8, 100]).unwrap();
+        let b = Tensor::from_vec(vec![2], vec![2i8, 1]).unwrap();
+        // 300 wraps to 44 in i8.
+        assert_eq!(matmul(&a, &b).unwrap().as_slice::<i8>().unwrap(), &[44]);
+    }
+
+    #[test]
+    fn gemm_transposes_and_broadcasts_c() {
+        let a = Tensor::from_vec(vec![2, 1], vec![1f32, 2.]).unwrap(); // A^T = [1, 2]
+        let b = Tensor::from_vec(vec![2, 2], vec![1f32, 2., 3., 4.]).unwrap();
+        let c = Tensor::from_vec(vec![1], vec![10f32]).unwrap();
+        let attrs = Attrs::new()
+            .with("transA", crate::Attr::Int(1))
+            .with("alpha", crate::Attr::Float(2.0))
+            .with("beta", crate::Attr::Float(0.5));
+        let y = gemm_eval(&attrs, &[&a, &b, &c]).unwrap();
+        assert_eq!(y.shape(), &[1, 2]);
+        assert_eq!(y.as_slice::<f32>().unwrap(), &[19., 25.]);
+    }
+}

@@ -1,5 +1,5 @@
 //! Quantization: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear,
-//! QLinearMatMul.
+//! QLinearMatMul, QLinearConv (in `qconv.rs`).
 //!
 //! - `QuantizeLinear(x, scale[, zero_point])`: `y = saturate(round_half_even(x
 //!   / scale) + zero_point)`. Attributes: `axis` (int, 1), `block_size` (int,
@@ -23,6 +23,9 @@ use super::linalg::{matmul_raw, matmul_shape};
 use super::util::{arity, norm_axis};
 use crate::{dispatch_dtype, ensure, op_err, Attrs, DType, Elem, Registry, Result, Tensor};
 use crate::{strides, TensorType};
+
+#[path = "qconv.rs"]
+mod qconv;
 
 /// The representable range of an integer quantization target.
 fn int_range(d: DType) -> Result<(f64, f64)> {
@@ -330,6 +333,11 @@ pub fn register(r: &mut Registry) {
             v.truncate(n.max(1));
             Ok(v)
         },
+    );
+    r.add(
+        "QLinearConv",
+        |a, ins, _| Ok(vec![qconv::infer(a, ins)?]),
+        |a, ins, _| Ok(vec![qconv::eval(a, ins)?]),
     );
     r.add(
         "QLinearMatMul",

@@ -1,5 +1,5 @@
 //! Quantization: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear,
-//! QLinearMatMul, MatMulInteger's zero-point gaps.
+//! QLinearMatMul, QLinearConv, MatMulInteger's zero-point gaps.
 //!
 //! The ONNX `output_dtype` attribute (a TensorProto code) becomes a Kiln
 //! dtype attribute; float8 / int4 / int2 / float4 targets are unsupported
@@ -58,5 +58,6 @@ pub fn register(r: &mut MappingRegistry) {
     r.add("", "DequantizeLinear", 10, quant_linear);
     r.same("DynamicQuantizeLinear", 11);
     r.same("QLinearMatMul", 10);
+    r.same("QLinearConv", 10);
     r.add("", "MatMulInteger", 10, matmul_integer);
 }
