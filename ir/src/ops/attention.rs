@@ -1,13 +1,14 @@
 //! Attention (opset 23) and RotaryEmbedding (a child of the misc family).
 //! Both compute in f64 and follow the ONNX reference implementation.
 //!
-//! `Attention(Q, K, V[, attn_mask[, past_key, past_value]])`: `Q` is
+//! `Attention(Q, K, V[, attn_mask[, past_key, past_value[, nonpad_kv_seqlen]]])`: `Q` is
 //! `[B, Hq, S, D]`, or `[B, S, Hq * D]` (3-D, needs `q_num_heads` and
 //! `kv_num_heads`); likewise `K`, `V` with `Hkv` heads (GQA when `Hq` is a
 //! multiple of `Hkv`). `attn_mask` is bool (false = masked) or additive,
 //! broadcastable to `[B, Hq, S, T]` (`T` = past + new kv length); a last
 //! dimension shorter than `T` is padded with masked entries. A rank-0 mask is
-//! a plain additive bias. Attributes: `scale` (float, default `1/sqrt(D)`),
+//! a plain additive bias. `nonpad_kv_seqlen` (`[B]`, integers) masks keys at
+//! or past each batch entry's length. Attributes: `scale` (float, default `1/sqrt(D)`),
 //! `is_causal` (int, 0), `q_num_heads`, `kv_num_heads` (int), `softcap`
 //! (float, 0 = off), `qk_matmul_output_mode` (int 0..=3: raw / softcapped QK,
 //! same, with bias, after softmax), `softmax_precision` (ignored: f64 is used).
@@ -59,7 +60,7 @@ fn split_heads(t: &TensorType, heads: Option<i64>, what: &str) -> Result<[usize;
 }
 
 fn dims(attrs: &Attrs, ins: &[&TensorType]) -> Result<Dims> {
-    arity(ins, 3, 6)?;
+    arity(ins, 3, 7)?;
     ensure!(ins.len() != 5, "past_key and past_value come together");
     let dt = ins[0].dtype;
     ensure!(dt.is_float(), "Attention needs float inputs, got {dt}");
@@ -88,7 +89,7 @@ fn dims(attrs: &Attrs, ins: &[&TensorType]) -> Result<Dims> {
         k[1]
     );
     let mut past = 0;
-    if ins.len() == 6 {
+    if ins.len() >= 6 {
         let (pk, pv) = (&ins[4].shape, &ins[5].shape);
         ensure!(
             pk.len() == 4 && pv.len() == 4 && pk[2] == pv[2],
@@ -100,7 +101,14 @@ fn dims(attrs: &Attrs, ins: &[&TensorType]) -> Result<Dims> {
         );
         past = pk[2];
     }
-    for (i, t) in ins.iter().enumerate().skip(1) {
+    if let Some(p) = ins.get(6) {
+        ensure!(
+            p.dtype.is_int() && p.shape == [q[0]],
+            "nonpad_kv_seqlen must be integers of shape [{}], got {p}",
+            q[0]
+        );
+    }
+    for (i, t) in ins.iter().enumerate().skip(1).take(5) {
         ensure!(
             t.dtype == dt || (i == 3 && t.dtype == DType::Bool),
             "Attention input {i} of type {} differs from Q's {dt}",
@@ -268,7 +276,17 @@ fn eval(attrs: &Attrs, ins: &[&Tensor], n: usize) -> Result<Vec<Tensor>> {
         (0..=3).contains(&mode),
         "qk_matmul_output_mode must be 0..=3, got {mode}"
     );
-    let bias = bias(attrs, ins.get(3).copied(), &d)?;
+    let mut bias = bias(attrs, ins.get(3).copied(), &d)?;
+    if let Some(p) = ins.get(6) {
+        // Keys at or past a batch entry's valid length are masked.
+        let lens = p.to_i64_vec()?;
+        for (k, o) in bias.iter_mut().enumerate() {
+            let (b, j) = (k / (d.hq * d.s * t), k % t);
+            if j as i64 >= lens[b] {
+                *o = f64::NEG_INFINITY;
+            }
+        }
+    }
     let group = d.hq / d.hkv;
     let mut y = vec![0.0; d.b * d.hq * d.s * d.dv];
     let mut qk_out = vec![0.0; d.b * d.hq * d.s * t];

@@ -84,28 +84,44 @@ fn window(ctx: &mut NodeCtx) -> Result<(), MapError> {
     Ok(())
 }
 
-/// Attention 23: an omitted mask before present past key/value becomes a
-/// zero additive bias; `nonpad_kv_seqlen` (opset 24) is unsupported.
+/// Attention 23/24: an omitted mask before later inputs becomes a zero
+/// additive bias, omitted past key/value before `nonpad_kv_seqlen` become
+/// empty tensors.
 fn attention(ctx: &mut NodeCtx) -> Result<(), MapError> {
-    if ctx.opt_input(6)?.is_some() {
-        return Err(MapError::Unsupported("Attention nonpad_kv_seqlen".into()));
-    }
     let mut ins = vec![ctx.input(0)?, ctx.input(1)?, ctx.input(2)?];
     let (mask, pk, pv) = (ctx.opt_input(3)?, ctx.opt_input(4)?, ctx.opt_input(5)?);
+    let nonpad = ctx.opt_input(6)?;
+    let q = ctx.input_type(0)?;
+    let zero_mask = |ctx: &mut NodeCtx| ctx.constant(Tensor::zeros(q.dtype, vec![]));
     match (pk, pv) {
         (Some(k), Some(v)) => {
             let m = match mask {
                 Some(m) => m,
-                None => {
-                    let d = ctx.input_type(0)?.dtype;
-                    ctx.constant(Tensor::zeros(d, vec![]))?
-                }
+                None => zero_mask(ctx)?,
             };
             ins.extend([m, k, v]);
+        }
+        (None, None) if nonpad.is_some() => {
+            // Empty past key / value: [B, Hkv, 0, head size].
+            let m = match mask {
+                Some(m) => m,
+                None => zero_mask(ctx)?,
+            };
+            ins.push(m);
+            for i in [1, 2] {
+                let t = ctx.input_type(i)?;
+                let s = match (t.shape.as_slice(), ctx.attrs().opt_int("kv_num_heads")?) {
+                    (&[b, h, _, d], _) => vec![b, h, 0, d],
+                    (&[b, _, hid], Some(h)) if h > 0 => vec![b, h as usize, 0, hid / h as usize],
+                    _ => return Err(map_err!("cannot infer the head layout of input {i}")),
+                };
+                ins.push(ctx.constant(Tensor::zeros(t.dtype, s))?);
+            }
         }
         (None, None) => ins.extend(mask),
         _ => return Err(map_err!("past_key and past_value must come together")),
     }
+    ins.extend(nonpad);
     let op = Op {
         kind: "Attention".into(),
         attrs: ctx.attrs().clone(),
