@@ -18,6 +18,10 @@
 //! - `cubic_coeff_a` (-0.75), `exclude_outside` (0), `extrapolation_value`
 //!   (0.0, for points outside the roi), `antialias` (0; widens linear and
 //!   cubic filters by `1/scale` when downsampling).
+//!
+//! GridSample and AffineGrid live in `resize/grid.rs`.
+
+mod grid;
 
 use super::util::arity;
 use crate::{dispatch_numeric, ensure, op_err, Attrs, Elem, Registry, Result, Tensor, TensorType};
@@ -307,6 +311,7 @@ pub fn register(r: &mut Registry) {
         |a, ins, _| infer(a, ins),
         |a, ins, _| eval(a, ins),
     );
+    grid::register(r);
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@
 //!
 //! Resize-10 and Upsample have no coordinate modes: they map to
 //! `asymmetric` with Kiln's `simple` nearest rounding (onnxruntime's).
+//!
+//! Also GridSample (16, 20, 22; one-to-one) and AffineGrid (20; the `size`
+//! input becomes an attribute).
 
 use crate::onnx::{MappingRegistry, NodeCtx};
 use crate::{map_err, MapError};
@@ -153,7 +156,28 @@ fn resize10(ctx: &mut NodeCtx) -> Result<(), MapError> {
     legacy(ctx, scales.to_f64_vec())
 }
 
+/// AffineGrid: the `size` input becomes an attribute.
+fn affine_grid(ctx: &mut NodeCtx) -> Result<(), MapError> {
+    let size = ctx
+        .const_ints(1)?
+        .ok_or_else(|| map_err!("size input is missing"))?;
+    let mut attrs = ctx.attrs().clone();
+    attrs.set("size", Attr::Ints(size));
+    let theta = ctx.input(0)?;
+    ctx.emit(
+        Op {
+            kind: "AffineGrid".into(),
+            attrs,
+        },
+        &[theta],
+    )?;
+    Ok(())
+}
+
 pub fn register(r: &mut MappingRegistry) {
+    // GridSample-16's `bilinear`/`bicubic` modes are accepted as `linear`/`cubic`.
+    r.same("GridSample", 16);
+    r.add("", "AffineGrid", 20, affine_grid);
     r.add("", "Upsample", 7, upsample7);
     r.add("", "Upsample", 9, upsample9);
     r.add("", "Resize", 10, resize10);
