@@ -1,5 +1,6 @@
 //! Convolutions: Conv, ConvInteger, and the sliding-window geometry shared
-//! with the pooling family (ConvTranspose lives in `conv/transpose.rs`).
+//! with the pooling family. ConvTranspose, Col2Im and DeformConv live in
+//! `conv/transpose.rs`, `conv/col2im.rs` and `conv/deform.rs`.
 //!
 //! Layout is ONNX's: `X [N, C, D1..Dn]`, `W [M, C/group, k1..kn]`, `B [M]`,
 //! for any number `n >= 1` of spatial dimensions.
@@ -17,6 +18,8 @@
 //!   uint8; `x_zero_point` is a scalar, `w_zero_point` a scalar or one value
 //!   per output channel; the output is int32 `sum((x - xz) * (w - wz))`.
 
+mod col2im;
+mod deform;
 mod transpose;
 
 use super::util::arity;
@@ -363,6 +366,8 @@ pub fn register(r: &mut Registry) {
         |a, ins, _| conv_integer_eval(a, ins),
     );
     transpose::register(r);
+    col2im::register(r);
+    deform::register(r);
 }
 
 #[cfg(test)]
