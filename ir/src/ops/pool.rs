@@ -19,6 +19,10 @@
 //!   `output_shape` (the full shape). Scatters `X` into zeros of shape
 //!   `[N, C, (D-1)*stride - pad_begin - pad_end + k]` at the flat indices
 //!   `I`, then places that top-left in `output_shape` (onnx's reference).
+//!
+//! RoiAlign lives in `pool/roi_align.rs`.
+
+mod roi_align;
 
 use super::conv::{all_indices, positive_ints, read_pads, window, Window};
 use super::util::arity;
@@ -372,6 +376,7 @@ pub fn register(r: &mut Registry) {
     );
     add_global(r, "GlobalMaxPool", maximum, false);
     add_global(r, "GlobalLpPool", lp, true);
+    roi_align::register(r);
     r.add(
         "MaxUnpool",
         |a, ins, _| Ok(vec![unpool_infer(a, ins)?.1]),

@@ -1,6 +1,7 @@
 //! Pooling: MaxPool, AveragePool, LpPool and the global pools map one-to-one
 //! (older opsets only lack attributes; LpPool-1's float `p` is read as a
-//! float). MaxUnpool's `output_shape` input becomes an attribute.
+//! float). MaxUnpool's `output_shape` input becomes an attribute. RoiAlign-10
+//! gets `coordinate_transformation_mode = output_half_pixel`; 16+ is one-to-one.
 
 use crate::onnx::{MappingRegistry, NodeCtx};
 use crate::MapError;
@@ -20,7 +21,28 @@ fn max_unpool(ctx: &mut NodeCtx) -> Result<(), MapError> {
     Ok(())
 }
 
+/// RoiAlign-10 had no `coordinate_transformation_mode`: it behaved as
+/// `output_half_pixel`.
+fn roi_align10(ctx: &mut NodeCtx) -> Result<(), MapError> {
+    let mut attrs = ctx.attrs().clone();
+    attrs.set(
+        "coordinate_transformation_mode",
+        Attr::Str("output_half_pixel".into()),
+    );
+    let ins = ctx.inputs()?;
+    ctx.emit(
+        Op {
+            kind: "RoiAlign".into(),
+            attrs,
+        },
+        &ins,
+    )?;
+    Ok(())
+}
+
 pub fn register(r: &mut MappingRegistry) {
+    r.add("", "RoiAlign", 10, roi_align10);
+    r.same("RoiAlign", 16);
     for op in [
         "MaxPool",
         "AveragePool",
