@@ -76,6 +76,7 @@ pub(crate) fn read_pads(attrs: &Attrs, n: usize) -> Result<(Vec<usize>, Vec<usiz
 
 /// Resolves the geometry of a window op over `input` (spatial shape) with
 /// `kernel`, from `auto_pad`, `pads`, `strides` and `dilations`.
+#[allow(clippy::needless_range_loop)] // several per-dim arrays in step
 pub(crate) fn window(
     attrs: &Attrs,
     input: &[usize],
@@ -337,6 +338,7 @@ fn conv_integer_infer(attrs: &Attrs, ins: &[&TensorType]) -> Result<Vec<TensorTy
 }
 
 fn conv_integer_eval(attrs: &Attrs, ins: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(ins, 2, 4)?;
     let ty: Vec<TensorType> = ins.iter().map(|t| t.ty()).collect();
     let out = conv_integer_infer(attrs, &ty.iter().collect::<Vec<_>>())?;
     let s = conv_shape(attrs, ins[0].shape(), ins[1].shape(), None)?;

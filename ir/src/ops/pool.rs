@@ -56,6 +56,7 @@ fn spatial(x: &[usize]) -> Result<()> {
 }
 
 impl Pool {
+    #[allow(clippy::needless_range_loop)] // several per-dim arrays in step
     fn new(attrs: &Attrs, x: &[usize]) -> Result<Pool> {
         spatial(x)?;
         let ceil = attrs.int_or("ceil_mode", 0)? != 0;
@@ -188,6 +189,7 @@ fn max_pool_infer(a: &Attrs, ins: &[&TensorType], n_out: usize) -> Result<Vec<Te
 }
 
 fn max_pool_eval(a: &Attrs, ins: &[&Tensor], n_out: usize) -> Result<Vec<Tensor>> {
+    arity(ins, 1, 1)?;
     let ty = max_pool_infer(a, &[&ins[0].ty()], n_out)?;
     let p = Pool::new(a, ins[0].shape())?;
     let col = match a.int_or("storage_order", 0)? {
@@ -215,6 +217,7 @@ fn add_window_pool(r: &mut Registry, name: &'static str, f: fn(&Attrs, &[f64], u
             Ok(vec![TensorType::new(ins[0].dtype, shape)])
         },
         move |a, ins, _| {
+            arity(ins, 1, 1)?;
             float_in(&[&ins[0].ty()], name)?;
             check_p(a)?;
             let p = Pool::new(a, ins[0].shape())?;
@@ -230,7 +233,9 @@ fn p_of(a: &Attrs) -> f64 {
 
 fn check_p(a: &Attrs) -> Result<()> {
     let p = a.float_or("p", 2.0)?;
-    ensure!(p > 0.0, "p must be positive, got {p}");
+    if p.is_nan() || p <= 0.0 {
+        return Err(op_err!("p must be positive, got {p}"));
+    }
     Ok(())
 }
 
@@ -276,6 +281,7 @@ fn add_global(
         name,
         move |_, ins, _| Ok(vec![infer(ins)?]),
         move |a, ins, _| {
+            arity(ins, 1, 1)?;
             let ty = infer(&[&ins[0].ty()])?;
             check_p(a)?;
             let x = ins[0].to_f64_vec();
@@ -343,6 +349,7 @@ fn unpool_infer(a: &Attrs, ins: &[&TensorType]) -> Result<(Vec<usize>, TensorTyp
 }
 
 fn unpool_eval(a: &Attrs, ins: &[&Tensor]) -> Result<Tensor> {
+    arity(ins, 2, 2)?;
     let (natural, ty) = unpool_infer(a, &[&ins[0].ty(), &ins[1].ty()])?;
     let idx = ins[1].as_slice::<i64>()?;
     let total: usize = natural.iter().product();

@@ -38,7 +38,7 @@ fn infer(attrs: &Attrs, ins: &[&TensorType]) -> Result<Vec<TensorType>> {
     );
     let k: usize = block.iter().product();
     ensure!(
-        x.shape[1] % k == 0,
+        x.shape[1].is_multiple_of(k),
         "input dim 1 ({}) is not divisible by the block size {k}",
         x.shape[1]
     );
@@ -56,6 +56,7 @@ fn infer(attrs: &Attrs, ins: &[&TensorType]) -> Result<Vec<TensorType>> {
 }
 
 fn eval(attrs: &Attrs, ins: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(ins, 1, 1)?;
     let ty = infer(attrs, &[&ins[0].ty()])?.remove(0);
     let (image, block) = (
         positive(attrs, "image_shape")?,

@@ -43,6 +43,7 @@ fn ints_n(attrs: &Attrs, name: &str, n: usize) -> Result<Option<Vec<usize>>> {
     Ok(Some(v.iter().map(|&x| x as usize).collect()))
 }
 
+#[allow(clippy::needless_range_loop)] // several per-dim arrays in step
 fn geometry(attrs: &Attrs, input: &[usize], kernel: &[usize]) -> Result<Window> {
     let n = input.len();
     let mut w = Window {
@@ -115,7 +116,7 @@ fn shape(attrs: &Attrs, x: &[usize], w: &[usize], b: Option<&[usize]>) -> Result
         x[1]
     );
     ensure!(
-        x[1] % group == 0,
+        x[1].is_multiple_of(group),
         "{} input channels are not divisible by group {group}",
         x[1]
     );
@@ -209,6 +210,7 @@ fn infer(attrs: &Attrs, ins: &[&TensorType]) -> Result<Vec<TensorType>> {
 }
 
 fn eval(attrs: &Attrs, ins: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(ins, 2, 3)?;
     let ty: Vec<TensorType> = ins.iter().map(|t| t.ty()).collect();
     let out = infer(attrs, &ty.iter().collect::<Vec<_>>())?;
     let b = ins.get(2).map(|t| t.shape());

@@ -63,7 +63,11 @@ fn infer(a: &Attrs, ins: &[&TensorType]) -> Result<Vec<TensorType>> {
         "batch_indices must be integers, got {}",
         bi.dtype
     );
-    ensure!(x.rank() == 4, "X must be [N, C, H, W], got {:?}", x.shape);
+    ensure!(
+        x.rank() == 4 && x.shape[2] >= 1 && x.shape[3] >= 1,
+        "X must be [N, C, H, W] with H, W >= 1, got {:?}",
+        x.shape
+    );
     let r = bi.shape.first().copied().unwrap_or(0);
     ensure!(
         bi.shape == [r] && rois.shape == [r, 4],
@@ -102,6 +106,7 @@ fn corners(y: f64, x: f64, h: usize, w: usize) -> Option<[(usize, f64); 4]> {
 }
 
 fn eval(a: &Attrs, ins: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(ins, 3, 3)?;
     let ty = infer(a, &[&ins[0].ty(), &ins[1].ty(), &ins[2].ty()])?.remove(0);
     let c = cfg(a)?;
     let (n, ch, h, w) = (

@@ -178,6 +178,11 @@ fn grid_sample_infer(a: &Attrs, ins: &[&TensorType]) -> Result<Vec<TensorType>> 
         x.shape,
         g.shape
     );
+    ensure!(
+        x.shape[2..].iter().all(|&d| d >= 1),
+        "GridSample needs non-empty spatial dims, got {:?}",
+        x.shape
+    );
     Sampler::new(a)?;
     let mut s = x.shape[..2].to_vec();
     s.extend(&g.shape[1..=r]);
@@ -185,6 +190,7 @@ fn grid_sample_infer(a: &Attrs, ins: &[&TensorType]) -> Result<Vec<TensorType>> 
 }
 
 fn grid_sample_eval(a: &Attrs, ins: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(ins, 2, 2)?;
     let ty = grid_sample_infer(a, &[&ins[0].ty(), &ins[1].ty()])?.remove(0);
     let sm = Sampler::new(a)?;
     let (xs, gs) = (ins[0].shape(), ins[1].shape());
@@ -230,6 +236,7 @@ fn affine_infer(a: &Attrs, ins: &[&TensorType]) -> Result<Vec<TensorType>> {
 }
 
 fn affine_eval(a: &Attrs, ins: &[&Tensor]) -> Result<Vec<Tensor>> {
+    arity(ins, 1, 1)?;
     let ty = affine_infer(a, &[&ins[0].ty()])?.remove(0);
     let align = a.int_or("align_corners", 0)? != 0;
     let r = ty.shape.len() - 2;
