@@ -62,7 +62,11 @@ fn check_float(t: &TensorType, what: &str) -> Result<()> {
 /// Checks an `[N, C, ...]` input and per-channel parameters of `len` elements.
 fn check_nc(ins: &[&TensorType], params: std::ops::Range<usize>, len: &[usize]) -> Result<()> {
     check_float(ins[0], "X")?;
-    ensure!(ins[0].rank() >= 2, "X must have rank 2 or more, got {}", ins[0]);
+    ensure!(
+        ins[0].rank() >= 2,
+        "X must have rank 2 or more, got {}",
+        ins[0]
+    );
     for i in params {
         check_float(ins[i], "a parameter")?;
         ensure!(
@@ -119,7 +123,10 @@ fn batchnorm_eval(attrs: &Attrs, ins: &[&Tensor], n: usize) -> Result<Vec<Tensor
             .map(|(o, n)| o * mom + n * (1.0 - mom))
             .collect()
     };
-    for (old, new) in [(&mean, &m), (&var, &va)].into_iter().take(n.saturating_sub(1)) {
+    for (old, new) in [(&mean, &m), (&var, &va)]
+        .into_iter()
+        .take(n.saturating_sub(1))
+    {
         outs.push(from_f64s(ins[3].dtype(), &[c], run(old, new))?);
     }
     Ok(outs)
@@ -140,7 +147,12 @@ fn check_params(ins: &[&TensorType], from: usize) -> Result<()> {
     for t in &ins[from..] {
         check_float(t, "a parameter")?;
         let b = super::util::broadcast_shapes(&[&ins[0].shape, &t.shape])?;
-        ensure!(b == ins[0].shape, "{} does not broadcast to X {}", t, ins[0]);
+        ensure!(
+            b == ins[0].shape,
+            "{} does not broadcast to X {}",
+            t,
+            ins[0]
+        );
     }
     Ok(())
 }
@@ -158,7 +170,15 @@ fn layernorm_infer(attrs: &Attrs, ins: &[&TensorType], n: usize) -> Result<Vec<T
 }
 
 fn layernorm_eval(attrs: &Attrs, ins: &[&Tensor], n: usize) -> Result<Vec<Tensor>> {
-    let types = layernorm_infer(attrs, &ins.iter().map(|t| t.ty()).collect::<Vec<_>>().iter().collect::<Vec<_>>(), n)?;
+    let types = layernorm_infer(
+        attrs,
+        &ins.iter()
+            .map(|t| t.ty())
+            .collect::<Vec<_>>()
+            .iter()
+            .collect::<Vec<_>>(),
+        n,
+    )?;
     let x = ins[0];
     let (axis, stats) = tail_axis(attrs, &x.ty())?;
     let eps = attrs.float_or("epsilon", 1e-5)?;
@@ -180,7 +200,11 @@ fn layernorm_eval(attrs: &Attrs, ins: &[&Tensor], n: usize) -> Result<Vec<Tensor
     let mut outs = vec![from_f64s(x.dtype(), x.shape(), y)?];
     let means = mo.iter().map(|p| p.0).collect();
     let invs = mo.iter().map(|p| 1.0 / (p.1 + eps).sqrt()).collect();
-    for (k, vals) in [means, invs].into_iter().enumerate().take(n.saturating_sub(1)) {
+    for (k, vals) in [means, invs]
+        .into_iter()
+        .enumerate()
+        .take(n.saturating_sub(1))
+    {
         outs.push(from_f64s(types[k + 1].dtype, &stats, vals)?);
     }
     Ok(outs)
@@ -244,7 +268,10 @@ fn groupnorm_check(attrs: &Attrs, ins: &[&TensorType]) -> Result<usize> {
         "num_groups {g} must divide the {c} channels"
     );
     check_nc(ins, 1..3, &[c, g as usize])?;
-    ensure!(ins[1].numel() == ins[2].numel(), "scale and bias must have the same length");
+    ensure!(
+        ins[1].numel() == ins[2].numel(),
+        "scale and bias must have the same length"
+    );
     Ok(g as usize)
 }
 
@@ -279,7 +306,10 @@ fn lpnorm_eval(attrs: &Attrs, x: &Tensor) -> Result<Tensor> {
 fn lrn_eval(attrs: &Attrs, x: &Tensor) -> Result<Tensor> {
     let size = attrs.int("size")?;
     ensure!(size > 0, "size must be positive, got {size}");
-    let (alpha, beta) = (attrs.float_or("alpha", 1e-4)?, attrs.float_or("beta", 0.75)?);
+    let (alpha, beta) = (
+        attrs.float_or("alpha", 1e-4)?,
+        attrs.float_or("beta", 0.75)?,
+    );
     let bias = attrs.float_or("bias", 1.0)?;
     let shape = x.shape();
     let c = shape[1] as i64;
@@ -417,4 +447,56 @@ pub fn register(r: &mut Registry) {
         },
         |a, ins| mvn_eval(a, ins[0]),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Attr, Attrs, Tensor};
+
+    fn run(op: &str, attrs: Attrs, ins: &[&Tensor], n: usize) -> Vec<Tensor> {
+        crate::registry()
+            .get(op)
+            .unwrap()
+            .eval(&attrs, ins, n)
+            .unwrap()
+    }
+
+    #[test]
+    fn group_norm_per_group_and_per_channel_scale() {
+        // N=1, C=4, 2 groups of 2 channels with one element each: +-1 after normalising.
+        let x = Tensor::from_vec(vec![1, 4, 1], vec![1.0f64, 3.0, 5.0, 9.0]).unwrap();
+        let a = Attrs::new()
+            .with("num_groups", Attr::Int(2))
+            .with("epsilon", Attr::Float(0.0));
+        let s = Tensor::from_vec(vec![2], vec![1.0f64, 2.0]).unwrap();
+        let b = Tensor::from_vec(vec![2], vec![0.0f64, 10.0]).unwrap();
+        let y = run("GroupNormalization", a.clone(), &[&x, &s, &b], 1);
+        assert_eq!(y[0].as_slice::<f64>().unwrap(), &[-1.0, 1.0, 8.0, 12.0]);
+        let s = Tensor::from_vec(vec![4], vec![1.0f64, 2.0, 3.0, 4.0]).unwrap();
+        let b = Tensor::from_vec(vec![4], vec![0.0f64; 4]).unwrap();
+        let y = run("GroupNormalization", a, &[&x, &s, &b], 1);
+        assert_eq!(y[0].as_slice::<f64>().unwrap(), &[-1.0, 2.0, -3.0, 4.0]);
+    }
+
+    #[test]
+    fn layer_norm_stats_outputs() {
+        let x = Tensor::from_vec(vec![2, 2], vec![1.0f32, 3.0, 2.0, 2.0]).unwrap();
+        let s = Tensor::from_vec(vec![2], vec![1.0f32, 1.0]).unwrap();
+        let a = Attrs::new().with("epsilon", Attr::Float(0.0));
+        let y = run("LayerNormalization", a, &[&x, &s], 3);
+        assert_eq!(y[1].shape(), &[2, 1]);
+        assert_eq!(y[1].as_slice::<f32>().unwrap(), &[2.0, 2.0]);
+        assert_eq!(y[2].as_slice::<f32>().unwrap()[0], 1.0);
+        assert_eq!(y[0].as_slice::<f32>().unwrap()[..2], [-1.0, 1.0]);
+    }
+
+    #[test]
+    fn lp_norm_zero_vector_stays_zero() {
+        let x = Tensor::from_vec(vec![2, 2], vec![0.0f32, 0.0, -3.0, 4.0]).unwrap();
+        let a = Attrs::new().with("p", Attr::Int(1));
+        let y = run("LpNormalization", a, &[&x], 1);
+        let v = y[0].as_slice::<f32>().unwrap();
+        assert_eq!(v[..2], [0.0, 0.0]);
+        assert!((v[2] + 3.0 / 7.0).abs() < 1e-6);
+    }
 }

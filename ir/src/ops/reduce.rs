@@ -23,8 +23,8 @@
 
 use super::util::{arity, class, norm_axes, norm_axis, Class};
 use crate::{
-    dispatch_dtype, dispatch_numeric, ensure, numel, op_err, strides, Attrs, DType, Elem,
-    Registry, Result, Tensor, TensorType,
+    dispatch_dtype, dispatch_numeric, ensure, numel, op_err, strides, Attrs, DType, Elem, Registry,
+    Result, Tensor, TensorType,
 };
 
 /// The reduction kinds.
@@ -240,7 +240,10 @@ fn add_reduce(r: &mut Registry, name: &'static str, kind: Kind) {
 fn arg_spec(attrs: &Attrs, shape: &[usize]) -> Result<(usize, Vec<usize>)> {
     ensure!(!shape.is_empty(), "expects a tensor of rank 1 or more");
     let axis = norm_axis(attrs.int_or("axis", 0)?, shape.len())?;
-    ensure!(shape[axis] > 0, "cannot take an arg-reduction over an empty axis");
+    ensure!(
+        shape[axis] > 0,
+        "cannot take an arg-reduction over an empty axis"
+    );
     let mut out = shape.to_vec();
     if attrs.int_or("keepdims", 1)? != 0 {
         out[axis] = 1;
@@ -529,7 +532,12 @@ mod tests {
     #[test]
     fn integer_sum_wraps() {
         let x = Tensor::from_vec(vec![2], vec![100i8, 100]).unwrap();
-        let r = run("ReduceSum", Attrs::new().with("keepdims", Attr::Int(0)), x, 1);
+        let r = run(
+            "ReduceSum",
+            Attrs::new().with("keepdims", Attr::Int(0)),
+            x,
+            1,
+        );
         assert_eq!(r[0].as_slice::<i8>().unwrap(), &[-56]);
     }
 
@@ -551,6 +559,9 @@ mod tests {
             .with("axis", Attr::Int(0))
             .with("exclusive", Attr::Int(1))
             .with("reverse", Attr::Int(1));
-        assert_eq!(run("CumSum", a, x, 1)[0].as_slice::<i32>().unwrap(), &[5, 3, 0]);
+        assert_eq!(
+            run("CumSum", a, x, 1)[0].as_slice::<i32>().unwrap(),
+            &[5, 3, 0]
+        );
     }
 }

@@ -18,9 +18,7 @@
 //! Everything is computed in f64.
 
 use super::util::{arity, norm_axis};
-use crate::{
-    ensure, numel, op_err, Attrs, DType, Registry, Result, Tensor, TensorType,
-};
+use crate::{ensure, numel, op_err, Attrs, DType, Registry, Result, Tensor, TensorType};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -106,13 +104,21 @@ fn add_softmax(r: &mut Registry, name: &'static str, kind: Kind) {
         name,
         |attrs, ins, _| {
             arity(ins, 1, 1)?;
-            ensure!(ins[0].dtype.is_float(), "expects a float tensor, got {}", ins[0].dtype);
+            ensure!(
+                ins[0].dtype.is_float(),
+                "expects a float tensor, got {}",
+                ins[0].dtype
+            );
             span(attrs, &ins[0].shape)?;
             Ok(vec![ins[0].clone()])
         },
         move |attrs, ins, _| {
             arity(ins, 1, 1)?;
-            ensure!(ins[0].dtype().is_float(), "expects a float tensor, got {}", ins[0].dtype());
+            ensure!(
+                ins[0].dtype().is_float(),
+                "expects a float tensor, got {}",
+                ins[0].dtype()
+            );
             Ok(vec![softmax_eval(kind, attrs, ins[0])?])
         },
     );
@@ -141,19 +147,34 @@ fn loss_infer(attrs: &Attrs, ins: &[&TensorType]) -> Result<TensorType> {
     let (x, t) = (ins[0], ins[1]);
     ensure!(x.dtype.is_float(), "expects float scores, got {}", x.dtype);
     ensure!(x.rank() >= 2, "expects scores of rank 2 or more, got {}", x);
-    ensure!(
-        t.dtype.is_int(),
-        "expects integer targets, got {}",
-        t.dtype
-    );
+    ensure!(t.dtype.is_int(), "expects integer targets, got {}", t.dtype);
     let mut want = vec![x.shape[0]];
     want.extend_from_slice(&x.shape[2..]);
-    ensure!(t.shape == want, "target shape {:?} must be {:?}", t.shape, want);
+    ensure!(
+        t.shape == want,
+        "target shape {:?} must be {:?}",
+        t.shape,
+        want
+    );
     if let Some(w) = ins.get(2) {
-        ensure!(w.dtype == x.dtype, "weight must be {}, got {}", x.dtype, w.dtype);
-        ensure!(w.shape == [x.shape[1]], "weight shape must be [{}], got {:?}", x.shape[1], w.shape);
+        ensure!(
+            w.dtype == x.dtype,
+            "weight must be {}, got {}",
+            x.dtype,
+            w.dtype
+        );
+        ensure!(
+            w.shape == [x.shape[1]],
+            "weight shape must be [{}], got {:?}",
+            x.shape[1],
+            w.shape
+        );
     }
-    let shape = if reduction(attrs)? == Reduction::None { want } else { vec![] };
+    let shape = if reduction(attrs)? == Reduction::None {
+        want
+    } else {
+        vec![]
+    };
     Ok(TensorType::new(x.dtype, shape))
 }
 
@@ -179,7 +200,10 @@ fn nll(
                 losses.push(0.0);
                 continue;
             }
-            ensure!(t >= 0 && (t as usize) < c, "target {t} is out of range for {c} classes");
+            ensure!(
+                t >= 0 && (t as usize) < c,
+                "target {t} is out of range for {c} classes"
+            );
             let wt = w.as_ref().map_or(1.0, |w| w[t as usize]);
             wsum += wt;
             losses.push(-logp[(b * c + t as usize) * d + k] * wt);
@@ -197,7 +221,13 @@ fn nll_eval(attrs: &Attrs, ins: &[&Tensor]) -> Result<Tensor> {
     let ty: Vec<TensorType> = ins.iter().map(|t| t.ty()).collect();
     let refs: Vec<&TensorType> = ty.iter().collect();
     let out = loss_infer(attrs, &refs)?;
-    let r = nll(attrs, &ins[0].to_f64_vec(), ins[0].shape(), ins[1], ins.get(2).copied())?;
+    let r = nll(
+        attrs,
+        &ins[0].to_f64_vec(),
+        ins[0].shape(),
+        ins[1],
+        ins.get(2).copied(),
+    )?;
     Ok(r.cast(out.dtype))
 }
 
@@ -250,4 +280,49 @@ pub fn register(r: &mut Registry) {
     add_softmax(r, "LogSoftmax", Kind::LogSoftmax);
     add_softmax(r, "Hardmax", Kind::Hardmax);
     add_losses(r);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Attr, Attrs, Tensor};
+
+    fn run(op: &str, attrs: Attrs, ins: &[&Tensor], n: usize) -> Vec<Tensor> {
+        crate::registry()
+            .get(op)
+            .unwrap()
+            .eval(&attrs, ins, n)
+            .unwrap()
+    }
+
+    #[test]
+    fn coerce_2d_normalises_trailing_axes_together() {
+        let x = Tensor::from_vec(vec![1, 2, 2], vec![0.0f32; 4]).unwrap();
+        let a = Attrs::new()
+            .with("axis", Attr::Int(1))
+            .with("coerce_2d", Attr::Int(1));
+        let y = run("Softmax", a, &[&x], 1);
+        assert_eq!(y[0].as_slice::<f32>().unwrap(), &[0.25; 4]);
+        let y = run("Softmax", Attrs::new(), &[&x], 1);
+        assert_eq!(y[0].as_slice::<f32>().unwrap(), &[0.5; 4]);
+    }
+
+    #[test]
+    fn nll_mean_divides_by_used_weights() {
+        // logp [N=2, C=2]; targets 0 and 1 (ignored).
+        let x = Tensor::from_vec(vec![2, 2], vec![-1.0f32, -2.0, -3.0, -4.0]).unwrap();
+        let t = Tensor::from_i64s(&[0, 1]);
+        let w = Tensor::from_vec(vec![2], vec![2.0f32, 5.0]).unwrap();
+        let a = Attrs::new().with("ignore_index", Attr::Int(1));
+        let y = run("NegativeLogLikelihoodLoss", a, &[&x, &t, &w], 1);
+        assert_eq!(y[0].shape(), &[] as &[usize]);
+        assert_eq!(y[0].as_slice::<f32>().unwrap(), &[1.0]);
+    }
+
+    #[test]
+    fn nll_rejects_out_of_range_target() {
+        let x = Tensor::from_vec(vec![1, 2], vec![-1.0f32, -2.0]).unwrap();
+        let t = Tensor::from_i64s(&[2]);
+        let op = crate::registry().get("NegativeLogLikelihoodLoss").unwrap();
+        assert!(op.eval(&Attrs::new(), &[&x, &t], 1).is_err());
+    }
 }
