@@ -59,11 +59,14 @@ fn add_logic(r: &mut Registry, name: &'static str, f: fn(bool, bool) -> bool) {
     );
 }
 
+/// A float predicate built from a node's attributes.
+type Predicate = Box<dyn Fn(f64) -> bool>;
+
 /// Registers a float predicate (IsNaN, IsInf): same shape, bool output.
 fn add_predicate(
     r: &mut Registry,
     name: &'static str,
-    pred: fn(&crate::Attrs) -> Result<Box<dyn Fn(f64) -> bool>>,
+    pred: fn(&crate::Attrs) -> Result<Predicate>,
 ) {
     r.add(
         name,
@@ -85,7 +88,7 @@ fn add_predicate(
     );
 }
 
-fn is_inf(a: &crate::Attrs) -> Result<Box<dyn Fn(f64) -> bool>> {
+fn is_inf(a: &crate::Attrs) -> Result<Predicate> {
     let pos = a.int_or("detect_positive", 1)? != 0;
     let neg = a.int_or("detect_negative", 1)? != 0;
     Ok(Box::new(move |v| {

@@ -81,8 +81,11 @@ fn add_scalar(r: &mut Registry, name: &'static str, acc: Accepts, fns: ScalarFns
     );
 }
 
+/// A scalar float function, computed in f64.
+type FloatFn = fn(f64) -> f64;
+
 /// Registers a float-only op given by an f64 function.
-fn add_float(r: &mut Registry, name: &'static str, f: fn(f64) -> f64) {
+fn add_float(r: &mut Registry, name: &'static str, f: FloatFn) {
     add_scalar(
         r,
         name,
@@ -136,7 +139,7 @@ pub fn register(r: &mut Registry) {
             unsigned: Some(|x| (x != 0) as u64),
         },
     );
-    let floats: [(&'static str, fn(f64) -> f64); 20] = [
+    let floats: [(&'static str, FloatFn); 20] = [
         ("Reciprocal", |x| 1.0 / x),
         ("Exp", f64::exp),
         ("Log", f64::ln),

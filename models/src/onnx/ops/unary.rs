@@ -135,3 +135,77 @@ pub fn register(r: &mut MappingRegistry) {
     r.add("", "Clip", 1, clip_attrs);
     r.add("", "Clip", 11, clip_inputs);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::onnx::proto::{
+        tensor_shape_proto::{dimension::Value as Dim, Dimension},
+        type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto,
+        TypeProto, ValueInfoProto,
+    };
+    use crate::onnx::{from_bytes, ImportOptions};
+    use kiln_ir::{interp, Tensor};
+    use prost::Message;
+    use std::collections::HashMap;
+
+    fn f32_value(name: &str, shape: &[i64]) -> ValueInfoProto {
+        let dim = shape
+            .iter()
+            .map(|&d| Dimension {
+                value: Some(Dim::DimValue(d)),
+                ..Default::default()
+            })
+            .collect();
+        let tt = type_proto::Tensor {
+            elem_type: Some(1),
+            shape: Some(TensorShapeProto { dim }),
+        };
+        ValueInfoProto {
+            name: Some(name.into()),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(tt)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Clip with a bound known only at run time lowers to Max/Min.
+    #[test]
+    fn clip_with_runtime_bound() {
+        let node = NodeProto {
+            input: vec!["x".into(), "lo".into(), "".into()],
+            output: vec!["y".into()],
+            op_type: Some("Clip".into()),
+            ..Default::default()
+        };
+        let graph = GraphProto {
+            node: vec![node],
+            input: vec![f32_value("x", &[3]), f32_value("lo", &[])],
+            output: vec![f32_value("y", &[3])],
+            ..Default::default()
+        };
+        let model = ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(13),
+            }],
+            graph: Some(graph),
+            ..Default::default()
+        };
+        let path = std::path::Path::new("clip.onnx");
+        let m = from_bytes(&model.encode_to_vec(), path, &ImportOptions::default()).unwrap();
+        let kinds: Vec<&str> = m.graph.nodes().iter().map(|n| n.op.kind.as_str()).collect();
+        assert_eq!(kinds, ["Max"]);
+        let feeds = HashMap::from([
+            (
+                "x".to_string(),
+                Tensor::from_vec(vec![3], vec![-2.0f32, 0.5, 3.0]).unwrap(),
+            ),
+            ("lo".to_string(), Tensor::scalar(0.0f32)),
+        ]);
+        let y = interp::run(&m.graph, &feeds).unwrap();
+        assert_eq!(y[0].as_slice::<f32>().unwrap(), &[0.0, 0.5, 3.0]);
+    }
+}
