@@ -1,5 +1,50 @@
-//! (cast family mappings: not written yet.)
+//! Cast and CastLike onto Kiln `Cast` (attribute `to`, a dtype).
+//!
+//! Opsets before 6 name the target type with a string (`"FLOAT"`), later
+//! ones with a `TensorProto.DataType` code. CastLike takes the dtype of its
+//! second input. Targets Kiln has no dtype for (float8, int4, int2, string,
+//! ...) are unsupported; `saturate` only concerns float8 and is ignored.
 
-use crate::onnx::MappingRegistry;
+use crate::onnx::proto::tensor_proto::DataType;
+use crate::onnx::tensor::dtype_from_onnx;
+use crate::onnx::{MappingRegistry, NodeCtx};
+use crate::{map_err, MapError};
+use kiln_ir::{Attr, DType, Op};
 
-pub fn register(_r: &mut MappingRegistry) {}
+/// The target dtype of a Cast node.
+fn target(ctx: &NodeCtx) -> Result<DType, MapError> {
+    let code = match ctx.attrs().get("to") {
+        Some(Attr::Int(c)) => {
+            i32::try_from(*c).map_err(|_| map_err!("Cast `to` {c} is invalid"))?
+        }
+        Some(Attr::Str(s)) => DataType::from_str_name(s)
+            .ok_or_else(|| map_err!("Cast `to` names an unknown type `{s}`"))?
+            as i32,
+        _ => return Err(map_err!("Cast needs an int attribute `to`")),
+    };
+    dtype_from_onnx(code).map_err(|e| match e {
+        MapError::Unsupported(m) => MapError::Unsupported(format!("Cast to {m}")),
+        e => e,
+    })
+}
+
+fn emit_cast(ctx: &mut NodeCtx, to: DType) -> Result<(), MapError> {
+    let x = ctx.input(0)?;
+    ctx.emit(Op::new("Cast").with("to", Attr::DType(to)), &[x])?;
+    Ok(())
+}
+
+fn cast(ctx: &mut NodeCtx) -> Result<(), MapError> {
+    let to = target(ctx)?;
+    emit_cast(ctx, to)
+}
+
+fn cast_like(ctx: &mut NodeCtx) -> Result<(), MapError> {
+    let to = ctx.input_type(1)?.dtype;
+    emit_cast(ctx, to)
+}
+
+pub fn register(r: &mut MappingRegistry) {
+    r.add("", "Cast", 1, cast);
+    r.add("", "CastLike", 15, cast_like);
+}
