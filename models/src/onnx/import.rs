@@ -487,7 +487,7 @@ impl Importer {
 pub fn convert_attrs(attrs: &[AttributeProto]) -> Attrs {
     let mut out = Attrs::new();
     for a in attrs {
-        let ty = AttributeType::try_from(a.r#type()).unwrap_or(AttributeType::Undefined);
+        let ty = a.r#type();
         let v = match ty {
             AttributeType::Float => Attr::Float(a.f() as f64),
             AttributeType::Int => Attr::Int(a.i()),
