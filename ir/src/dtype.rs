@@ -1,8 +1,9 @@
 //! Element types of tensors.
 //!
-//! `DType` lists every element type Kiln can hold today. It is `#[non_exhaustive]`
-//! so that sub-byte integers (int4/uint4) and 8-bit floats (float8 e4m3/e5m2),
-//! which quantization needs later, can be added without breaking users.
+//! `DType` lists every element type Kiln can hold: the usual floats and
+//! integers, bool, and the low-precision types quantization uses (float8
+//! e4m3fn/e4m3fnuz/e5m2/e5m2fnuz/e8m0, float4 e2m1, int4/uint4, int2/uint2;
+//! see [`crate::lowbit`]). It is `#[non_exhaustive]` so more can be added.
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,11 +27,21 @@ pub enum DType {
     I64,
     U64,
     Bool,
+    F8E4M3FN,
+    F8E4M3FNUZ,
+    F8E5M2,
+    F8E5M2FNUZ,
+    F8E8M0,
+    F4E2M1,
+    I4,
+    U4,
+    I2,
+    U2,
 }
 
 impl DType {
     /// Every dtype, in a stable order.
-    pub const ALL: [DType; 13] = [
+    pub const ALL: [DType; 23] = [
         DType::F32,
         DType::F64,
         DType::F16,
@@ -44,21 +55,59 @@ impl DType {
         DType::I64,
         DType::U64,
         DType::Bool,
+        DType::F8E4M3FN,
+        DType::F8E4M3FNUZ,
+        DType::F8E5M2,
+        DType::F8E5M2FNUZ,
+        DType::F8E8M0,
+        DType::F4E2M1,
+        DType::I4,
+        DType::U4,
+        DType::I2,
+        DType::U2,
     ];
 
-    /// Size of one element in bytes.
+    /// Size of one element in bytes as Kiln stores it (4- and 2-bit types are
+    /// stored unpacked, one byte each; see [`DType::bits`]).
     pub fn size_of(self) -> usize {
         match self {
             DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::F8E4M3FN
+            | DType::F8E4M3FNUZ
+            | DType::F8E5M2
+            | DType::F8E5M2FNUZ
+            | DType::F8E8M0 => 1,
+            DType::F4E2M1 | DType::I4 | DType::U4 | DType::I2 | DType::U2 => 1,
             DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::F64 | DType::I64 | DType::U64 => 8,
         }
     }
 
-    /// True for the floating-point types.
+    /// Bits of information per element (4 for int4, 8 for float8, ...).
+    pub fn bits(self) -> usize {
+        match self {
+            DType::F4E2M1 | DType::I4 | DType::U4 => 4,
+            DType::I2 | DType::U2 => 2,
+            d => d.size_of() * 8,
+        }
+    }
+
+    /// True for the floating-point types (including float8 and float4).
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
+        matches!(
+            self,
+            DType::F32
+                | DType::F64
+                | DType::F16
+                | DType::BF16
+                | DType::F8E4M3FN
+                | DType::F8E4M3FNUZ
+                | DType::F8E5M2
+                | DType::F8E5M2FNUZ
+                | DType::F8E8M0
+                | DType::F4E2M1
+        )
     }
 
     /// True for the signed and unsigned integer types (not bool).
@@ -78,7 +127,10 @@ impl DType {
 
     /// True for the signed integer types.
     pub fn is_signed_int(self) -> bool {
-        matches!(self, DType::I8 | DType::I16 | DType::I32 | DType::I64)
+        matches!(
+            self,
+            DType::I8 | DType::I16 | DType::I32 | DType::I64 | DType::I4 | DType::I2
+        )
     }
 
     /// True for every numeric type (float or integer).
@@ -102,6 +154,16 @@ impl DType {
             DType::I64 => "i64",
             DType::U64 => "u64",
             DType::Bool => "bool",
+            DType::F8E4M3FN => "f8e4m3fn",
+            DType::F8E4M3FNUZ => "f8e4m3fnuz",
+            DType::F8E5M2 => "f8e5m2",
+            DType::F8E5M2FNUZ => "f8e5m2fnuz",
+            DType::F8E8M0 => "f8e8m0",
+            DType::F4E2M1 => "f4e2m1",
+            DType::I4 => "i4",
+            DType::U4 => "u4",
+            DType::I2 => "i2",
+            DType::U2 => "u2",
         }
     }
 }

@@ -161,3 +161,138 @@ impl Elem for bool {
         v != 0
     }
 }
+
+/// Implements `Elem` for a minifloat code type through its `lowbit::Format`.
+macro_rules! elem_minifloat {
+    ($t:ident, $d:ident, $fmt:ident) => {
+        impl Elem for crate::lowbit::$t {
+            const DTYPE: DType = DType::$d;
+            fn wrap(v: Vec<Self>) -> TensorData {
+                TensorData::$d(v)
+            }
+            fn slice(d: &TensorData) -> Option<&[Self]> {
+                match d {
+                    TensorData::$d(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
+                match d {
+                    TensorData::$d(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn to_f64(self) -> f64 {
+                crate::lowbit::$fmt.decode(self.0)
+            }
+            fn to_i64(self) -> i64 {
+                self.to_f64() as i64
+            }
+            fn to_u64(self) -> u64 {
+                self.to_f64() as u64
+            }
+            fn from_f64(v: f64) -> Self {
+                Self(crate::lowbit::$fmt.encode(v, true))
+            }
+            fn from_i64(v: i64) -> Self {
+                Self::from_f64(v as f64)
+            }
+            fn from_u64(v: u64) -> Self {
+                Self::from_f64(v as f64)
+            }
+        }
+    };
+}
+elem_minifloat!(F8E4M3Fn, F8E4M3FN, E4M3FN);
+elem_minifloat!(F8E4M3Fnuz, F8E4M3FNUZ, E4M3FNUZ);
+elem_minifloat!(F8E5M2, F8E5M2, E5M2);
+elem_minifloat!(F8E5M2Fnuz, F8E5M2FNUZ, E5M2FNUZ);
+elem_minifloat!(F4E2M1, F4E2M1, E2M1);
+
+impl Elem for crate::lowbit::F8E8M0 {
+    const DTYPE: DType = DType::F8E8M0;
+    fn wrap(v: Vec<Self>) -> TensorData {
+        TensorData::F8E8M0(v)
+    }
+    fn slice(d: &TensorData) -> Option<&[Self]> {
+        match d {
+            TensorData::F8E8M0(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
+        match d {
+            TensorData::F8E8M0(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn to_f64(self) -> f64 {
+        crate::lowbit::e8m0::decode(self.0)
+    }
+    fn to_i64(self) -> i64 {
+        self.to_f64() as i64
+    }
+    fn to_u64(self) -> u64 {
+        self.to_f64() as u64
+    }
+    fn from_f64(v: f64) -> Self {
+        Self(crate::lowbit::e8m0::encode(
+            v,
+            crate::lowbit::e8m0::Round::Up,
+            true,
+        ))
+    }
+    fn from_i64(v: i64) -> Self {
+        Self::from_f64(v as f64)
+    }
+    fn from_u64(v: u64) -> Self {
+        Self::from_f64(v as f64)
+    }
+}
+
+/// Implements `Elem` for a small integer type: conversions round to nearest
+/// even and clamp to the range (ONNX's rule for int4/int2).
+macro_rules! elem_small_int {
+    ($t:ident, $d:ident, $repr:ty, $lo:expr, $hi:expr) => {
+        impl Elem for crate::lowbit::$t {
+            const DTYPE: DType = DType::$d;
+            fn wrap(v: Vec<Self>) -> TensorData {
+                TensorData::$d(v)
+            }
+            fn slice(d: &TensorData) -> Option<&[Self]> {
+                match d {
+                    TensorData::$d(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
+                match d {
+                    TensorData::$d(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn to_f64(self) -> f64 {
+                self.0 as f64
+            }
+            fn to_i64(self) -> i64 {
+                self.0 as i64
+            }
+            fn to_u64(self) -> u64 {
+                self.0 as u64
+            }
+            fn from_f64(v: f64) -> Self {
+                Self(crate::lowbit::to_small_int(v, $lo, $hi) as $repr)
+            }
+            fn from_i64(v: i64) -> Self {
+                Self(v.clamp($lo, $hi) as $repr)
+            }
+            fn from_u64(v: u64) -> Self {
+                Self(v.min($hi as u64) as i64 as $repr)
+            }
+        }
+    };
+}
+elem_small_int!(I4, I4, i8, -8, 7);
+elem_small_int!(U4, U4, u8, 0, 15);
+elem_small_int!(I2, I2, i8, -2, 1);
+elem_small_int!(U2, U2, u8, 0, 3);

@@ -23,11 +23,13 @@
 //! ```
 
 pub mod attrs;
+mod dispatch;
 pub mod dtype;
 pub mod elem;
 pub mod error;
 pub mod graph;
 pub mod interp;
+pub mod lowbit;
 pub mod npy;
 pub mod op;
 pub mod ops;

@@ -30,6 +30,17 @@ fn descr(d: DType) -> &'static str {
         DType::I64 => "i8",
         DType::U64 => "u8",
         DType::Bool => "b1",
+        // ml_dtypes' names; one element per byte, as Kiln stores them.
+        DType::F8E4M3FN => "float8_e4m3fn",
+        DType::F8E4M3FNUZ => "float8_e4m3fnuz",
+        DType::F8E5M2 => "float8_e5m2",
+        DType::F8E5M2FNUZ => "float8_e5m2fnuz",
+        DType::F8E8M0 => "float8_e8m0fnu",
+        DType::F4E2M1 => "float4_e2m1fn",
+        DType::I4 => "int4",
+        DType::U4 => "uint4",
+        DType::I2 => "int2",
+        DType::U2 => "uint2",
     }
 }
 

@@ -1,5 +1,6 @@
 //! The owned host `Tensor`: a dtype, a static shape and row-major contiguous data.
 
+use crate::dispatch_dtype;
 use crate::elem::Elem;
 use crate::{ensure, op_err, DType, Result};
 use half::{bf16, f16};
@@ -20,162 +21,16 @@ pub enum TensorData {
     I64(Vec<i64>),
     U64(Vec<u64>),
     Bool(Vec<bool>),
-}
-
-/// Runs `$body` with `$T` bound to the Rust element type of dtype `$dt`.
-///
-/// ```
-/// use kiln_ir::{dispatch_dtype, DType, Elem};
-/// let size = dispatch_dtype!(DType::I16, T => std::mem::size_of::<T>());
-/// assert_eq!(size, 2);
-/// ```
-#[macro_export]
-macro_rules! dispatch_dtype {
-    ($dt:expr, $T:ident => $body:expr) => {{
-        use $crate::DType as __D;
-        match $dt {
-            __D::F32 => {
-                type $T = f32;
-                $body
-            }
-            __D::F64 => {
-                type $T = f64;
-                $body
-            }
-            __D::F16 => {
-                type $T = $crate::half::f16;
-                $body
-            }
-            __D::BF16 => {
-                type $T = $crate::half::bf16;
-                $body
-            }
-            __D::I8 => {
-                type $T = i8;
-                $body
-            }
-            __D::U8 => {
-                type $T = u8;
-                $body
-            }
-            __D::I16 => {
-                type $T = i16;
-                $body
-            }
-            __D::U16 => {
-                type $T = u16;
-                $body
-            }
-            __D::I32 => {
-                type $T = i32;
-                $body
-            }
-            __D::U32 => {
-                type $T = u32;
-                $body
-            }
-            __D::I64 => {
-                type $T = i64;
-                $body
-            }
-            __D::U64 => {
-                type $T = u64;
-                $body
-            }
-            __D::Bool => {
-                type $T = bool;
-                $body
-            }
-        }
-    }};
-}
-
-/// Like [`dispatch_dtype!`] for the numeric dtypes; `$other` runs for bool.
-#[macro_export]
-macro_rules! dispatch_numeric {
-    ($dt:expr, $T:ident => $body:expr, _ => $other:expr) => {{
-        use $crate::DType as __D;
-        match $dt {
-            __D::F32 => {
-                type $T = f32;
-                $body
-            }
-            __D::F64 => {
-                type $T = f64;
-                $body
-            }
-            __D::F16 => {
-                type $T = $crate::half::f16;
-                $body
-            }
-            __D::BF16 => {
-                type $T = $crate::half::bf16;
-                $body
-            }
-            __D::I8 => {
-                type $T = i8;
-                $body
-            }
-            __D::U8 => {
-                type $T = u8;
-                $body
-            }
-            __D::I16 => {
-                type $T = i16;
-                $body
-            }
-            __D::U16 => {
-                type $T = u16;
-                $body
-            }
-            __D::I32 => {
-                type $T = i32;
-                $body
-            }
-            __D::U32 => {
-                type $T = u32;
-                $body
-            }
-            __D::I64 => {
-                type $T = i64;
-                $body
-            }
-            __D::U64 => {
-                type $T = u64;
-                $body
-            }
-            #[allow(unreachable_patterns)]
-            _ => $other,
-        }
-    }};
-}
-
-/// Like [`dispatch_dtype!`] for the float dtypes; `$other` runs for the rest.
-#[macro_export]
-macro_rules! dispatch_float {
-    ($dt:expr, $T:ident => $body:expr, _ => $other:expr) => {{
-        use $crate::DType as __D;
-        match $dt {
-            __D::F32 => {
-                type $T = f32;
-                $body
-            }
-            __D::F64 => {
-                type $T = f64;
-                $body
-            }
-            __D::F16 => {
-                type $T = $crate::half::f16;
-                $body
-            }
-            __D::BF16 => {
-                type $T = $crate::half::bf16;
-                $body
-            }
-            #[allow(unreachable_patterns)]
-            _ => $other,
-        }
-    }};
+    F8E4M3FN(Vec<crate::lowbit::F8E4M3Fn>),
+    F8E4M3FNUZ(Vec<crate::lowbit::F8E4M3Fnuz>),
+    F8E5M2(Vec<crate::lowbit::F8E5M2>),
+    F8E5M2FNUZ(Vec<crate::lowbit::F8E5M2Fnuz>),
+    F8E8M0(Vec<crate::lowbit::F8E8M0>),
+    F4E2M1(Vec<crate::lowbit::F4E2M1>),
+    I4(Vec<crate::lowbit::I4>),
+    U4(Vec<crate::lowbit::U4>),
+    I2(Vec<crate::lowbit::I2>),
+    U2(Vec<crate::lowbit::U2>),
 }
 
 /// An owned tensor on the host.
@@ -188,25 +43,17 @@ pub struct Tensor {
 impl TensorData {
     /// The dtype of the stored elements.
     pub fn dtype(&self) -> DType {
-        dispatch_dtype!(DType::ALL[self.variant_index()], T => T::DTYPE)
-    }
-
-    fn variant_index(&self) -> usize {
-        match self {
-            TensorData::F32(_) => 0,
-            TensorData::F64(_) => 1,
-            TensorData::F16(_) => 2,
-            TensorData::BF16(_) => 3,
-            TensorData::I8(_) => 4,
-            TensorData::U8(_) => 5,
-            TensorData::I16(_) => 6,
-            TensorData::U16(_) => 7,
-            TensorData::I32(_) => 8,
-            TensorData::U32(_) => 9,
-            TensorData::I64(_) => 10,
-            TensorData::U64(_) => 11,
-            TensorData::Bool(_) => 12,
+        macro_rules! which {
+            ($($v:ident),*) => {
+                match self {
+                    $(TensorData::$v(_) => DType::$v,)*
+                }
+            };
         }
+        which!(
+            F32, F64, F16, BF16, I8, U8, I16, U16, I32, U32, I64, U64, Bool, F8E4M3FN, F8E4M3FNUZ,
+            F8E5M2, F8E5M2FNUZ, F8E8M0, F4E2M1, I4, U4, I2, U2
+        )
     }
 
     /// Number of stored elements.
@@ -369,7 +216,8 @@ impl Tensor {
         Ok(self.to_f64_vec()[0])
     }
 
-    /// The raw little-endian bytes of the elements (bool as 0/1 bytes).
+    /// The raw little-endian bytes of the elements (bool as 0/1 bytes, low-bit
+    /// types one unpacked code per byte).
     pub fn to_le_bytes(&self) -> Vec<u8> {
         macro_rules! bytes {
             ($v:expr) => {
@@ -390,11 +238,24 @@ impl Tensor {
             TensorData::I64(v) => bytes!(v),
             TensorData::U64(v) => bytes!(v),
             TensorData::Bool(v) => v.iter().map(|&b| b as u8).collect(),
+            TensorData::F8E4M3FN(v) => v.iter().map(|x| x.0).collect(),
+            TensorData::F8E4M3FNUZ(v) => v.iter().map(|x| x.0).collect(),
+            TensorData::F8E5M2(v) => v.iter().map(|x| x.0).collect(),
+            TensorData::F8E5M2FNUZ(v) => v.iter().map(|x| x.0).collect(),
+            TensorData::F8E8M0(v) => v.iter().map(|x| x.0).collect(),
+            TensorData::F4E2M1(v) => v.iter().map(|x| x.0).collect(),
+            TensorData::I4(v) => v.iter().map(|x| x.0 as u8).collect(),
+            TensorData::U4(v) => v.iter().map(|x| x.0).collect(),
+            TensorData::I2(v) => v.iter().map(|x| x.0 as u8).collect(),
+            TensorData::U2(v) => v.iter().map(|x| x.0).collect(),
         }
     }
 
-    /// Builds a tensor from raw little-endian bytes; an error if the byte count is wrong.
+    /// Builds a tensor from raw little-endian bytes, one element per
+    /// `dtype.size_of()` bytes (low-bit types: one code per byte, unpacked);
+    /// an error if the byte count is wrong.
     pub fn from_le_bytes(dtype: DType, shape: Vec<usize>, bytes: &[u8]) -> Result<Tensor> {
+        use crate::lowbit as lb;
         let n = numel(&shape);
         let want = n.checked_mul(dtype.size_of());
         ensure!(
@@ -424,6 +285,34 @@ impl Tensor {
             DType::I64 => TensorData::I64(parse!(i64, 8)),
             DType::U64 => TensorData::U64(parse!(u64, 8)),
             DType::Bool => TensorData::Bool(bytes.iter().map(|&b| b != 0).collect()),
+            DType::F8E4M3FN => {
+                TensorData::F8E4M3FN(bytes.iter().map(|&b| lb::F8E4M3Fn(b)).collect())
+            }
+            DType::F8E4M3FNUZ => {
+                TensorData::F8E4M3FNUZ(bytes.iter().map(|&b| lb::F8E4M3Fnuz(b)).collect())
+            }
+            DType::F8E5M2 => TensorData::F8E5M2(bytes.iter().map(|&b| lb::F8E5M2(b)).collect()),
+            DType::F8E5M2FNUZ => {
+                TensorData::F8E5M2FNUZ(bytes.iter().map(|&b| lb::F8E5M2Fnuz(b)).collect())
+            }
+            DType::F8E8M0 => TensorData::F8E8M0(bytes.iter().map(|&b| lb::F8E8M0(b)).collect()),
+            DType::F4E2M1 => {
+                TensorData::F4E2M1(bytes.iter().map(|&b| lb::F4E2M1(b & 0xF)).collect())
+            }
+            DType::I4 => TensorData::I4(
+                bytes
+                    .iter()
+                    .map(|&b| lb::I4(((b << 4) as i8) >> 4))
+                    .collect(),
+            ),
+            DType::U4 => TensorData::U4(bytes.iter().map(|&b| lb::U4(b & 0xF)).collect()),
+            DType::I2 => TensorData::I2(
+                bytes
+                    .iter()
+                    .map(|&b| lb::I2(((b << 6) as i8) >> 6))
+                    .collect(),
+            ),
+            DType::U2 => TensorData::U2(bytes.iter().map(|&b| lb::U2(b & 0x3)).collect()),
         };
         Tensor::new(shape, data)
     }

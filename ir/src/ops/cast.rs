@@ -2,11 +2,52 @@
 //!
 //! Float to integer truncates toward zero and saturates (NaN gives 0);
 //! integer to integer wraps; anything to bool tests `!= 0` (NaN is true);
-//! floats round to nearest even when narrowed. ONNX's `saturate` attribute
-//! only concerns float8 types, which Kiln does not have.
+//! floats round to nearest even when narrowed. Float8/float4 targets round to
+//! nearest even and saturate unless `saturate` is 0 (then overflow gives
+//! infinity or NaN); float8 e8m0 targets round by `round_mode` (`up`
+//! (default), `down`, `nearest`). 4- and 2-bit integer targets round to
+//! nearest even and clamp.
 
 use super::util::arity;
-use crate::{Registry, TensorType};
+use crate::lowbit::{self, e8m0};
+use crate::{op_err, Attrs, DType, Registry, Result, Tensor, TensorType};
+
+/// Casts with the attributes' float8 rules.
+fn cast(a: &Attrs, x: &Tensor) -> Result<Tensor> {
+    let to = a.dtype("to")?;
+    let saturate = a.int_or("saturate", 1)? != 0;
+    let round = match a.str_or("round_mode", "up")? {
+        "up" => e8m0::Round::Up,
+        "down" => e8m0::Round::Down,
+        "nearest" => e8m0::Round::Nearest,
+        m => return Err(op_err!("round_mode must be up, down or nearest, got `{m}`")),
+    };
+    let format = match to {
+        DType::F8E4M3FN => &lowbit::E4M3FN,
+        DType::F8E4M3FNUZ => &lowbit::E4M3FNUZ,
+        DType::F8E5M2 => &lowbit::E5M2,
+        DType::F8E5M2FNUZ => &lowbit::E5M2FNUZ,
+        DType::F4E2M1 => &lowbit::E2M1,
+        DType::F8E8M0 if (saturate, round) != (true, e8m0::Round::Up) => {
+            let codes: Vec<u8> = x
+                .to_f64_vec()
+                .into_iter()
+                .map(|v| e8m0::encode(v, round, saturate))
+                .collect();
+            return Tensor::from_le_bytes(to, x.shape().to_vec(), &codes);
+        }
+        _ => return Ok(x.cast(to)),
+    };
+    if saturate || x.dtype() == to {
+        return Ok(x.cast(to));
+    }
+    let codes: Vec<u8> = x
+        .to_f64_vec()
+        .into_iter()
+        .map(|v| format.encode(v, false))
+        .collect();
+    Tensor::from_le_bytes(to, x.shape().to_vec(), &codes)
+}
 
 pub fn register(r: &mut Registry) {
     r.add(
@@ -17,7 +58,7 @@ pub fn register(r: &mut Registry) {
         },
         |a, ins, _| {
             arity(ins, 1, 1)?;
-            Ok(vec![ins[0].cast(a.dtype("to")?)])
+            Ok(vec![cast(a, ins[0])?])
         },
     );
 }

@@ -21,6 +21,16 @@ pub fn dtype_from_onnx(code: i32) -> Result<DType, MapError> {
         12 => DType::U32,
         13 => DType::U64,
         16 => DType::BF16,
+        17 => DType::F8E4M3FN,
+        18 => DType::F8E4M3FNUZ,
+        19 => DType::F8E5M2,
+        20 => DType::F8E5M2FNUZ,
+        21 => DType::U4,
+        22 => DType::I4,
+        23 => DType::F4E2M1,
+        24 => DType::F8E8M0,
+        25 => DType::U2,
+        26 => DType::I2,
         _ => {
             return Err(MapError::Unsupported(format!(
                 "element type {} is not supported",
@@ -73,7 +83,43 @@ pub fn tensor_from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Ten
     Ok(Tensor::new(shape, data)?)
 }
 
+/// ONNX packs 4-bit types two and 2-bit types four to a byte, low bits first;
+/// Kiln stores one element per byte. Other types pass through.
+fn unpack(raw: &[u8], dtype: DType, n: usize) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    let bits = dtype.bits();
+    if bits >= 8 {
+        return Ok(std::borrow::Cow::Borrowed(raw));
+    }
+    let per = 8 / bits;
+    if raw.len() != n.div_ceil(per) {
+        return Err(format!(
+            "{n} packed {dtype} values need {} bytes, got {}",
+            n.div_ceil(per),
+            raw.len()
+        ));
+    }
+    let mask = (1u8 << bits) - 1;
+    Ok((0..n)
+        .map(|i| (raw[i / per] >> ((i % per) * bits)) & mask)
+        .collect())
+}
+
 fn typed_fields(t: &TensorProto, dtype: DType) -> Result<TensorData, MapError> {
+    if dtype.size_of() == 1 && !matches!(dtype, DType::I8 | DType::U8 | DType::Bool) {
+        // float8 and packed low-bit types: int32_data holds one byte (code) each,
+        // packed for 4/2-bit types.
+        let n: usize = t.dims.iter().map(|&d| d.max(0) as usize).product();
+        let bytes: Vec<u8> = t.int32_data.iter().map(|&v| v as u8).collect();
+        let per = 8 / dtype.bits();
+        let bytes = if per > 1 && bytes.len() != n {
+            unpack(&bytes, dtype, n)
+                .map_err(|e| map_err!("{e}"))?
+                .into_owned()
+        } else {
+            bytes
+        };
+        return Ok(Tensor::from_le_bytes(dtype, vec![bytes.len()], &bytes)?.into_data());
+    }
     let i32s = &t.int32_data;
     Ok(match dtype {
         DType::F32 => TensorData::F32(t.float_data.clone()),

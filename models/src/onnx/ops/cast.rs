@@ -2,8 +2,8 @@
 //!
 //! Opsets before 6 name the target type with a string (`"FLOAT"`), later
 //! ones with a `TensorProto.DataType` code. CastLike takes the dtype of its
-//! second input. Targets Kiln has no dtype for (float8, int4, int2, string,
-//! ...) are unsupported; `saturate` only concerns float8 and is ignored.
+//! second input. `saturate` (float8/float4 targets) and `round_mode`
+//! (float8 e8m0 targets) carry over. String targets are unsupported.
 
 use crate::onnx::proto::tensor_proto::DataType;
 use crate::onnx::tensor::dtype_from_onnx;
@@ -30,7 +30,14 @@ fn target(ctx: &NodeCtx) -> Result<DType, MapError> {
 
 fn emit_cast(ctx: &mut NodeCtx, to: DType) -> Result<(), MapError> {
     let x = ctx.input(0)?;
-    ctx.emit(Op::new("Cast").with("to", Attr::DType(to)), &[x])?;
+    let mut op = Op::new("Cast").with("to", Attr::DType(to));
+    if ctx.attrs().int_or("saturate", 1)? == 0 {
+        op = op.with("saturate", Attr::Int(0));
+    }
+    if let Some(m) = ctx.attrs().opt_str("round_mode")? {
+        op = op.with("round_mode", Attr::Str(m.to_string()));
+    }
+    ctx.emit(op, &[x])?;
     Ok(())
 }
 
