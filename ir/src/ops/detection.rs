@@ -27,7 +27,12 @@ fn extent(b: &[f64], center: bool) -> (f64, f64, f64, f64) {
         let (hw, hh) = (b[2] / 2.0, b[3] / 2.0);
         (b[0] - hw, b[0] + hw, b[1] - hh, b[1] + hh)
     } else {
-        (b[1].min(b[3]), b[1].max(b[3]), b[0].min(b[2]), b[0].max(b[2]))
+        (
+            b[1].min(b[3]),
+            b[1].max(b[3]),
+            b[0].min(b[2]),
+            b[0].max(b[2]),
+        )
     }
 }
 

@@ -45,7 +45,10 @@ fn heads(a: &Attrs, name: &str) -> Result<usize> {
 
 fn la_shape(a: &Attrs, ins: &[&TensorType]) -> Result<La> {
     let (hq, hkv) = (heads(a, "q_num_heads")?, heads(a, "kv_num_heads")?);
-    ensure!(hq % hkv == 0, "q_num_heads {hq} is not a multiple of kv_num_heads {hkv}");
+    ensure!(
+        hq % hkv == 0,
+        "q_num_heads {hq} is not a multiple of kv_num_heads {hkv}"
+    );
     let (gating, delta) = match a.str_or("update_rule", "gated_delta")? {
         "linear" => (false, false),
         "gated" => (true, false),
@@ -53,9 +56,17 @@ fn la_shape(a: &Attrs, ins: &[&TensorType]) -> Result<La> {
         "gated_delta" => (true, true),
         u => return Err(op_err!("unknown update_rule {u}")),
     };
-    arity(ins, 4 + gating as usize + delta as usize, 4 + gating as usize + delta as usize)?;
+    arity(
+        ins,
+        4 + gating as usize + delta as usize,
+        4 + gating as usize + delta as usize,
+    )?;
     for (k, t) in ins.iter().enumerate() {
-        ensure!(t.dtype.is_float(), "input {k} must be float, got {}", t.dtype);
+        ensure!(
+            t.dtype.is_float(),
+            "input {k} must be float, got {}",
+            t.dtype
+        );
     }
     let (q, k, v, s) = (ins[0], ins[1], ins[2], ins[3]);
     for (n, x) in [("query", q), ("key", k), ("value", v)] {
@@ -66,10 +77,20 @@ fn la_shape(a: &Attrs, ins: &[&TensorType]) -> Result<La> {
         k.shape[..2] == [b, t] && v.shape[..2] == [b, t],
         "query, key and value must share [B, T]"
     );
-    ensure!(q.shape[2] % hq == 0, "query last dim not divisible by q_num_heads");
-    ensure!(v.shape[2] % hkv == 0, "value last dim not divisible by kv_num_heads");
+    ensure!(
+        q.shape[2] % hq == 0,
+        "query last dim not divisible by q_num_heads"
+    );
+    ensure!(
+        v.shape[2] % hkv == 0,
+        "value last dim not divisible by kv_num_heads"
+    );
     let (dk, dv) = (q.shape[2] / hq, v.shape[2] / hkv);
-    ensure!(k.shape[2] == hkv * dk, "key last dim must be kv_num_heads*dk = {}", hkv * dk);
+    ensure!(
+        k.shape[2] == hkv * dk,
+        "key last dim must be kv_num_heads*dk = {}",
+        hkv * dk
+    );
     ensure!(
         s.shape == [b, hkv, dk, dv],
         "past_state must be {:?}, got {:?}",
@@ -90,13 +111,19 @@ fn la_shape(a: &Attrs, ins: &[&TensorType]) -> Result<La> {
         beta_per_head: false,
     };
     let s = a.float_or("scale", 0.0)?;
-    la.scale = if s == 0.0 { 1.0 / (dk as f64).sqrt() } else { s };
+    la.scale = if s == 0.0 {
+        1.0 / (dk as f64).sqrt()
+    } else {
+        s
+    };
     let mut next = 4;
     if gating {
         let g = ins[next];
         next += 1;
         ensure!(
-            g.rank() == 3 && g.shape[..2] == [b, t] && (g.shape[2] == hkv || g.shape[2] == hkv * dk),
+            g.rank() == 3
+                && g.shape[..2] == [b, t]
+                && (g.shape[2] == hkv || g.shape[2] == hkv * dk),
             "decay must be [B, T, kv_num_heads] or [B, T, kv_num_heads*dk], got {:?}",
             g.shape
         );
@@ -116,7 +143,10 @@ fn la_shape(a: &Attrs, ins: &[&TensorType]) -> Result<La> {
 
 fn la_infer(a: &Attrs, ins: &[&TensorType], n: usize) -> Result<Vec<TensorType>> {
     let la = la_shape(a, ins)?;
-    ensure!((1..=2).contains(&n), "LinearAttention has 1 or 2 outputs, got {n}");
+    ensure!(
+        (1..=2).contains(&n),
+        "LinearAttention has 1 or 2 outputs, got {n}"
+    );
     let out = TensorType::new(ins[0].dtype, vec![la.b, la.t, la.hq * la.dv]);
     Ok([out, ins[3].clone()].into_iter().take(n).collect())
 }
@@ -134,7 +164,12 @@ fn la_head(la: &La, x: &[Vec<f64>], bi: usize, h: usize, state: &mut [f64], out:
             let g = &x[next][(bi * t_n + t) * if la.decay_per_dim { kd } else { hkv }..];
             next += 1;
             for i in 0..dk {
-                let e = if la.decay_per_dim { g[h * dk + i] } else { g[h] }.exp();
+                let e = if la.decay_per_dim {
+                    g[h * dk + i]
+                } else {
+                    g[h]
+                }
+                .exp();
                 state[i * dv..(i + 1) * dv].iter_mut().for_each(|s| *s *= e);
             }
         }
@@ -213,9 +248,16 @@ fn cc_infer(a: &Attrs, ins: &[&TensorType], n: usize) -> Result<Vec<TensorType>>
         past.shape
     );
     for t in [w, bias, past] {
-        ensure!(t.dtype == x.dtype, "inputs must share the input dtype {}", x.dtype);
+        ensure!(
+            t.dtype == x.dtype,
+            "inputs must share the input dtype {}",
+            x.dtype
+        );
     }
-    ensure!((1..=2).contains(&n), "CausalConvWithState has 1 or 2 outputs, got {n}");
+    ensure!(
+        (1..=2).contains(&n),
+        "CausalConvWithState has 1 or 2 outputs, got {n}"
+    );
     Ok([x.clone(), past.clone()].into_iter().take(n).collect())
 }
 
@@ -248,7 +290,11 @@ fn cc_eval(a: &Attrs, ins: &[&Tensor], n: usize) -> Result<Vec<Tensor>> {
     let dt = tys[0].dtype;
     let mut y = Tensor::from_vec(vec![b, c, l], out)?.cast(dt);
     if silu {
-        let v: Vec<f64> = y.to_f64_vec().iter().map(|&z| z / (1.0 + (-z).exp())).collect();
+        let v: Vec<f64> = y
+            .to_f64_vec()
+            .iter()
+            .map(|&z| z / (1.0 + (-z).exp()))
+            .collect();
         y = Tensor::from_vec(vec![b, c, l], v)?.cast(dt);
     }
     let st = Tensor::from_vec(vec![b, c, k - 1], present)?.cast(dt);

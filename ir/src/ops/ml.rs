@@ -29,8 +29,15 @@ fn binarizer(a: &Attrs, x: &Tensor) -> Result<Tensor> {
 fn afe_type(ins: &[&TensorType]) -> Result<TensorType> {
     arity(ins, 2, 2)?;
     let (d, i) = (ins[0], ins[1]);
-    ensure!(d.rank() >= 1, "ArrayFeatureExtractor needs data of rank >= 1");
-    ensure!(i.dtype.is_int(), "indices must be integers, got {}", i.dtype);
+    ensure!(
+        d.rank() >= 1,
+        "ArrayFeatureExtractor needs data of rank >= 1"
+    );
+    ensure!(
+        i.dtype.is_int(),
+        "indices must be integers, got {}",
+        i.dtype
+    );
     let mut shape = if d.rank() == 1 {
         vec![1]
     } else {

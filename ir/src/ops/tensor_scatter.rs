@@ -18,10 +18,24 @@ fn check(a: &Attrs, ins: &[&TensorType]) -> Result<(usize, bool)> {
     let circular = match a.str_or("mode", "linear")? {
         "linear" => false,
         "circular" => true,
-        m => return Err(op_err!("TensorScatter mode must be linear or circular, got {m}")),
+        m => {
+            return Err(op_err!(
+                "TensorScatter mode must be linear or circular, got {m}"
+            ))
+        }
     };
-    ensure!(c.dtype == u.dtype, "cache {} and update {} differ in dtype", c.dtype, u.dtype);
-    ensure!(u.rank() == c.rank(), "update rank {} != cache rank {}", u.rank(), c.rank());
+    ensure!(
+        c.dtype == u.dtype,
+        "cache {} and update {} differ in dtype",
+        c.dtype,
+        u.dtype
+    );
+    ensure!(
+        u.rank() == c.rank(),
+        "update rank {} != cache rank {}",
+        u.rank(),
+        c.rank()
+    );
     for i in 0..c.rank() {
         ensure!(
             i == axis && u.shape[i] <= c.shape[i] || u.shape[i] == c.shape[i],

@@ -27,13 +27,19 @@ fn size(a: &Attrs, name: &str) -> Result<usize> {
 }
 
 fn parse(a: &Attrs) -> Result<Tfidf> {
-    ensure!(!a.contains("pool_strings"), "TfIdfVectorizer string pools are not supported");
+    ensure!(
+        !a.contains("pool_strings"),
+        "TfIdfVectorizer string pools are not supported"
+    );
     let (min, max, skips) = (
         size(a, "min_gram_length")?,
         size(a, "max_gram_length")?,
         size(a, "max_skip_count")?,
     );
-    ensure!(1 <= min && min <= max, "need 1 <= min_gram_length <= max_gram_length");
+    ensure!(
+        1 <= min && min <= max,
+        "need 1 <= min_gram_length <= max_gram_length"
+    );
     let mode = match a.str_or("mode", "TF")? {
         "TF" => 0,
         "IDF" => 1,
@@ -43,7 +49,10 @@ fn parse(a: &Attrs) -> Result<Tfidf> {
     let pool = a.ints("pool_int64s")?;
     let counts = a.ints("ngram_counts")?;
     let indexes = a.ints("ngram_indexes")?;
-    ensure!(indexes.iter().all(|&i| i >= 0), "ngram_indexes must be >= 0");
+    ensure!(
+        indexes.iter().all(|&i| i >= 0),
+        "ngram_indexes must be >= 0"
+    );
     let out = indexes.iter().max().map_or(0, |&m| m as usize + 1);
     let mut grams = HashMap::new();
     let mut id = 0usize;
@@ -70,7 +79,15 @@ fn parse(a: &Attrs) -> Result<Tfidf> {
         "weights has {} entries, need {out}",
         weights.len()
     );
-    Ok(Tfidf { min, max, skips, grams, out, mode, weights })
+    Ok(Tfidf {
+        min,
+        max,
+        skips,
+        grams,
+        out,
+        mode,
+        weights,
+    })
 }
 
 impl Tfidf {
@@ -96,7 +113,13 @@ impl Tfidf {
             .enumerate()
             .map(|(i, &c)| match self.mode {
                 0 => c,
-                1 => if c > 0.0 { w(i) } else { 0.0 },
+                1 => {
+                    if c > 0.0 {
+                        w(i)
+                    } else {
+                        0.0
+                    }
+                }
                 _ => w(i) * c,
             })
             .collect()
@@ -106,8 +129,15 @@ impl Tfidf {
 fn infer(a: &Attrs, ins: &[&TensorType]) -> Result<TensorType> {
     arity(ins, 1, 1)?;
     let x = ins[0];
-    ensure!(x.dtype.is_int(), "TfIdfVectorizer needs integer input, got {}", x.dtype);
-    ensure!((1..=2).contains(&x.rank()), "TfIdfVectorizer input must be [C] or [B, C]");
+    ensure!(
+        x.dtype.is_int(),
+        "TfIdfVectorizer needs integer input, got {}",
+        x.dtype
+    );
+    ensure!(
+        (1..=2).contains(&x.rank()),
+        "TfIdfVectorizer input must be [C] or [B, C]"
+    );
     let t = parse(a)?;
     let mut shape = x.shape[..x.rank() - 1].to_vec();
     shape.push(t.out);

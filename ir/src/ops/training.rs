@@ -21,7 +21,7 @@ type Step = Box<dyn Fn(f64, f64, f64, f64, &[f64]) -> (f64, Vec<f64>)>;
 fn group_size(n_inputs: usize, states: usize) -> Result<usize> {
     let per = 2 + states;
     ensure!(
-        n_inputs > 2 && (n_inputs - 2) % per == 0,
+        n_inputs > 2 && (n_inputs - 2).is_multiple_of(per),
         "expected 2 + {per}*n inputs (R, T, X.., G.., states..), got {n_inputs}"
     );
     Ok((n_inputs - 2) / per)
@@ -50,7 +50,11 @@ fn infer(ins: &[&TensorType], n_out: usize, states: usize) -> Result<Vec<TensorT
     for i in 0..n {
         for g in 0..2 + states {
             let t = ins[2 + g * n + i];
-            ensure!(t.dtype.is_float(), "tensor inputs must be float, got {}", t.dtype);
+            ensure!(
+                t.dtype.is_float(),
+                "tensor inputs must be float, got {}",
+                t.dtype
+            );
             ensure!(
                 t.shape == ins[2 + i].shape,
                 "input {} has shape {:?}, X has {:?}",
@@ -76,9 +80,9 @@ fn eval(ins: &[&Tensor], n_out: usize, states: usize, step: &Step) -> Result<Vec
             .collect();
         let len = vals[0].len();
         let mut res: Vec<Vec<f64>> = vec![Vec::with_capacity(len); 1 + states];
-        for e in 0..len {
-            let st: Vec<f64> = (0..states).map(|s| vals[2 + s][e]).collect();
-            let (x, ns) = step(r, t, vals[0][e], vals[1][e], &st);
+        for (e, (&x, &g)) in vals[0].iter().zip(&vals[1]).enumerate() {
+            let st: Vec<f64> = vals[2..].iter().map(|s| s[e]).collect();
+            let (x, ns) = step(r, t, x, g, &st);
             res[0].push(x);
             for (s, v) in ns.into_iter().enumerate() {
                 res[1 + s].push(v);
@@ -96,17 +100,29 @@ fn eval(ins: &[&Tensor], n_out: usize, states: usize, step: &Step) -> Result<Vec
 }
 
 fn momentum(a: &Attrs) -> Result<Step> {
-    let (alpha, beta, norm) = (a.float("alpha")?, a.float("beta")?, a.float("norm_coefficient")?);
+    let (alpha, beta, norm) = (
+        a.float("alpha")?,
+        a.float("beta")?,
+        a.float("norm_coefficient")?,
+    );
     let nesterov = match a.str_or("mode", "standard")? {
         "standard" => false,
         "nesterov" => true,
-        m => return Err(op_err!("Momentum mode must be standard or nesterov, got {m}")),
+        m => {
+            return Err(op_err!(
+                "Momentum mode must be standard or nesterov, got {m}"
+            ))
+        }
     };
     Ok(Box::new(move |r, t, x, g, s| {
         let g = norm * x + g;
         let b = if t > 0.0 { beta } else { 1.0 };
         let v = alpha * s[0] + b * g;
-        let x = if nesterov { x - r * (g + alpha * v) } else { x - r * v };
+        let x = if nesterov {
+            x - r * (g + alpha * v)
+        } else {
+            x - r * v
+        };
         (x, vec![v])
     }))
 }

@@ -55,13 +55,20 @@ fn members(modes: &[i64], values: Option<Vec<f64>>) -> Result<Vec<Vec<f64>>> {
 fn forest(a: &Attrs, n_features: usize) -> Result<Forest> {
     let modes: Vec<i64> = ivec(a, "nodes_modes")?;
     let n = modes.len();
-    ensure!(modes.iter().all(|m| (0..=6).contains(m)), "bad nodes_modes {modes:?}");
+    ensure!(
+        modes.iter().all(|m| (0..=6).contains(m)),
+        "bad nodes_modes {modes:?}"
+    );
     let flags = |name: &str| -> Result<Vec<bool>> {
         let v = match a.get(name) {
             Some(_) => ivec(a, name)?,
             None => vec![0; n],
         };
-        ensure!(v.len() == n, "{name} has {} entries, nodes_modes {n}", v.len());
+        ensure!(
+            v.len() == n,
+            "{name} has {} entries, nodes_modes {n}",
+            v.len()
+        );
         Ok(v.iter().map(|&b| b != 0).collect())
     };
     let (true_leaf, false_leaf) = (flags("nodes_trueleafs")?, flags("nodes_falseleafs")?);
@@ -69,7 +76,10 @@ fn forest(a: &Attrs, n_features: usize) -> Result<Forest> {
     let weights = fvec(a, "leaf_weights")?.ok_or_else(|| op_err!("missing leaf_weights"))?;
     let n_targets = usize::try_from(a.int("n_targets")?).map_err(|_| op_err!("bad n_targets"))?;
     let targets = idx(ivec(a, "leaf_targetids")?, n_targets, "leaf target")?;
-    ensure!(targets.len() == weights.len(), "leaf_targetids and leaf_weights differ in length");
+    ensure!(
+        targets.len() == weights.len(),
+        "leaf_targetids and leaf_weights differ in length"
+    );
     let splits = fvec(a, "nodes_splits")?.ok_or_else(|| op_err!("missing nodes_splits"))?;
     let features = idx(ivec(a, "nodes_featureids")?, n_features, "feature id")?;
     let true_ids = ivec(a, "nodes_truenodeids")?;
@@ -77,7 +87,10 @@ fn forest(a: &Attrs, n_features: usize) -> Result<Forest> {
     for (len, name) in [(splits.len(), "splits"), (features.len(), "featureids")] {
         ensure!(len == n, "nodes_{name} has {len} entries, nodes_modes {n}");
     }
-    ensure!(true_ids.len() == n && false_ids.len() == n, "node id lists differ in length");
+    ensure!(
+        true_ids.len() == n && false_ids.len() == n,
+        "node id lists differ in length"
+    );
     let check = |ids: Vec<i64>, leaf: &[bool]| -> Result<Vec<usize>> {
         ids.into_iter()
             .zip(leaf)
@@ -86,7 +99,10 @@ fn forest(a: &Attrs, n_features: usize) -> Result<Forest> {
     };
     let (true_ids, false_ids) = (check(true_ids, &true_leaf)?, check(false_ids, &false_leaf)?);
     let post = a.int_or("post_transform", 0)?;
-    ensure!(post == 0, "TreeEnsemble post_transform {post} is not supported (only 0, none)");
+    ensure!(
+        post == 0,
+        "TreeEnsemble post_transform {post} is not supported (only 0, none)"
+    );
     let agg = a.int_or("aggregate_function", 1)?;
     ensure!((0..=3).contains(&agg), "bad aggregate_function {agg}");
     Ok(Forest {
@@ -173,8 +189,16 @@ impl Forest {
 fn infer(a: &Attrs, ins: &[&TensorType]) -> Result<TensorType> {
     arity(ins, 1, 1)?;
     let x = ins[0];
-    ensure!(x.dtype.is_float(), "TreeEnsemble needs float X, got {}", x.dtype);
-    ensure!(x.rank() == 2, "TreeEnsemble needs X of shape [N, F], got {:?}", x.shape);
+    ensure!(
+        x.dtype.is_float(),
+        "TreeEnsemble needs float X, got {}",
+        x.dtype
+    );
+    ensure!(
+        x.rank() == 2,
+        "TreeEnsemble needs X of shape [N, F], got {:?}",
+        x.shape
+    );
     let f = forest(a, x.shape[1])?;
     Ok(TensorType::new(x.dtype, vec![x.shape[0], f.n_targets]))
 }

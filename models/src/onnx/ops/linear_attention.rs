@@ -26,14 +26,20 @@ fn head_count(ctx: &NodeCtx, name: &str) -> Result<usize, MapError> {
 }
 
 fn linear_attention(ctx: &mut NodeCtx) -> Result<(), MapError> {
-    let (hq, hkv) = (head_count(ctx, "q_num_heads")?, head_count(ctx, "kv_num_heads")?);
+    let (hq, hkv) = (
+        head_count(ctx, "q_num_heads")?,
+        head_count(ctx, "kv_num_heads")?,
+    );
     let (q, v) = (ctx.input_type(0)?, ctx.input_type(2)?);
     if q.rank() != 3 || v.rank() != 3 {
         return Err(map_err!("LinearAttention query and value must be rank 3"));
     }
     let shape = vec![q.shape[0], hkv, q.shape[2] / hq, v.shape[2] / hkv];
     let state = or_zeros(ctx, 3, shape)?;
-    let rule = ctx.attrs().str_or("update_rule", "gated_delta")?.to_string();
+    let rule = ctx
+        .attrs()
+        .str_or("update_rule", "gated_delta")?
+        .to_string();
     let gating = rule == "gated" || rule == "gated_delta";
     let delta = rule == "delta" || rule == "gated_delta";
     let mut ins = vec![ctx.input(0)?, ctx.input(1)?, ctx.input(2)?, state];
@@ -54,7 +60,9 @@ fn linear_attention(ctx: &mut NodeCtx) -> Result<(), MapError> {
 fn causal_conv(ctx: &mut NodeCtx) -> Result<(), MapError> {
     let (x, w) = (ctx.input_type(0)?, ctx.input_type(1)?);
     if x.rank() != 3 || w.rank() != 3 || w.shape[2] == 0 {
-        return Err(map_err!("CausalConvWithState needs rank-3 input and weight"));
+        return Err(map_err!(
+            "CausalConvWithState needs rank-3 input and weight"
+        ));
     }
     let (b, c, k) = (x.shape[0], x.shape[1], w.shape[2]);
     let bias = or_zeros(ctx, 2, vec![c])?;
