@@ -7,6 +7,7 @@ pub mod compare;
 pub mod constant;
 pub mod conv;
 pub mod detection;
+pub mod flex_attention;
 pub mod indexing;
 pub mod linalg;
 pub mod linear_attention;
@@ -32,6 +33,7 @@ pub fn register_all(r: &mut super::MappingRegistry) {
     constant::register(r);
     conv::register(r);
     detection::register(r);
+    flex_attention::register(r);
     indexing::register(r);
     linalg::register(r);
     linear_attention::register(r);
