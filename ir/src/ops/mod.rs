@@ -3,13 +3,17 @@
 //! semantics) to the [`Registry`](crate::Registry).
 
 pub mod binary;
+pub mod bitcast;
 pub mod cast;
 pub mod compare;
 pub mod conv;
+pub mod detection;
 pub mod identity;
 pub mod indexing;
 pub mod linalg;
+pub mod linear_attention;
 pub mod misc;
+pub mod ml;
 pub mod normalization;
 pub mod pool;
 pub mod quant;
@@ -18,19 +22,24 @@ pub mod reduce;
 pub mod resize;
 pub mod shape;
 pub mod softmax;
+pub mod tensor_scatter;
+pub mod training;
 pub mod unary;
 pub mod util;
 
 /// Registers every family.
 pub fn register_all(r: &mut crate::Registry) {
     binary::register(r);
+    bitcast::register(r);
     cast::register(r);
     compare::register(r);
     conv::register(r);
     identity::register(r);
     indexing::register(r);
     linalg::register(r);
+    linear_attention::register(r);
     misc::register(r);
+    ml::register(r);
     normalization::register(r);
     pool::register(r);
     quant::register(r);
@@ -39,5 +48,7 @@ pub fn register_all(r: &mut crate::Registry) {
     resize::register(r);
     shape::register(r);
     softmax::register(r);
+    tensor_scatter::register(r);
+    training::register(r);
     unary::register(r);
 }
