@@ -1,7 +1,7 @@
 //! ONNX conformance: runs every official node test (fetched by
 //! `scripts/fetch-onnx-tests.sh` into `.conformance/node`) through import and
 //! the reference interpreter, compares with the expected outputs using onnx's
-//! tolerances (rtol 1e-3, atol 1e-7), prints
+//! tolerances (rtol 1e-3, atol 1e-7; exceptions in `tolerance`), prints
 //! `conformance: P passed, F failed, U unsupported of N`, writes a per-op
 //! report to `target/conformance-report.txt`, and fails if any case listed in
 //! `tests/conformance/expected_pass.txt` does not pass.
@@ -20,6 +20,19 @@ use std::sync::Mutex;
 
 const RTOL: f64 = 1e-3;
 const ATOL: f64 = 1e-7;
+
+/// Per-case tolerance exceptions, each with its reason.
+/// - DFT/STFT: the expected outputs come from numpy's float32 FFT and carry
+///   about 2e-7 of rounding noise where the exact result is 0; the
+///   interpreter computes in f64 and gets the exact 0. atol 1e-6 accepts that
+///   noise (values around 1 are still checked at rtol 1e-3).
+fn tolerance(case: &str) -> (f64, f64) {
+    if case.starts_with("test_dft") || case.starts_with("test_stft") {
+        (RTOL, 1e-6)
+    } else {
+        (RTOL, ATOL)
+    }
+}
 
 #[derive(Debug)]
 enum Outcome {
@@ -60,13 +73,13 @@ fn read_set(dir: &Path, prefix: &str) -> Result<Vec<Tensor>, ImportError> {
     Ok(out)
 }
 
-fn close(a: &Tensor, b: &Tensor) -> Result<(), String> {
+fn close(a: &Tensor, b: &Tensor, (rtol, atol): (f64, f64)) -> Result<(), String> {
     if a.dtype() != b.dtype() || a.shape() != b.shape() {
         return Err(format!("got {}, expected {}", a.ty(), b.ty()));
     }
     let (x, y) = (a.to_f64_vec(), b.to_f64_vec());
     for (i, (&p, &q)) in x.iter().zip(&y).enumerate() {
-        let ok = (p.is_nan() && q.is_nan()) || p == q || (p - q).abs() <= ATOL + RTOL * q.abs();
+        let ok = (p.is_nan() && q.is_nan()) || p == q || (p - q).abs() <= atol + rtol * q.abs();
         if !ok {
             return Err(format!("element {i}: got {p}, expected {q}"));
         }
@@ -131,7 +144,11 @@ fn run_case(dir: &Path) -> Outcome {
             ));
         }
         for (k, (o, e)) in outs.iter().zip(&expected).enumerate() {
-            if let Err(msg) = close(o, e) {
+            let case = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            if let Err(msg) = close(o, e, tolerance(&case)) {
                 return Outcome::Fail(format!("output {k}: {msg}"));
             }
         }

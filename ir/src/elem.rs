@@ -251,9 +251,9 @@ impl Elem for crate::lowbit::F8E8M0 {
 }
 
 /// Implements `Elem` for a small integer type: conversions round to nearest
-/// even and clamp to the range (ONNX's rule for int4/int2).
+/// even and wrap to the type's bits (ONNX's Cast rule for int4/int2).
 macro_rules! elem_small_int {
-    ($t:ident, $d:ident, $repr:ty, $lo:expr, $hi:expr) => {
+    ($t:ident, $d:ident, $repr:ty, $bits:expr, $signed:expr) => {
         impl Elem for crate::lowbit::$t {
             const DTYPE: DType = DType::$d;
             fn wrap(v: Vec<Self>) -> TensorData {
@@ -281,18 +281,18 @@ macro_rules! elem_small_int {
                 self.0 as u64
             }
             fn from_f64(v: f64) -> Self {
-                Self(crate::lowbit::to_small_int(v, $lo, $hi) as $repr)
+                Self(crate::lowbit::to_small_int(v, $bits, $signed) as $repr)
             }
             fn from_i64(v: i64) -> Self {
-                Self(v.clamp($lo, $hi) as $repr)
+                Self(crate::lowbit::wrap_small_int(v, $bits, $signed) as $repr)
             }
             fn from_u64(v: u64) -> Self {
-                Self(v.min($hi as u64) as i64 as $repr)
+                Self(crate::lowbit::wrap_small_int(v as i64, $bits, $signed) as $repr)
             }
         }
     };
 }
-elem_small_int!(I4, I4, i8, -8, 7);
-elem_small_int!(U4, U4, u8, 0, 15);
-elem_small_int!(I2, I2, i8, -2, 1);
-elem_small_int!(U2, U2, u8, 0, 3);
+elem_small_int!(I4, I4, i8, 4, true);
+elem_small_int!(U4, U4, u8, 4, false);
+elem_small_int!(I2, I2, i8, 2, true);
+elem_small_int!(U2, U2, u8, 2, false);

@@ -4,7 +4,7 @@
 //! Kiln stores each element unpacked in one byte; importers pack and unpack.
 //! Conversions from wider types round to nearest even and, by default,
 //! saturate (out-of-range values clamp to the largest finite value), which is
-//! ONNX's `Cast(saturate=1)`; [`Minifloat::encode`] also offers the
+//! ONNX's `Cast(saturate=1)`; [`Format::encode`] also offers the
 //! non-saturating rule (overflow gives infinity where the type has one, NaN
 //! otherwise).
 
@@ -53,6 +53,8 @@ impl Format {
     fn nan(&self) -> u8 {
         match self.special {
             Special::Fnuz => 0x80,
+            // No NaN code: ONNX maps NaN to negative zero.
+            Special::None => self.sign_bit(),
             _ => (self.sign_bit() - 1) as u8,
         }
     }
@@ -215,13 +217,23 @@ pub mod e8m0 {
     }
 }
 
-/// Rounds to nearest even and clamps to `[lo, hi]` (the ONNX rule for 4- and 2-bit integers).
-pub fn to_small_int(x: f64, lo: i64, hi: i64) -> i64 {
-    if x.is_nan() {
+/// Rounds to nearest even and wraps into the `bits`-bit range (ONNX's Cast
+/// to 4- and 2-bit integers; QuantizeLinear clamps before it gets here).
+pub fn to_small_int(x: f64, bits: u32, signed: bool) -> i64 {
+    if !x.is_finite() {
         return 0;
     }
-    let r = x.round_ties_even();
-    r.clamp(lo as f64, hi as f64) as i64
+    wrap_small_int(x.round_ties_even() as i64, bits, signed)
+}
+
+/// Keeps the low `bits` bits of `v`, sign-extended when `signed`.
+pub fn wrap_small_int(v: i64, bits: u32, signed: bool) -> i64 {
+    let shift = 64 - bits;
+    if signed {
+        (v << shift) >> shift
+    } else {
+        ((v as u64) << shift >> shift) as i64
+    }
 }
 
 /// Defines a one-byte element type stored as its code.
@@ -335,9 +347,16 @@ mod tests {
     }
 
     #[test]
-    fn small_ints_round_and_clamp() {
-        assert_eq!(to_small_int(2.5, -8, 7), 2);
-        assert_eq!(to_small_int(100.0, -8, 7), 7);
-        assert_eq!(to_small_int(-100.0, 0, 15), 0);
+    fn small_ints_round_and_wrap() {
+        assert_eq!(to_small_int(2.5, 4, true), 2);
+        assert_eq!(to_small_int(-9.0, 4, true), 7);
+        assert_eq!(to_small_int(8.0, 4, true), -8);
+        assert_eq!(to_small_int(-3.0, 2, false), 1);
+        assert_eq!(to_small_int(17.0, 4, false), 1);
+    }
+
+    #[test]
+    fn e2m1_nan_is_negative_zero() {
+        assert_eq!(E2M1.encode(f64::NAN, true), 0x8);
     }
 }

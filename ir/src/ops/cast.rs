@@ -13,7 +13,7 @@ use crate::lowbit::{self, e8m0};
 use crate::{op_err, Attrs, DType, Registry, Result, Tensor, TensorType};
 
 /// Casts with the attributes' float8 rules.
-fn cast(a: &Attrs, x: &Tensor) -> Result<Tensor> {
+pub(crate) fn cast(a: &Attrs, x: &Tensor) -> Result<Tensor> {
     let to = a.dtype("to")?;
     let saturate = a.int_or("saturate", 1)? != 0;
     let round = match a.str_or("round_mode", "up")? {

@@ -35,6 +35,11 @@ fn int_range(d: DType) -> Result<(f64, f64)> {
         DType::I16 => (-32768.0, 32767.0),
         DType::U16 => (0.0, 65535.0),
         DType::I32 => (i32::MIN as f64, i32::MAX as f64),
+        DType::I4 => (-8.0, 7.0),
+        DType::U4 => (0.0, 15.0),
+        DType::I2 => (-2.0, 1.0),
+        DType::U2 => (0.0, 3.0),
+        d if is_float_quant(d) => (f64::NEG_INFINITY, f64::INFINITY),
         _ => return Err(op_err!("{d} is not a supported quantized type")),
     })
 }
@@ -86,6 +91,15 @@ fn param_index(p: &[usize], x: &[usize], axis: i64, block: i64) -> Result<Vec<us
         .collect())
 }
 
+/// Float8/float4 quantization targets: no rounding to integers; the final
+/// cast rounds to the format (saturating unless `saturate` is 0).
+fn is_float_quant(d: DType) -> bool {
+    matches!(
+        d,
+        DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ | DType::F4E2M1
+    )
+}
+
 fn quant_out_dtype(attrs: &Attrs, ins: &[&TensorType]) -> Result<DType> {
     let d = match ins.get(2) {
         Some(z) => z.dtype,
@@ -128,6 +142,15 @@ fn quantize_eval(attrs: &Attrs, ins: &[&Tensor]) -> Result<Tensor> {
     };
     let (lo, hi) = int_range(ty.dtype)?;
     let xd = ins[0].dtype();
+    if is_float_quant(ty.dtype) {
+        let q: Vec<f64> = (0..x.len())
+            .map(|i| round_to(xd, x[i] / s[si[i]]) + z[zi[i]])
+            .collect();
+        let cast = Attrs::new()
+            .with("to", crate::Attr::DType(ty.dtype))
+            .with("saturate", crate::Attr::Int(attrs.int_or("saturate", 1)?));
+        return super::cast::cast(&cast, &Tensor::from_vec(ty.shape, q)?);
+    }
     let q: Vec<f64> = (0..x.len())
         .map(|i| {
             let v = round_to(xd, x[i] / s[si[i]]).round_ties_even() + z[zi[i]];

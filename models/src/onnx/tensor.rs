@@ -69,7 +69,8 @@ pub fn tensor_from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Ten
         return Ok(Tensor::from_le_bytes(dtype, shape, &bytes)?);
     }
     if let Some(raw) = &t.raw_data {
-        return Tensor::from_le_bytes(dtype, shape, raw)
+        let raw = unpack(raw, dtype, n).map_err(|e| map_err!("tensor `{}`: {e}", t.name()))?;
+        return Tensor::from_le_bytes(dtype, shape, &raw)
             .map_err(|e| map_err!("tensor `{}`: {e}", t.name()));
     }
     let data = typed_fields(t, dtype)?;

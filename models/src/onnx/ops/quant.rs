@@ -24,7 +24,7 @@ fn quant_linear(ctx: &mut NodeCtx) -> Result<(), MapError> {
         Some(code) => attrs.set("output_dtype", Attr::DType(dtype_from_onnx(code as i32)?)),
         None => {}
     }
-    attrs.0.remove("saturate"); // only affects float8 targets
+    // `saturate` (float8/float4 targets) carries over to the Kiln op.
     let op = Op {
         kind: ctx.op_type().to_string(),
         attrs,
