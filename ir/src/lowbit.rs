@@ -55,7 +55,7 @@ impl Format {
             Special::Fnuz => 0x80,
             // No NaN code: ONNX maps NaN to negative zero.
             Special::None => self.sign_bit(),
-            _ => (self.sign_bit() - 1) as u8,
+            _ => self.sign_bit() - 1,
         }
     }
 
@@ -124,7 +124,7 @@ impl Format {
         let (max, max_code) = *t.last().expect("table has values");
         let overflow = || match (saturate, self.special) {
             (true, _) | (false, Special::None) => max_code | sign,
-            (false, Special::Ieee) => ((((1u8 << self.exp) - 1) << self.man) | sign) as u8,
+            (false, Special::Ieee) => (((1u8 << self.exp) - 1) << self.man) | sign,
             (false, _) => self.nan(),
         };
         if a.is_infinite() {
