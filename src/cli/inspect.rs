@@ -34,8 +34,12 @@ struct Report {
     onnx_ops: BTreeMap<String, usize>,
     kiln_nodes: usize,
     kiln_ops: BTreeMap<String, usize>,
+    /// Elements and bytes of the file's initializers.
     parameters: usize,
     parameter_bytes: usize,
+    /// Elements and bytes of all constants after import (folded ones included).
+    constants: usize,
+    constant_bytes: usize,
 }
 
 fn ports(g: &Graph, ids: &[kiln_ir::ValueId]) -> Vec<Port> {
@@ -58,7 +62,8 @@ pub fn run(a: Args) -> Result<()> {
     for n in g.nodes() {
         *kiln_ops.entry(n.op.kind.clone()).or_insert(0) += 1;
     }
-    let (parameters, parameter_bytes) = g.param_stats();
+    let (parameters, parameter_bytes) = m.initializer_stats;
+    let (constants, constant_bytes) = g.param_stats();
     let r = Report {
         model: a.model.display().to_string(),
         producer: m.producer.clone(),
@@ -85,6 +90,8 @@ pub fn run(a: Args) -> Result<()> {
         kiln_ops,
         parameters,
         parameter_bytes,
+        constants,
+        constant_bytes,
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -114,9 +121,11 @@ fn print_text(r: &Report) {
         }
     }
     println!(
-        "parameters {} ({:.2} MB)",
+        "parameters {} ({:.2} MB); {} constant elements ({:.2} MB) after folding",
         r.parameters,
-        r.parameter_bytes as f64 / 1e6
+        r.parameter_bytes as f64 / 1e6,
+        r.constants,
+        r.constant_bytes as f64 / 1e6
     );
     println!(
         "ONNX nodes {} -> Kiln nodes {} after constant folding",

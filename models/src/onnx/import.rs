@@ -72,6 +72,8 @@ pub struct OnnxModel {
     pub producer: String,
     /// How many nodes of each ONNX op type the file holds (before folding).
     pub source_ops: BTreeMap<String, usize>,
+    /// Elements and bytes of the file's initializers (its parameters).
+    pub initializer_stats: (usize, usize),
 }
 
 /// Loads an ONNX model file; external data is looked up beside it.
@@ -116,7 +118,13 @@ pub fn from_bytes(bytes: &[u8], path: &Path, opts: &ImportOptions) -> Result<Onn
     for n in &g.node {
         *source_ops.entry(n.op_type().to_string()).or_insert(0) += 1;
     }
+    let initializer_stats = g.initializer.iter().fold((0, 0), |(n, b), t| {
+        let k: usize = t.dims.iter().map(|&d| d.max(0) as usize).product();
+        let size = dtype_from_onnx(t.data_type()).map_or(0, |d| d.size_of());
+        (n + k, b + k * size)
+    });
     Ok(OnnxModel {
+        initializer_stats,
         source_ops,
         graph: imp.graph,
         opsets,
