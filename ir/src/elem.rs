@@ -31,25 +31,32 @@ pub trait Elem:
     }
 }
 
+/// The storage methods of `Elem` for the `TensorData` variant `$d`.
+macro_rules! storage {
+    ($d:ident) => {
+        fn wrap(v: Vec<Self>) -> TensorData {
+            TensorData::$d(v)
+        }
+        fn slice(d: &TensorData) -> Option<&[Self]> {
+            match d {
+                TensorData::$d(v) => Some(v),
+                _ => None,
+            }
+        }
+        fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
+            match d {
+                TensorData::$d(v) => Some(v),
+                _ => None,
+            }
+        }
+    };
+}
+
 macro_rules! elem_prim {
     ($t:ty, $d:ident) => {
         impl Elem for $t {
             const DTYPE: DType = DType::$d;
-            fn wrap(v: Vec<Self>) -> TensorData {
-                TensorData::$d(v)
-            }
-            fn slice(d: &TensorData) -> Option<&[Self]> {
-                match d {
-                    TensorData::$d(v) => Some(v),
-                    _ => None,
-                }
-            }
-            fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
-                match d {
-                    TensorData::$d(v) => Some(v),
-                    _ => None,
-                }
-            }
+            storage!($d);
             fn to_f64(self) -> f64 {
                 self as f64
             }
@@ -86,21 +93,7 @@ macro_rules! elem_half {
     ($t:ty, $d:ident) => {
         impl Elem for $t {
             const DTYPE: DType = DType::$d;
-            fn wrap(v: Vec<Self>) -> TensorData {
-                TensorData::$d(v)
-            }
-            fn slice(d: &TensorData) -> Option<&[Self]> {
-                match d {
-                    TensorData::$d(v) => Some(v),
-                    _ => None,
-                }
-            }
-            fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
-                match d {
-                    TensorData::$d(v) => Some(v),
-                    _ => None,
-                }
-            }
+            storage!($d);
             fn to_f64(self) -> f64 {
                 self.to_f64()
             }
@@ -127,21 +120,7 @@ elem_half!(bf16, BF16);
 
 impl Elem for bool {
     const DTYPE: DType = DType::Bool;
-    fn wrap(v: Vec<Self>) -> TensorData {
-        TensorData::Bool(v)
-    }
-    fn slice(d: &TensorData) -> Option<&[Self]> {
-        match d {
-            TensorData::Bool(v) => Some(v),
-            _ => None,
-        }
-    }
-    fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
-        match d {
-            TensorData::Bool(v) => Some(v),
-            _ => None,
-        }
-    }
+    storage!(Bool);
     fn to_f64(self) -> f64 {
         self as u8 as f64
     }
@@ -167,21 +146,7 @@ macro_rules! elem_minifloat {
     ($t:ident, $d:ident, $fmt:ident) => {
         impl Elem for crate::lowbit::$t {
             const DTYPE: DType = DType::$d;
-            fn wrap(v: Vec<Self>) -> TensorData {
-                TensorData::$d(v)
-            }
-            fn slice(d: &TensorData) -> Option<&[Self]> {
-                match d {
-                    TensorData::$d(v) => Some(v),
-                    _ => None,
-                }
-            }
-            fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
-                match d {
-                    TensorData::$d(v) => Some(v),
-                    _ => None,
-                }
-            }
+            storage!($d);
             fn to_f64(self) -> f64 {
                 crate::lowbit::$fmt.decode(self.0)
             }
@@ -211,21 +176,7 @@ elem_minifloat!(F4E2M1, F4E2M1, E2M1);
 
 impl Elem for crate::lowbit::F8E8M0 {
     const DTYPE: DType = DType::F8E8M0;
-    fn wrap(v: Vec<Self>) -> TensorData {
-        TensorData::F8E8M0(v)
-    }
-    fn slice(d: &TensorData) -> Option<&[Self]> {
-        match d {
-            TensorData::F8E8M0(v) => Some(v),
-            _ => None,
-        }
-    }
-    fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
-        match d {
-            TensorData::F8E8M0(v) => Some(v),
-            _ => None,
-        }
-    }
+    storage!(F8E8M0);
     fn to_f64(self) -> f64 {
         crate::lowbit::e8m0::decode(self.0)
     }
@@ -256,21 +207,7 @@ macro_rules! elem_small_int {
     ($t:ident, $d:ident, $repr:ty, $bits:expr, $signed:expr) => {
         impl Elem for crate::lowbit::$t {
             const DTYPE: DType = DType::$d;
-            fn wrap(v: Vec<Self>) -> TensorData {
-                TensorData::$d(v)
-            }
-            fn slice(d: &TensorData) -> Option<&[Self]> {
-                match d {
-                    TensorData::$d(v) => Some(v),
-                    _ => None,
-                }
-            }
-            fn slice_mut(d: &mut TensorData) -> Option<&mut [Self]> {
-                match d {
-                    TensorData::$d(v) => Some(v),
-                    _ => None,
-                }
-            }
+            storage!($d);
             fn to_f64(self) -> f64 {
                 self.0 as f64
             }
