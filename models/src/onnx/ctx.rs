@@ -178,6 +178,10 @@ impl NodeCtx<'_> {
         let name = self.imp.fresh_name(&self.name);
         Ok(self.imp.graph.add_const(&name, t)?)
     }
+    /// The import's size limits, for mappings that build constants themselves.
+    pub fn limits(&self) -> &super::Limits {
+        self.imp.limits()
+    }
     /// Reads the ONNX `to`-style dtype attribute `name` (a TensorProto.DataType code).
     pub fn dtype_attr(&self, name: &str) -> Result<DType, MapError> {
         super::tensor::dtype_from_onnx(self.attrs.int(name)? as i32)

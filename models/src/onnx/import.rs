@@ -379,6 +379,10 @@ impl Importer {
         Ok(())
     }
 
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.opts.limits
+    }
+
     /// The Kiln value an ONNX name refers to.
     pub(crate) fn value_of(&self, name: &str) -> Result<ValueId, MapError> {
         self.names.get(name).copied().ok_or_else(|| map_err!("input `{name}` is not defined before this node (missing initializer or unsorted graph)"))

@@ -223,8 +223,13 @@ fn constant_of_shape(ctx: &mut NodeCtx) -> Result<(), MapError> {
     let n = shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&n| n <= 1 << 40)
-        .ok_or_else(|| map_err!("shape {shape:?} is too large"))?;
+        .filter(|&n| n <= ctx.limits().max_tensor_elements)
+        .ok_or_else(|| {
+            map_err!(
+                "shape {shape:?} exceeds the limit of {} elements per tensor",
+                ctx.limits().max_tensor_elements
+            )
+        })?;
     let out = kiln_ir::ops::util::take_flat(&one, shape, &vec![0; n])?;
     ctx.const_output(0, out)
 }
