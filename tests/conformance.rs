@@ -87,8 +87,27 @@ fn close(a: &Tensor, b: &Tensor, (rtol, atol): (f64, f64)) -> Result<(), String>
     Ok(())
 }
 
+/// The first graph input or output whose type is not a tensor (sequence, optional, map).
+fn non_tensor_port(model_path: &Path) -> Option<String> {
+    use kiln_models::onnx::proto::type_proto::Value;
+    let bytes = std::fs::read(model_path).ok()?;
+    let g = ModelProto::decode(bytes.as_slice()).ok()?.graph?;
+    g.input
+        .iter()
+        .chain(&g.output)
+        .find_map(|v| match v.r#type.as_ref()?.value.as_ref()? {
+            Value::TensorType(_) => None,
+            Value::SequenceType(_) => Some(format!("`{}` is a sequence value", v.name())),
+            Value::OptionalType(_) => Some(format!("`{}` is an optional value", v.name())),
+            _ => Some(format!("`{}` is not a tensor", v.name())),
+        })
+}
+
 fn run_case(dir: &Path) -> Outcome {
     let model_path = dir.join("model.onnx");
+    if let Some(port) = non_tensor_port(&model_path) {
+        return Outcome::Unsupported(format!("{port}: Kiln graphs carry tensors only"));
+    }
     let (names, _) = match runtime_inputs(&model_path) {
         Ok(v) => v,
         Err(e) => return Outcome::Fail(format!("cannot read model: {e}")),
