@@ -77,6 +77,12 @@ fn close(a: &Tensor, b: &Tensor, (rtol, atol): (f64, f64)) -> Result<(), String>
     if a.dtype() != b.dtype() || a.shape() != b.shape() {
         return Err(format!("got {}, expected {}", a.ty(), b.ty()));
     }
+    if let (Ok(x), Ok(y)) = (a.as_strings(), b.as_strings()) {
+        return match x.iter().zip(y).position(|(p, q)| p != q) {
+            None => Ok(()),
+            Some(i) => Err(format!("element {i}: got {:?}, expected {:?}", x[i], y[i])),
+        };
+    }
     let (x, y) = (a.to_f64_vec(), b.to_f64_vec());
     for (i, (&p, &q)) in x.iter().zip(&y).enumerate() {
         let ok = (p.is_nan() && q.is_nan()) || p == q || (p - q).abs() <= atol + rtol * q.abs();

@@ -104,6 +104,10 @@ macro_rules! dispatch_dtype {
                 type $T = $crate::lowbit::U2;
                 $body
             }
+            __D::String => {
+                type $T = $crate::elem::StringSlot;
+                $body
+            }
             // `DType` is non-exhaustive for other crates; every variant has an arm above.
             #[allow(unreachable_patterns)]
             _ => unreachable!("a DType without a dispatch arm"),

@@ -37,11 +37,13 @@ pub enum DType {
     U4,
     I2,
     U2,
+    /// Variable-length UTF-8 strings (no fixed element size).
+    String,
 }
 
 impl DType {
     /// Every dtype, in a stable order.
-    pub const ALL: [DType; 23] = [
+    pub const ALL: [DType; 24] = [
         DType::F32,
         DType::F64,
         DType::F16,
@@ -65,10 +67,12 @@ impl DType {
         DType::U4,
         DType::I2,
         DType::U2,
+        DType::String,
     ];
 
     /// Size of one element in bytes as Kiln stores it (4- and 2-bit types are
-    /// stored unpacked, one byte each; see [`DType::bits`]).
+    /// stored unpacked, one byte each; see [`DType::bits`]). Strings have no
+    /// fixed size: 0.
     pub fn size_of(self) -> usize {
         match self {
             DType::I8 | DType::U8 | DType::Bool => 1,
@@ -78,6 +82,7 @@ impl DType {
             | DType::F8E5M2FNUZ
             | DType::F8E8M0 => 1,
             DType::F4E2M1 | DType::I4 | DType::U4 | DType::I2 | DType::U2 => 1,
+            DType::String => 0,
             DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::F64 | DType::I64 | DType::U64 => 8,
@@ -164,6 +169,7 @@ impl DType {
             DType::U4 => "u4",
             DType::I2 => "i2",
             DType::U2 => "u2",
+            DType::String => "string",
         }
     }
 }

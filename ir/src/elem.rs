@@ -233,3 +233,50 @@ elem_small_int!(I4, I4, i8, 4, true);
 elem_small_int!(U4, U4, u8, 4, false);
 elem_small_int!(I2, I2, i8, 2, true);
 elem_small_int!(U2, U2, u8, 2, false);
+
+/// The stand-in element type that generic (`dispatch_dtype!`) code sees for
+/// string tensors. It holds no data: `slice` is `None`, so generic numeric
+/// code gets a clean "does not support string tensors" error, while
+/// constructors (`Tensor::zeros`) make empty strings. String-aware ops use
+/// [`Tensor::as_strings`](crate::Tensor::as_strings).
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Default)]
+pub struct StringSlot;
+
+impl Elem for StringSlot {
+    const DTYPE: DType = DType::String;
+    fn wrap(v: Vec<Self>) -> TensorData {
+        TensorData::String(vec![String::new(); v.len()])
+    }
+    fn slice(_: &TensorData) -> Option<&[Self]> {
+        None
+    }
+    fn slice_mut(_: &mut TensorData) -> Option<&mut [Self]> {
+        None
+    }
+    fn to_f64(self) -> f64 {
+        f64::NAN
+    }
+    fn to_i64(self) -> i64 {
+        0
+    }
+    fn to_u64(self) -> u64 {
+        0
+    }
+    fn from_f64(_: f64) -> Self {
+        StringSlot
+    }
+    fn from_i64(_: i64) -> Self {
+        StringSlot
+    }
+    fn from_u64(_: u64) -> Self {
+        StringSlot
+    }
+}
+
+/// Lets generic text parsing compile; string tensors are parsed before it.
+impl std::str::FromStr for StringSlot {
+    type Err = std::convert::Infallible;
+    fn from_str(_: &str) -> Result<Self, Self::Err> {
+        Ok(StringSlot)
+    }
+}

@@ -31,6 +31,7 @@ pub enum TensorData {
     U4(Vec<crate::lowbit::U4>),
     I2(Vec<crate::lowbit::I2>),
     U2(Vec<crate::lowbit::U2>),
+    String(Vec<String>),
 }
 
 /// An owned tensor on the host.
@@ -52,13 +53,16 @@ impl TensorData {
         }
         which!(
             F32, F64, F16, BF16, I8, U8, I16, U16, I32, U32, I64, U64, Bool, F8E4M3FN, F8E4M3FNUZ,
-            F8E5M2, F8E5M2FNUZ, F8E8M0, F4E2M1, I4, U4, I2, U2
+            F8E5M2, F8E5M2FNUZ, F8E8M0, F4E2M1, I4, U4, I2, U2, String
         )
     }
 
     /// Number of stored elements.
     pub fn len(&self) -> usize {
-        dispatch_dtype!(self.dtype(), T => T::slice(self).map_or(0, |s| s.len()))
+        match self {
+            TensorData::String(v) => v.len(),
+            _ => dispatch_dtype!(self.dtype(), T => T::slice(self).map_or(0, |s| s.len())),
+        }
     }
 
     /// True when no element is stored.
@@ -154,8 +158,27 @@ impl Tensor {
         crate::TensorType::new(self.dtype(), self.shape.clone())
     }
 
+    /// Builds a string tensor.
+    pub fn from_strings(shape: Vec<usize>, v: Vec<String>) -> Result<Tensor> {
+        Tensor::new(shape, TensorData::String(v))
+    }
+
+    /// The elements of a string tensor; an error for other dtypes.
+    pub fn as_strings(&self) -> Result<&[String]> {
+        match &self.data {
+            TensorData::String(v) => Ok(v),
+            _ => Err(crate::IrError::DType {
+                expected: "string".into(),
+                got: self.dtype(),
+            }),
+        }
+    }
+
     /// The elements as a slice of `T`; an error if the dtype differs.
     pub fn as_slice<T: Elem>(&self) -> Result<&[T]> {
+        if self.dtype() == DType::String && T::DTYPE == DType::String {
+            return Err(op_err!("this operation does not support string tensors"));
+        }
         T::slice(&self.data).ok_or(crate::IrError::DType {
             expected: T::DTYPE.to_string(),
             got: self.dtype(),
@@ -181,6 +204,25 @@ impl Tensor {
         if to == self.dtype() {
             return self.clone();
         }
+        if let TensorData::String(v) = &self.data {
+            // Strings parse as numbers (NaN, or 0 for integers, when they do not).
+            let nums: Vec<f64> = v
+                .iter()
+                .map(|s| s.trim().parse::<f64>().unwrap_or(f64::NAN))
+                .collect();
+            let t = Tensor {
+                shape: self.shape.clone(),
+                data: TensorData::F64(nums),
+            };
+            return t.cast(to);
+        }
+        if to == DType::String {
+            let v: Vec<String> = self.to_f64_vec().iter().map(|x| format!("{x}")).collect();
+            return Tensor {
+                shape: self.shape.clone(),
+                data: TensorData::String(v),
+            };
+        }
         let data = dispatch_dtype!(self.dtype(), S => {
             let src = S::slice(&self.data).expect("dtype matches variant");
             dispatch_dtype!(to, D => D::wrap(src.iter().map(|&x| D::from_elem(x)).collect()))
@@ -192,13 +234,20 @@ impl Tensor {
     }
 
     /// All elements as f64 (any dtype).
+    /// (Strings parse as numbers, NaN where they do not.)
     pub fn to_f64_vec(&self) -> Vec<f64> {
+        if let TensorData::String(v) = &self.data {
+            return v
+                .iter()
+                .map(|s| s.trim().parse::<f64>().unwrap_or(f64::NAN))
+                .collect();
+        }
         dispatch_dtype!(self.dtype(), T => T::slice(&self.data).expect("dtype matches variant").iter().map(|x| x.to_f64()).collect())
     }
 
     /// All elements as i64; an error for float tensors (indices and shapes must be integers).
     pub fn to_i64_vec(&self) -> Result<Vec<i64>> {
-        if self.dtype().is_float() {
+        if self.dtype().is_float() || self.dtype() == DType::String {
             return Err(op_err!("expected an integer tensor, got {}", self.dtype()));
         }
         Ok(
@@ -217,7 +266,7 @@ impl Tensor {
     }
 
     /// The raw little-endian bytes of the elements (bool as 0/1 bytes, low-bit
-    /// types one unpacked code per byte).
+    /// types one unpacked code per byte, strings their UTF-8 bytes concatenated).
     pub fn to_le_bytes(&self) -> Vec<u8> {
         macro_rules! bytes {
             ($v:expr) => {
@@ -248,6 +297,7 @@ impl Tensor {
             TensorData::U4(v) => v.iter().map(|x| x.0).collect(),
             TensorData::I2(v) => v.iter().map(|x| x.0 as u8).collect(),
             TensorData::U2(v) => v.iter().map(|x| x.0).collect(),
+            TensorData::String(v) => v.iter().flat_map(|x| x.bytes()).collect(),
         }
     }
 
@@ -313,6 +363,7 @@ impl Tensor {
                     .collect(),
             ),
             DType::U2 => TensorData::U2(bytes.iter().map(|&b| lb::U2(b & 0x3)).collect()),
+            DType::String => return Err(op_err!("string tensors have no fixed-size byte form")),
         };
         Tensor::new(shape, data)
     }

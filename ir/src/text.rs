@@ -86,6 +86,10 @@ fn name(s: &str) -> String {
 }
 
 fn elements(t: &Tensor) -> String {
+    if let Ok(v) = t.as_strings() {
+        let items: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
+        return format!("[{}]", items.join(", "));
+    }
     let items: Vec<String> = crate::dispatch_dtype!(t.dtype(), T => t.as_slice::<T>().expect("dtype").iter().map(|x| format!("{x:?}")).collect());
     format!("[{}]", items.join(", "))
 }
@@ -272,6 +276,16 @@ impl Parser<'_> {
 
     fn tensor_data(&mut self, ty: &TensorType) -> Result<Tensor> {
         let toks = self.list()?;
+        if ty.dtype == DType::String {
+            let mut v = Vec::with_capacity(toks.len());
+            for t in toks {
+                match t {
+                    Tok::Str(s) => v.push(s),
+                    t => return Err(self.err(format!("expected a string, found {t:?}"))),
+                }
+            }
+            return Tensor::from_strings(ty.shape.clone(), v).map_err(|e| self.err(e.to_string()));
+        }
         let mut words = Vec::with_capacity(toks.len());
         for t in toks {
             match t {

@@ -94,3 +94,25 @@ fn errors_name_the_line() {
     let e = parse_err("graph g {\n  const c: f32[2] = [1.0]\n}\n");
     assert!(e.contains("line 2"), "{e}");
 }
+
+#[test]
+fn string_tensors_print_parse_and_compare() {
+    let src = "graph g {\n  input x: string[2]\n  const c: string[2] = [\"a\", \"b \\\"q\\\"\"]\n  node n = Equal(x, c) -> y: bool[2]\n  output y\n}\n";
+    let g = text::parse(src).unwrap();
+    assert_eq!(text::print(&g), src);
+    let x = Tensor::from_strings(vec![2], vec!["a".into(), "b".into()]).unwrap();
+    let out = interp::run(&g, &HashMap::from([("x".to_string(), x)])).unwrap();
+    assert_eq!(out[0].as_slice::<bool>().unwrap(), &[true, false]);
+}
+
+#[test]
+fn numeric_ops_on_strings_are_errors_not_panics() {
+    let src =
+        "graph g {\n  input x: string[2]\n  node n = Add(x, x) -> y: string[2]\n  output y\n}\n";
+    let g = text::parse(src).unwrap();
+    let x = Tensor::from_strings(vec![2], vec!["a".into(), "b".into()]).unwrap();
+    let e = interp::run(&g, &HashMap::from([("x".to_string(), x)]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("string"), "{e}");
+}

@@ -229,6 +229,19 @@ pub fn compare(
     f: fn(std::cmp::Ordering) -> bool,
     name: &str,
 ) -> Result<Tensor> {
+    if let (Ok(x), Ok(y)) = (a.as_strings(), b.as_strings()) {
+        let shape = broadcast_shapes(&[a.shape(), b.shape()])?;
+        let (ia, ib) = (
+            broadcast_indices(a.shape(), &shape),
+            broadcast_indices(b.shape(), &shape),
+        );
+        let v: Vec<bool> = ia
+            .iter()
+            .zip(&ib)
+            .map(|(&i, &j)| f(x[i].cmp(&y[j])))
+            .collect();
+        return Tensor::from_vec(shape, v);
+    }
     ensure!(
         a.dtype() == b.dtype(),
         "{name} inputs must share one dtype, got {} and {}",

@@ -9,6 +9,7 @@ use std::path::Path;
 pub fn dtype_from_onnx(code: i32) -> Result<DType, MapError> {
     Ok(match code {
         1 => DType::F32,
+        8 => DType::String,
         2 => DType::U8,
         3 => DType::I8,
         4 => DType::U16,
@@ -68,6 +69,12 @@ pub fn tensor_from_proto(t: &TensorProto, base_dir: Option<&Path>) -> Result<Ten
         let bytes = read_external(t, base_dir, n * dtype.size_of())?;
         return Ok(Tensor::from_le_bytes(dtype, shape, &bytes)?);
     }
+    if dtype == DType::String && t.raw_data.is_some() {
+        return Err(map_err!(
+            "string tensor `{}` must use string_data, not raw_data",
+            t.name()
+        ));
+    }
     if let Some(raw) = &t.raw_data {
         let raw = unpack(raw, dtype, n).map_err(|e| map_err!("tensor `{}`: {e}", t.name()))?;
         return Tensor::from_le_bytes(dtype, shape, &raw)
@@ -106,6 +113,14 @@ fn unpack(raw: &[u8], dtype: DType, n: usize) -> Result<std::borrow::Cow<'_, [u8
 }
 
 fn typed_fields(t: &TensorProto, dtype: DType) -> Result<TensorData, MapError> {
+    if dtype == DType::String {
+        return Ok(TensorData::String(
+            t.string_data
+                .iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect(),
+        ));
+    }
     if dtype.size_of() == 1 && !matches!(dtype, DType::I8 | DType::U8 | DType::Bool) {
         // float8 and packed low-bit types: int32_data holds one byte (code) each,
         // packed for 4/2-bit types.
