@@ -22,6 +22,7 @@ pub mod reduce;
 pub mod resize;
 pub mod shape;
 pub mod softmax;
+pub mod strings;
 pub mod tensor_scatter;
 pub mod training;
 pub mod unary;
@@ -48,6 +49,7 @@ pub fn register_all(r: &mut crate::Registry) {
     resize::register(r);
     shape::register(r);
     softmax::register(r);
+    strings::register(r);
     tensor_scatter::register(r);
     training::register(r);
     unary::register(r);

@@ -21,6 +21,7 @@ pub mod reduce;
 pub mod resize;
 pub mod shape;
 pub mod softmax;
+pub mod strings;
 pub mod training;
 pub mod unary;
 
@@ -47,6 +48,7 @@ pub fn register_all(r: &mut super::MappingRegistry) {
     resize::register(r);
     shape::register(r);
     softmax::register(r);
+    strings::register(r);
     training::register(r);
     unary::register(r);
 }
