@@ -10,6 +10,7 @@ pub mod conv;
 pub mod detection;
 pub mod identity;
 pub mod indexing;
+pub mod label_encoder;
 pub mod linalg;
 pub mod linear_attention;
 pub mod misc;
@@ -37,6 +38,7 @@ pub fn register_all(r: &mut crate::Registry) {
     conv::register(r);
     identity::register(r);
     indexing::register(r);
+    label_encoder::register(r);
     linalg::register(r);
     linear_attention::register(r);
     misc::register(r);
