@@ -21,3 +21,6 @@ pub use eval::eval;
 pub use lower::lower;
 pub use scalar::{Access, BinaryOp, CmpOp, ScalarExpr, UnaryOp};
 pub use tensor::{Iter, Operand, ReduceKind, Reduction, TensorExpr};
+
+#[cfg(test)]
+mod tests;
