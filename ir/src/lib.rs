@@ -27,6 +27,7 @@ mod dispatch;
 pub mod dtype;
 pub mod elem;
 pub mod error;
+pub mod expr;
 pub mod graph;
 pub mod interp;
 pub mod lowbit;

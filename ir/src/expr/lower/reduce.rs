@@ -1,0 +1,94 @@
+//! Reductions along axes (ReduceSum/Mean/Max/Min/Prod with `axes`,
+//! `keepdims`, `noop_with_empty_axes`) and GlobalAveragePool, for float
+//! dtypes. Means divide the sum in the epilogue.
+
+use super::elementwise::plain_float;
+use super::{Ctx, Rule};
+use crate::expr::scalar::{BinaryOp, ScalarExpr as S};
+use crate::expr::tensor::{Iter, ReduceKind, Reduction};
+use crate::expr::{AffineExpr as A, TensorExpr};
+use crate::ops::util::norm_axes;
+use crate::Result;
+use std::collections::HashMap;
+
+/// An expression reducing input 0 over the dims in `mask`; kept reduced
+/// dims become extent-1 output iterators when `keep`.
+fn reduce_over(c: &Ctx, mask: &[bool], keep: bool, kind: ReduceKind) -> TensorExpr {
+    let shape = &c.ty(0).shape;
+    let n_out = c.output.ty.rank();
+    let (mut names, mut index, mut red) = (vec![], vec![], vec![]);
+    for (d, (&n, &m)) in shape.iter().zip(mask).enumerate() {
+        if m {
+            index.push(A::iter(n_out + red.len()));
+            red.push(Iter::new(format!("r{d}"), n));
+        } else {
+            index.push(A::iter(names.len()));
+        }
+        if !m || keep {
+            names.push(format!("d{d}"));
+        }
+    }
+    let mut e = c.expr(&names, S::access(0, index));
+    e.reduce = Some(Reduction { kind, iters: red });
+    e
+}
+
+/// Divides the reduced value by the number of reduced elements.
+fn mean_epilogue(e: &mut TensorExpr) {
+    let n: usize = e
+        .reduce
+        .iter()
+        .flat_map(|r| &r.iters)
+        .map(|i| i.extent)
+        .product();
+    e.epilogue = Some(S::binary(BinaryOp::Div, S::Acc, S::Const(n as f64)));
+}
+
+fn reduce(c: &Ctx) -> Result<Option<TensorExpr>> {
+    let kind = match c.node.op.kind.as_str() {
+        "ReduceSum" | "ReduceMean" => ReduceKind::Sum,
+        "ReduceMax" => ReduceKind::Max,
+        "ReduceMin" => ReduceKind::Min,
+        "ReduceProd" => ReduceKind::Prod,
+        _ => return Ok(None),
+    };
+    if c.inputs.len() != 1 || !plain_float(c.ty(0).dtype) {
+        return Ok(None);
+    }
+    let rank = c.ty(0).rank();
+    let keep = c.attrs.int_or("keepdims", 1)? != 0;
+    let noop = c.attrs.int_or("noop_with_empty_axes", 0)? != 0;
+    let axes = c.attrs.opt_ints("axes")?.unwrap_or_default();
+    let mut mask = vec![axes.is_empty() && !noop; rank];
+    for a in norm_axes(&axes, rank)? {
+        mask[a] = true;
+    }
+    let mut e = reduce_over(c, &mask, keep, kind);
+    if c.node.op.kind == "ReduceMean" {
+        mean_epilogue(&mut e);
+    }
+    Ok(Some(e))
+}
+
+fn global_average_pool(c: &Ctx) -> Result<Option<TensorExpr>> {
+    if c.inputs.len() != 1 || !plain_float(c.ty(0).dtype) || c.ty(0).rank() < 3 {
+        return Ok(None);
+    }
+    let mask: Vec<bool> = (0..c.ty(0).rank()).map(|d| d >= 2).collect();
+    let mut e = reduce_over(c, &mask, true, ReduceKind::Sum);
+    mean_epilogue(&mut e);
+    Ok(Some(e))
+}
+
+pub(super) fn register(r: &mut HashMap<&'static str, Rule>) {
+    for k in [
+        "ReduceSum",
+        "ReduceMean",
+        "ReduceMax",
+        "ReduceMin",
+        "ReduceProd",
+    ] {
+        r.insert(k, reduce as Rule);
+    }
+    r.insert("GlobalAveragePool", global_average_pool as Rule);
+}
