@@ -9,6 +9,7 @@ and the ratio Kiln / OpenBLAS.
 For OpenBLAS's AVX-512 kernels run it as
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 scripts/bench_gemm.py
 Options: --rounds 3 --sizes 256,512,1024,2048 --threads 1,2 --min-time 0.5
+--kiln-exe PATH (skip the cargo build).
 Needs numpy and threadpoolctl (pip install numpy threadpoolctl).
 """
 import argparse
@@ -69,11 +70,12 @@ def main():
     p.add_argument("--sizes", default="256,512,1024,2048")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--min-time", type=float, default=0.5)
+    p.add_argument("--kiln-exe", help="a built bench binary (default: build it with cargo)")
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     thread_counts = [int(t) for t in args.threads.split(",")]
 
-    exe = build_kiln_bench()
+    exe = args.kiln_exe or build_kiln_bench()
     blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     for info in blas:
         print(f"# numpy {np.__version__}: {info.get('internal_api')} {info.get('version')} "
