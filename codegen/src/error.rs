@@ -1,0 +1,31 @@
+//! The crate's error type.
+
+use thiserror::Error;
+
+/// Why a code-generation entry point refused its arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CodegenError {
+    /// `threads` was 0.
+    #[error("thread count must be at least 1")]
+    ZeroThreads,
+    /// A stride or an offset computed from the sizes and strides does not fit in `isize`.
+    #[error("operand {operand}: sizes and strides overflow")]
+    Overflow { operand: &'static str },
+    /// The slice is too short for the last element the sizes and strides address.
+    #[error("operand {operand}: needs {needed} elements, slice holds {len}")]
+    TooShort {
+        operand: &'static str,
+        needed: usize,
+        len: usize,
+    },
+    /// Two distinct output elements share one memory location.
+    #[error(
+        "operand {operand}: strides {strides:?} make elements of a {rows}x{cols} matrix overlap"
+    )]
+    Overlap {
+        operand: &'static str,
+        rows: usize,
+        cols: usize,
+        strides: [usize; 2],
+    },
+}
