@@ -140,3 +140,25 @@ fn bad_model_is_one_paragraph_error() {
         &["/no/such/model.onnx"],
     );
 }
+
+#[test]
+fn bench_reports_latency_on_random_inputs() {
+    let d = temp_dir("cli-bench");
+    let p = write_model(&d, "add.onnx", &add_model());
+    let o = kiln(&["bench", p.to_str().unwrap(), "--iters", "5", "--json"]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["iters"], 5);
+    assert_eq!(v["random_inputs"], serde_json::json!(["x"]));
+    let (min, med, max) = (
+        v["min_ms"].as_f64().unwrap(),
+        v["median_ms"].as_f64().unwrap(),
+        v["max_ms"].as_f64().unwrap(),
+    );
+    assert!(min > 0.0 && min <= med && med <= max, "{v}");
+    assert_user_error(
+        &kiln(&["bench", p.to_str().unwrap(), "--iters", "0"]),
+        &["--iters"],
+    );
+}

@@ -1,5 +1,6 @@
 //! The command-line interface: argument parsing, logging setup, and one module per command.
 
+mod bench;
 mod inspect;
 mod run;
 
@@ -25,6 +26,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Run a model on .npy inputs and write its outputs as .npy files.
     Run(run::Args),
+    /// Measure a model's latency (median/min/max ms) on given or random inputs.
+    Bench(bench::Args),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -70,6 +73,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Run(a) => run::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -52,7 +52,7 @@ struct Report {
     outputs: Vec<OutputReport>,
 }
 
-fn parse_inputs(specs: &[String], flag: &str) -> Result<HashMap<String, Tensor>> {
+pub(super) fn parse_inputs(specs: &[String], flag: &str) -> Result<HashMap<String, Tensor>> {
     let mut out = HashMap::new();
     for s in specs {
         let (name, file) = s
