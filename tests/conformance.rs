@@ -45,20 +45,44 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Names of the model's graph inputs that are not initializers, in order.
-fn runtime_inputs(model_path: &Path) -> Result<(Vec<String>, Vec<String>), String> {
+/// What the harness needs of a case's model, decoded once.
+struct ModelInfo {
+    /// Graph inputs that are not initializers, in order.
+    inputs: Vec<String>,
+    /// Op types of the nodes, in order.
+    ops: Vec<String>,
+    /// The first input or output that is not a tensor (sequence, optional, map).
+    non_tensor: Option<String>,
+}
+
+fn model_info(model_path: &Path) -> Result<ModelInfo, String> {
+    use kiln_models::onnx::proto::type_proto::Value;
     let bytes = std::fs::read(model_path).map_err(|e| e.to_string())?;
     let m = ModelProto::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
     let g = m.graph.unwrap_or_default();
     let inits: BTreeSet<&str> = g.initializer.iter().map(|t| t.name()).collect();
-    let ins = g
+    let inputs = g
         .input
         .iter()
         .map(|i| i.name().to_string())
         .filter(|n| !inits.contains(n.as_str()))
         .collect();
     let ops = g.node.iter().map(|n| n.op_type().to_string()).collect();
-    Ok((ins, ops))
+    let non_tensor =
+        g.input
+            .iter()
+            .chain(&g.output)
+            .find_map(|v| match v.r#type.as_ref()?.value.as_ref()? {
+                Value::TensorType(_) => None,
+                Value::SequenceType(_) => Some(format!("`{}` is a sequence value", v.name())),
+                Value::OptionalType(_) => Some(format!("`{}` is an optional value", v.name())),
+                _ => Some(format!("`{}` is not a tensor", v.name())),
+            });
+    Ok(ModelInfo {
+        inputs,
+        ops,
+        non_tensor,
+    })
 }
 
 fn read_set(dir: &Path, prefix: &str) -> Result<Vec<Tensor>, ImportError> {
@@ -93,31 +117,12 @@ fn close(a: &Tensor, b: &Tensor, (rtol, atol): (f64, f64)) -> Result<(), String>
     Ok(())
 }
 
-/// The first graph input or output whose type is not a tensor (sequence, optional, map).
-fn non_tensor_port(model_path: &Path) -> Option<String> {
-    use kiln_models::onnx::proto::type_proto::Value;
-    let bytes = std::fs::read(model_path).ok()?;
-    let g = ModelProto::decode(bytes.as_slice()).ok()?.graph?;
-    g.input
-        .iter()
-        .chain(&g.output)
-        .find_map(|v| match v.r#type.as_ref()?.value.as_ref()? {
-            Value::TensorType(_) => None,
-            Value::SequenceType(_) => Some(format!("`{}` is a sequence value", v.name())),
-            Value::OptionalType(_) => Some(format!("`{}` is an optional value", v.name())),
-            _ => Some(format!("`{}` is not a tensor", v.name())),
-        })
-}
-
-fn run_case(dir: &Path) -> Outcome {
+fn run_case(dir: &Path, info: &ModelInfo) -> Outcome {
     let model_path = dir.join("model.onnx");
-    if let Some(port) = non_tensor_port(&model_path) {
+    if let Some(port) = &info.non_tensor {
         return Outcome::Unsupported(format!("{port}: Kiln graphs carry tensors only"));
     }
-    let (names, _) = match runtime_inputs(&model_path) {
-        Ok(v) => v,
-        Err(e) => return Outcome::Fail(format!("cannot read model: {e}")),
-    };
+    let names = &info.inputs;
     let mut sets: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -181,10 +186,10 @@ fn run_case(dir: &Path) -> Outcome {
     Outcome::Pass
 }
 
-fn op_key(dir: &Path) -> String {
-    match runtime_inputs(&dir.join("model.onnx")) {
-        Ok((_, ops)) if ops.len() == 1 => ops[0].clone(),
-        Ok((_, ops)) => {
+fn op_key(dir: &Path, info: &ModelInfo) -> String {
+    match &info.ops {
+        ops if ops.len() == 1 => ops[0].clone(),
+        ops => {
             let name = dir.file_name().unwrap().to_string_lossy();
             let first = ops
                 .iter()
@@ -203,7 +208,6 @@ fn op_key(dir: &Path) -> String {
                 first
             }
         }
-        Err(_) => "?".into(),
     }
 }
 
@@ -243,17 +247,30 @@ fn main() {
                     *n - 1
                 };
                 let Some(dir) = cases.get(i) else { break };
-                let outcome = std::panic::catch_unwind(|| run_case(dir)).unwrap_or_else(|p| {
-                    Outcome::Fail(format!(
-                        "panic: {}",
-                        p.downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default()
-                    ))
-                });
+                let info = match model_info(&dir.join("model.onnx")) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+                        let fail = Outcome::Fail(format!("cannot read model: {e}"));
+                        results.lock().unwrap().insert(name, ("?".into(), fail));
+                        continue;
+                    }
+                };
+                let outcome =
+                    std::panic::catch_unwind(|| run_case(dir, &info)).unwrap_or_else(|p| {
+                        Outcome::Fail(format!(
+                            "panic: {}",
+                            p.downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_default()
+                        ))
+                    });
                 let name = dir.file_name().unwrap().to_string_lossy().to_string();
-                results.lock().unwrap().insert(name, (op_key(dir), outcome));
+                results
+                    .lock()
+                    .unwrap()
+                    .insert(name, (op_key(dir, &info), outcome));
             });
         }
     });

@@ -126,9 +126,17 @@ fn quantize_infer(attrs: &Attrs, ins: &[&TensorType]) -> Result<TensorType> {
     ))
 }
 
-fn quantize_eval(attrs: &Attrs, ins: &[&Tensor]) -> Result<Tensor> {
-    let tys: Vec<TensorType> = ins.iter().map(|t| t.ty()).collect();
-    let ty = quantize_infer(attrs, &tys.iter().collect::<Vec<_>>())?;
+/// The input values with, per element, the index of its scale and zero point
+/// (per-tensor, per-axis or blocked).
+struct Params {
+    x: Vec<f64>,
+    s: Vec<f64>,
+    si: Vec<usize>,
+    z: Vec<f64>,
+    zi: Vec<usize>,
+}
+
+fn params(attrs: &Attrs, ins: &[&Tensor]) -> Result<Params> {
     let (axis, block) = (attrs.int_or("axis", 1)?, attrs.int_or("block_size", 0)?);
     let x = ins[0].to_f64_vec();
     let si = param_index(ins[1].shape(), ins[0].shape(), axis, block)?;
@@ -140,6 +148,13 @@ fn quantize_eval(attrs: &Attrs, ins: &[&Tensor]) -> Result<Tensor> {
         ),
         None => (vec![0; x.len()], vec![0.0]),
     };
+    Ok(Params { x, s, si, z, zi })
+}
+
+fn quantize_eval(attrs: &Attrs, ins: &[&Tensor]) -> Result<Tensor> {
+    let tys: Vec<TensorType> = ins.iter().map(|t| t.ty()).collect();
+    let ty = quantize_infer(attrs, &tys.iter().collect::<Vec<_>>())?;
+    let Params { x, s, si, z, zi } = params(attrs, ins)?;
     let (lo, hi) = int_range(ty.dtype)?;
     let xd = ins[0].dtype();
     if is_float_quant(ty.dtype) {
@@ -195,17 +210,7 @@ fn dequantize_infer(attrs: &Attrs, ins: &[&TensorType]) -> Result<TensorType> {
 fn dequantize_eval(attrs: &Attrs, ins: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TensorType> = ins.iter().map(|t| t.ty()).collect();
     let ty = dequantize_infer(attrs, &tys.iter().collect::<Vec<_>>())?;
-    let (axis, block) = (attrs.int_or("axis", 1)?, attrs.int_or("block_size", 0)?);
-    let x = ins[0].to_f64_vec();
-    let si = param_index(ins[1].shape(), ins[0].shape(), axis, block)?;
-    let s = ins[1].to_f64_vec();
-    let (zi, z) = match ins.get(2) {
-        Some(z) => (
-            param_index(z.shape(), ins[0].shape(), axis, block)?,
-            z.to_f64_vec(),
-        ),
-        None => (vec![0; x.len()], vec![0.0]),
-    };
+    let Params { x, s, si, z, zi } = params(attrs, ins)?;
     // ONNX computes in f32 unless the scale is f64.
     let mid = if ins[1].dtype() == DType::F64 {
         DType::F64
