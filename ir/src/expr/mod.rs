@@ -11,6 +11,7 @@
 
 pub mod affine;
 mod eval;
+pub mod inline;
 pub mod lower;
 mod print;
 pub mod scalar;
@@ -18,6 +19,7 @@ pub mod tensor;
 
 pub use affine::{AffineExpr, Atom};
 pub use eval::eval;
+pub use inline::inline;
 pub use lower::lower;
 pub use scalar::{Access, BinaryOp, CmpOp, ScalarExpr, UnaryOp};
 pub use tensor::{Iter, Operand, ReduceKind, Reduction, TensorExpr};
