@@ -1,10 +1,13 @@
-//! ONNX conformance: runs every official node test (fetched by
-//! `scripts/fetch-onnx-tests.sh` into `.conformance/node`) through import and
-//! the reference interpreter, compares with the expected outputs using onnx's
-//! tolerances (rtol 1e-3, atol 1e-7; exceptions in `tolerance`), prints
-//! `conformance: P passed, F failed, U unsupported of N`, writes a per-op
-//! report to `target/conformance-report.txt`, and fails if any case listed in
-//! `tests/conformance/expected_pass.txt` does not pass.
+//! ONNX conformance, suite x runtime: runs every official node test (fetched
+//! by `scripts/fetch-onnx-tests.sh` into `.conformance/node`) through import
+//! and two runtimes, the reference interpreter and the compiled CPU path
+//! (`kiln_runtime`, 2 threads), compares with the expected outputs using
+//! onnx's tolerances (rtol 1e-3, atol 1e-7; exceptions in `tolerance`),
+//! prints `conformance[RUNTIME]: P passed, F failed, U unsupported of N` per
+//! runtime, writes a per-op report to `target/conformance-report.txt`, and
+//! fails if any case listed in `tests/conformance/expected_pass.txt` does not
+//! pass on the interpreter, or if any case the interpreter passes fails on
+//! the compiled path.
 //!
 //! `KILN_CONFORMANCE_UPDATE=1` rewrites the expected-pass list with every case
 //! that passes now; `KILN_CONFORMANCE_FILTER=substr` runs only matching cases
@@ -34,7 +37,7 @@ fn tolerance(case: &str) -> (f64, f64) {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Outcome {
     Pass,
     Fail(String),
@@ -117,10 +120,47 @@ fn close(a: &Tensor, b: &Tensor, (rtol, atol): (f64, f64)) -> Result<(), String>
     Ok(())
 }
 
-fn run_case(dir: &Path, info: &ModelInfo) -> Outcome {
+/// The runtimes of the matrix, in report order.
+const RUNTIMES: [&str; 2] = ["interpreter", "compiled"];
+
+/// Outcome on each runtime of [`RUNTIMES`].
+type Outcomes = [Outcome; 2];
+
+fn both(o: Outcome) -> Outcomes {
+    [o.clone(), o]
+}
+
+fn compiled_run(
+    g: &kiln_ir::Graph,
+    feeds: &HashMap<String, Tensor>,
+) -> Result<Vec<Tensor>, String> {
+    let opts = kiln_runtime::CompileOptions::default().with_threads(2);
+    let exe = kiln_runtime::compile(g, &opts).map_err(|e| format!("compile: {e}"))?;
+    exe.run(feeds).map_err(|e| format!("run: {e}"))
+}
+
+fn check_outputs(outs: &[Tensor], expected: &[Tensor], case: &str) -> Outcome {
+    if outs.len() != expected.len() {
+        return Outcome::Fail(format!(
+            "{} outputs, expected {}",
+            outs.len(),
+            expected.len()
+        ));
+    }
+    for (k, (o, e)) in outs.iter().zip(expected).enumerate() {
+        if let Err(msg) = close(o, e, tolerance(case)) {
+            return Outcome::Fail(format!("output {k}: {msg}"));
+        }
+    }
+    Outcome::Pass
+}
+
+fn run_case(dir: &Path, info: &ModelInfo) -> Outcomes {
     let model_path = dir.join("model.onnx");
     if let Some(port) = &info.non_tensor {
-        return Outcome::Unsupported(format!("{port}: Kiln graphs carry tensors only"));
+        return both(Outcome::Unsupported(format!(
+            "{port}: Kiln graphs carry tensors only"
+        )));
     }
     let names = &info.inputs;
     let mut sets: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -132,17 +172,18 @@ fn run_case(dir: &Path, info: &ModelInfo) -> Outcome {
         })
         .unwrap_or_default();
     sets.sort();
+    let mut verdict = both(Outcome::Pass);
     if sets.is_empty() {
-        return Outcome::Fail("no test data set".into());
+        return both(Outcome::Fail("no test data set".into()));
     }
     for set in sets {
         let inputs = match read_set(&set, "input") {
             Ok(v) => v,
-            Err(e) => return Outcome::Unsupported(format!("input data: {e}")),
+            Err(e) => return both(Outcome::Unsupported(format!("input data: {e}"))),
         };
         let expected = match read_set(&set, "output") {
             Ok(v) => v,
-            Err(e) => return Outcome::Unsupported(format!("output data: {e}")),
+            Err(e) => return both(Outcome::Unsupported(format!("output data: {e}"))),
         };
         let feeds: HashMap<String, Tensor> = names.iter().cloned().zip(inputs).collect();
         let opts = ImportOptions {
@@ -151,41 +192,39 @@ fn run_case(dir: &Path, info: &ModelInfo) -> Outcome {
         };
         let model = match onnx::load(&model_path, &opts) {
             Ok(m) => m,
-            Err(e @ ImportError::Unsupported { .. }) => return Outcome::Unsupported(e.to_string()),
-            Err(e) if e.to_string().contains("not supported") => {
-                return Outcome::Unsupported(e.to_string())
+            Err(e @ ImportError::Unsupported { .. }) => {
+                return both(Outcome::Unsupported(e.to_string()))
             }
-            Err(e) => return Outcome::Fail(format!("import: {e}")),
+            Err(e) if e.to_string().contains("not supported") => {
+                return both(Outcome::Unsupported(e.to_string()))
+            }
+            Err(e) => return both(Outcome::Fail(format!("import: {e}"))),
         };
         let g = &model.graph;
         let live: HashMap<String, Tensor> = feeds
             .into_iter()
             .filter(|(n, _)| g.inputs().iter().any(|&i| &g.value(i).name == n))
             .collect();
-        let outs = match interp::run(g, &live) {
-            Ok(o) => o,
-            Err(e) => return Outcome::Fail(format!("run: {e}")),
+        let case = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let interpreted = match interp::run(g, &live) {
+            Ok(o) => check_outputs(&o, &expected, &case),
+            Err(e) => Outcome::Fail(format!("run: {e}")),
         };
-        if outs.len() != expected.len() {
-            return Outcome::Fail(format!(
-                "{} outputs, expected {}",
-                outs.len(),
-                expected.len()
-            ));
-        }
-        for (k, (o, e)) in outs.iter().zip(&expected).enumerate() {
-            let case = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            if let Err(msg) = close(o, e, tolerance(&case)) {
-                return Outcome::Fail(format!("output {k}: {msg}"));
+        let compiled = match compiled_run(g, &live) {
+            Ok(o) => check_outputs(&o, &expected, &case),
+            Err(e) => Outcome::Fail(e),
+        };
+        for (k, o) in [&interpreted, &compiled].into_iter().enumerate() {
+            if !matches!(o, Outcome::Pass) {
+                verdict[k] = o.clone();
             }
         }
     }
-    Outcome::Pass
+    verdict
 }
-
 fn op_key(dir: &Path, info: &ModelInfo) -> String {
     match &info.ops {
         ops if ops.len() == 1 => ops[0].clone(),
@@ -234,7 +273,7 @@ fn main() {
         .collect();
     cases.sort();
     let total = cases.len();
-    let results: Mutex<BTreeMap<String, (String, Outcome)>> = Mutex::new(BTreeMap::new());
+    let results: Mutex<BTreeMap<String, (String, Outcomes)>> = Mutex::new(BTreeMap::new());
     let next = Mutex::new(0usize);
     std::panic::set_hook(Box::new(|_| {}));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -251,20 +290,20 @@ fn main() {
                     Ok(i) => i,
                     Err(e) => {
                         let name = dir.file_name().unwrap().to_string_lossy().to_string();
-                        let fail = Outcome::Fail(format!("cannot read model: {e}"));
+                        let fail = both(Outcome::Fail(format!("cannot read model: {e}")));
                         results.lock().unwrap().insert(name, ("?".into(), fail));
                         continue;
                     }
                 };
                 let outcome =
                     std::panic::catch_unwind(|| run_case(dir, &info)).unwrap_or_else(|p| {
-                        Outcome::Fail(format!(
+                        both(Outcome::Fail(format!(
                             "panic: {}",
                             p.downcast_ref::<String>()
                                 .cloned()
                                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                                 .unwrap_or_default()
-                        ))
+                        )))
                     });
                 let name = dir.file_name().unwrap().to_string_lossy().to_string();
                 results
@@ -279,32 +318,48 @@ fn main() {
     report(&results, total, filter.is_some());
 }
 
-fn report(results: &BTreeMap<String, (String, Outcome)>, total: usize, filtered: bool) {
-    let mut per_op: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
+/// Pass / fail / unsupported counts.
+#[derive(Default, Clone, Copy)]
+struct Counts([usize; 3]);
+
+impl Counts {
+    fn add(&mut self, o: &Outcome) {
+        self.0[match o {
+            Outcome::Pass => 0,
+            Outcome::Fail(_) => 1,
+            Outcome::Unsupported(_) => 2,
+        }] += 1;
+    }
+}
+
+fn report(results: &BTreeMap<String, (String, Outcomes)>, total: usize, filtered: bool) {
+    let mut per_op: BTreeMap<&str, [Counts; 2]> = BTreeMap::new();
+    let mut totals = [Counts::default(); 2];
     let mut lines = Vec::new();
-    let (mut p, mut f, mut u) = (0, 0, 0);
-    for (name, (op, o)) in results {
+    for (name, (op, outcomes)) in results {
         let e = per_op.entry(op).or_default();
-        match o {
-            Outcome::Pass => {
-                p += 1;
-                e[0] += 1;
-            }
-            Outcome::Fail(m) => {
-                f += 1;
-                e[1] += 1;
-                lines.push(format!("FAIL {name}: {m}"));
-            }
-            Outcome::Unsupported(m) => {
-                u += 1;
-                e[2] += 1;
-                lines.push(format!("UNSUPPORTED {name}: {m}"));
+        for (k, o) in outcomes.iter().enumerate() {
+            e[k].add(o);
+            totals[k].add(o);
+            let tag = if k == 0 {
+                String::new()
+            } else {
+                format!("[{}]", RUNTIMES[k])
+            };
+            match o {
+                Outcome::Pass => {}
+                Outcome::Fail(m) => lines.push(format!("FAIL{tag} {name}: {m}")),
+                Outcome::Unsupported(m) if k == 0 => lines.push(format!("UNSUPPORTED {name}: {m}")),
+                Outcome::Unsupported(_) => {}
             }
         }
     }
-    let mut text = String::from("op                                   pass  fail  unsupported\n");
-    for (op, [a, b, c]) in &per_op {
-        text.push_str(&format!("{op:36} {a:5} {b:5} {c:5}\n"));
+    let mut text = String::from(
+        "op                                   interpreter: pass  fail  unsup | compiled: pass  fail\n",
+    );
+    for (op, [a, b]) in &per_op {
+        let ([p, f, u], [cp, cf, _]) = (a.0, b.0);
+        text.push_str(&format!("{op:36} {p:18} {f:5} {u:6} | {cp:14} {cf:5}\n"));
     }
     text.push('\n');
     text.push_str(&lines.join("\n"));
@@ -316,7 +371,7 @@ fn report(results: &BTreeMap<String, (String, Outcome)>, total: usize, filtered:
     let list_path = root().join("tests/conformance/expected_pass.txt");
     let passing: BTreeSet<&str> = results
         .iter()
-        .filter(|(_, (_, o))| matches!(o, Outcome::Pass))
+        .filter(|(_, (_, o))| matches!(o[0], Outcome::Pass))
         .map(|(n, _)| n.as_str())
         .collect();
     if std::env::var("KILN_CONFORMANCE_UPDATE").is_ok_and(|v| v == "1") && !filtered {
@@ -339,19 +394,42 @@ fn report(results: &BTreeMap<String, (String, Outcome)>, total: usize, filtered:
         .iter()
         .filter(|n| !expected.iter().any(|e| e == **n))
         .collect();
-    println!("conformance: {p} passed, {f} failed, {u} unsupported of {total}");
+    for (k, rt) in RUNTIMES.iter().enumerate() {
+        let [p, f, u] = totals[k].0;
+        println!("conformance[{rt}]: {p} passed, {f} failed, {u} unsupported of {total}");
+    }
     if !new.is_empty() {
         println!("{} passing cases are not on the expected-pass list (KILN_CONFORMANCE_UPDATE=1 adds them)", new.len());
     }
+    let compiled_gaps: Vec<&String> = results
+        .iter()
+        .filter(|(_, (_, o))| matches!(o[0], Outcome::Pass) && !matches!(o[1], Outcome::Pass))
+        .map(|(n, _)| n)
+        .collect();
+    let mut failed = false;
+    for r in &regressions {
+        let (_, o) = &results[r.as_str()];
+        println!("REGRESSION {r}: {:?}", o[0]);
+        failed = true;
+    }
+    for r in &compiled_gaps {
+        let (_, o) = &results[r.as_str()];
+        println!("COMPILED FAILS {r}: {:?}", o[1]);
+        failed = true;
+    }
     if !regressions.is_empty() {
-        for r in &regressions {
-            let (_, o) = &results[r.as_str()];
-            println!("REGRESSION {r}: {o:?}");
-        }
         println!(
             "{} cases on the expected-pass list no longer pass",
             regressions.len()
         );
+    }
+    if !compiled_gaps.is_empty() {
+        println!(
+            "{} cases pass on the interpreter but not compiled",
+            compiled_gaps.len()
+        );
+    }
+    if failed {
         std::process::exit(1);
     }
     if !filtered && expected.iter().any(|n| !results.contains_key(n.as_str())) {

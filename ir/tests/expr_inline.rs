@@ -136,3 +136,17 @@ fn refuses_two_reductions_and_heavy_recomputation() {
     )
     .is_none());
 }
+
+#[test]
+fn a_value_read_twice_is_inlined_everywhere() {
+    let e = fuse_and_check(
+        "graph t {
+  input x: f32[5]
+  node e = Exp(x) -> a: f32[5]
+  node m = Mul(a, a) -> y: f32[5]
+  output y
+}",
+    )
+    .unwrap();
+    assert_eq!(e.inputs.len(), 1);
+}

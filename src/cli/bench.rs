@@ -1,7 +1,7 @@
 //! `kiln bench MODEL [--input NAME=FILE.npy ...] [--iters N] [--warmup N] [--json]`:
 //! latency of a model. Inputs not given are random (floats uniform in
-//! [-1, 1) and never all zero; integers in [0, 8); bools random). Today the
-//! engine is the reference interpreter; the compiled CPU path will replace it.
+//! [-1, 1) and never all zero; integers in [0, 8); bools random). The engine is the compiled
+//! CPU path (`--threads N`), or the reference interpreter with `--interpret`.
 
 use anyhow::{bail, Result};
 use kiln_ir::{DType, Graph, Tensor};
@@ -24,6 +24,8 @@ pub struct Args {
     /// Untimed warm-up iterations.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
+    #[command(flatten)]
+    engine: super::engine::EngineArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -33,6 +35,8 @@ pub struct Args {
 struct Report {
     model: String,
     engine: &'static str,
+    threads: Option<usize>,
+    compile_ms: f64,
     iters: usize,
     median_ms: f64,
     min_ms: f64,
@@ -106,19 +110,25 @@ pub fn run(a: Args) -> Result<()> {
     };
     let m = kiln_models::onnx::load(&a.model, &opts)?;
     let (inputs, random_inputs) = feeds(&m.graph, given)?;
+    let (engine, compile_ms) = super::engine::Engine::new(&m.graph, &a.engine)?;
     for _ in 0..a.warmup {
-        crate::run(&m.graph, &inputs)?;
+        engine.run(&inputs)?;
     }
     let mut times = Vec::with_capacity(a.iters);
     for _ in 0..a.iters {
         let t = Instant::now();
-        crate::run(&m.graph, &inputs)?;
+        engine.run(&inputs)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
     let r = Report {
         model: a.model.display().to_string(),
-        engine: "interpreter",
+        engine: engine.name(),
+        threads: match &engine {
+            super::engine::Engine::Compiled(e) => Some(e.report().threads),
+            super::engine::Engine::Interpreter(_) => None,
+        },
+        compile_ms,
         iters: a.iters,
         median_ms: times[times.len() / 2],
         min_ms: times[0],
@@ -129,8 +139,17 @@ pub fn run(a: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         println!(
-            "{} ({}): median {:.3} ms, min {:.3} ms, max {:.3} ms over {} runs after {} warm-up",
-            r.model, r.engine, r.median_ms, r.min_ms, r.max_ms, r.iters, a.warmup
+            "{} ({}{}): median {:.3} ms, min {:.3} ms, max {:.3} ms over {} runs after {} warm-up",
+            r.model,
+            r.engine,
+            r.threads
+                .map(|t| format!(", {t} threads"))
+                .unwrap_or_default(),
+            r.median_ms,
+            r.min_ms,
+            r.max_ms,
+            r.iters,
+            a.warmup
         );
         if !r.random_inputs.is_empty() {
             println!("random inputs: {}", r.random_inputs.join(", "));

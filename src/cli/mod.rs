@@ -1,6 +1,8 @@
 //! The command-line interface: argument parsing, logging setup, and one module per command.
 
 mod bench;
+mod compile;
+mod engine;
 mod inspect;
 mod run;
 
@@ -24,6 +26,8 @@ pub struct Cli {
 enum Command {
     /// Show a model's inputs, outputs, opsets, op histogram and parameters.
     Inspect(inspect::Args),
+    /// Compile a model and report kernels, fusion, fallbacks, memory and time.
+    Compile(compile::Args),
     /// Run a model on .npy inputs and write its outputs as .npy files.
     Run(run::Args),
     /// Measure a model's latency (median/min/max ms) on given or random inputs.
@@ -72,6 +76,7 @@ pub fn main() -> i32 {
     }));
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a),
+        Command::Compile(a) => compile::run(a),
         Command::Run(a) => run::run(a),
         Command::Bench(a) => bench::run(a),
     };

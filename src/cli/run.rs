@@ -25,6 +25,8 @@ pub struct Args {
     /// Relative tolerance for `--expect`.
     #[arg(long, default_value_t = 1e-4)]
     tolerance: f64,
+    #[command(flatten)]
+    engine: super::engine::EngineArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -47,6 +49,7 @@ struct OutputReport {
 struct Report {
     model: String,
     import_ms: f64,
+    compile_ms: f64,
     run_ms: f64,
     engine: &'static str,
     outputs: Vec<OutputReport>,
@@ -95,9 +98,11 @@ pub fn run(a: Args) -> Result<()> {
     let t0 = Instant::now();
     let m = kiln_models::onnx::load(&a.model, &opts)?;
     let import_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let (engine, compile_ms) = super::engine::Engine::new(&m.graph, &a.engine)?;
     let t1 = Instant::now();
-    let outs =
-        crate::run(&m.graph, &inputs).with_context(|| format!("running {}", a.model.display()))?;
+    let outs = engine
+        .run(&inputs)
+        .with_context(|| format!("running {}", a.model.display()))?;
     let run_ms = t1.elapsed().as_secs_f64() * 1e3;
     if let Some(dir) = &a.output_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -131,16 +136,17 @@ pub fn run(a: Args) -> Result<()> {
     let r = Report {
         model: a.model.display().to_string(),
         import_ms,
+        compile_ms,
         run_ms,
-        engine: "interpreter",
+        engine: engine.name(),
         outputs: reports,
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         println!(
-            "{}: imported in {:.1} ms, ran in {:.2} ms ({})",
-            r.model, r.import_ms, r.run_ms, r.engine
+            "{}: imported in {:.1} ms, compiled in {:.1} ms, ran in {:.2} ms ({})",
+            r.model, r.import_ms, r.compile_ms, r.run_ms, r.engine
         );
         for o in &r.outputs {
             let to = o

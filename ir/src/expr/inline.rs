@@ -18,8 +18,8 @@ use super::affine::{AffineExpr, Atom};
 use super::scalar::{Access, ScalarExpr};
 use super::tensor::{Operand, TensorExpr};
 
-/// The consumer with input number `input` replaced by `producer`'s
-/// definition; `None` when the pair is not fusable (see the module docs), or
+/// The consumer with input number `input` (and every other input naming the
+/// same operand) replaced by `producer`'s definition; `None` when the pair is not fusable (see the module docs), or
 /// when fusing would recompute the producer more than `max_recompute` times
 /// per element on average.
 pub fn inline(
@@ -28,21 +28,23 @@ pub fn inline(
     producer: &TensorExpr,
     max_recompute: f64,
 ) -> Option<TensorExpr> {
-    if consumer.inputs.get(input)?.ty != producer.output || reads_guarded(consumer, input) {
+    let op = consumer.inputs.get(input)?;
+    let same: Vec<bool> = consumer.inputs.iter().map(|o| o == op).collect();
+    if op.ty != producer.output || reads_guarded(consumer, &same) {
         return None;
     }
     match (&producer.reduce, &consumer.reduce) {
-        (None, _) => inline_pointwise(consumer, input, producer, max_recompute),
-        (Some(_), None) => into_epilogue(consumer, input, producer),
+        (None, _) => inline_pointwise(consumer, input, &same, producer, max_recompute),
+        (Some(_), None) => into_epilogue(consumer, input, &same, producer),
         (Some(_), Some(_)) => None,
     }
 }
 
-fn reads_guarded(e: &TensorExpr, input: usize) -> bool {
+fn reads_guarded(e: &TensorExpr, same: &[bool]) -> bool {
     let mut found = false;
     let mut visit = |s: &ScalarExpr| {
         if let ScalarExpr::InBounds(a) = s {
-            found |= a.input == input;
+            found |= same[a.input];
         }
     };
     walk(&e.body, &mut visit);
@@ -69,11 +71,11 @@ fn walk(s: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
     }
 }
 
-fn count_reads(s: &ScalarExpr, input: usize) -> usize {
+fn count_reads(s: &ScalarExpr, same: &[bool]) -> usize {
     let mut n = 0;
     walk(s, &mut |x| {
         if let ScalarExpr::Access(a) = x {
-            n += (a.input == input) as usize;
+            n += same[a.input] as usize;
         }
     });
     n
@@ -84,16 +86,15 @@ fn count_reads(s: &ScalarExpr, input: usize) -> usize {
 /// the new positions of both lists' operands (`usize::MAX` for a skipped one).
 fn merge_inputs(
     first: &[Operand],
-    skip_first: Option<usize>,
+    skip_first: Option<&Operand>,
     second: &[Operand],
-    skip_second: Option<usize>,
+    skip_second: Option<&Operand>,
 ) -> (Vec<Operand>, Vec<usize>, Vec<usize>) {
     let mut merged: Vec<Operand> = Vec::new();
-    let mut place = |ops: &[Operand], skip: Option<usize>| -> Vec<usize> {
+    let mut place = |ops: &[Operand], skip: Option<&Operand>| -> Vec<usize> {
         ops.iter()
-            .enumerate()
-            .map(|(i, op)| {
-                if Some(i) == skip {
+            .map(|op| {
+                if Some(op) == skip {
                     return usize::MAX;
                 }
                 merged.iter().position(|m| m == op).unwrap_or_else(|| {
@@ -139,23 +140,29 @@ fn renumber(a: &Access, to: usize, guard: bool) -> ScalarExpr {
 fn inline_pointwise(
     consumer: &TensorExpr,
     input: usize,
+    same: &[bool],
     producer: &TensorExpr,
     max_recompute: f64,
 ) -> Option<TensorExpr> {
-    let reads = count_reads(&consumer.body, input)
+    let reads = count_reads(&consumer.body, same)
         + consumer
             .epilogue
             .as_ref()
-            .map_or(0, |e| count_reads(e, input));
+            .map_or(0, |e| count_reads(e, same));
     let points: usize = consumer.all_iters().iter().map(|i| i.extent).product();
     let evaluations = (points * reads) as f64;
     if evaluations > max_recompute * producer.output.numel().max(1) as f64 {
         return None;
     }
-    let (inputs, cmap, pmap) = merge_inputs(&consumer.inputs, Some(input), &producer.inputs, None);
+    let (inputs, cmap, pmap) = merge_inputs(
+        &consumer.inputs,
+        Some(&consumer.inputs[input]),
+        &producer.inputs,
+        None,
+    );
     let dtype = producer.output.dtype;
     let subst = |a: &Access, guard: bool| {
-        if a.input != input {
+        if cmap[a.input] != usize::MAX {
             return renumber(a, cmap[a.input], guard);
         }
         let body = map_reads(&producer.body, &|pa: &Access, pguard: bool| {
@@ -180,7 +187,12 @@ fn inline_pointwise(
     })
 }
 
-fn into_epilogue(consumer: &TensorExpr, input: usize, producer: &TensorExpr) -> Option<TensorExpr> {
+fn into_epilogue(
+    consumer: &TensorExpr,
+    input: usize,
+    same: &[bool],
+    producer: &TensorExpr,
+) -> Option<TensorExpr> {
     let rank = consumer.iters.len();
     if producer.output.shape != consumer.output.shape || producer.iters.len() != rank {
         return None;
@@ -188,7 +200,7 @@ fn into_epilogue(consumer: &TensorExpr, input: usize, producer: &TensorExpr) -> 
     let mut identity = true;
     walk(&consumer.body, &mut |s| {
         if let ScalarExpr::Access(a) = s {
-            if a.input == input {
+            if same[a.input] {
                 identity &= a
                     .index
                     .iter()
@@ -201,11 +213,16 @@ fn into_epilogue(consumer: &TensorExpr, input: usize, producer: &TensorExpr) -> 
         return None;
     }
     // Producer inputs keep their numbers; the consumer's others follow.
-    let (inputs, _, cmap) = merge_inputs(&producer.inputs, None, &consumer.inputs, Some(input));
+    let (inputs, _, cmap) = merge_inputs(
+        &producer.inputs,
+        None,
+        &consumer.inputs,
+        Some(&consumer.inputs[input]),
+    );
     let reduced = producer.epilogue.clone().unwrap_or(ScalarExpr::Acc);
     let reduced = ScalarExpr::cast(producer.output.dtype, reduced);
     let epilogue = map_reads(&consumer.body, &|a: &Access, guard: bool| {
-        if a.input == input && !guard {
+        if cmap[a.input] == usize::MAX && !guard {
             reduced.clone()
         } else {
             renumber(a, cmap[a.input], guard)

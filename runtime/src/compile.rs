@@ -1,0 +1,303 @@
+//! The compile pipeline: fusion plan, kernel selection, memory planning.
+//!
+//! `graph -> FusionPlan -> one kernel per group (builders, most specialised
+//! first; the interpreter for single nodes nothing else takes; a fused group
+//! nothing takes is split into its nodes) -> value locations (inputs and
+//! constants in place, reshapes as views, intermediates in one planned arena)
+//! -> Executable`.
+
+use crate::executable::{Executable, Step};
+use crate::fusion::{self, FusionPlan, Group, Pattern};
+use crate::kernels::{builders, Built};
+use crate::memory::{self, Request};
+use crate::report::{CompileReport, KernelReport};
+use crate::storage::{is_plain, Loc, Slot};
+use crate::{CompileOptions, Result, RuntimeError};
+use kiln_ir::{Graph, Source, Tensor, ValueId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Compiles `g` with the default fusion decisions.
+pub fn compile(g: &Graph, opts: &CompileOptions) -> Result<Executable> {
+    let plan = fusion::plan(g, opts);
+    compile_with_plan(g, &plan, opts)
+}
+
+/// Compiles `g` with the given fusion decisions (see [`fusion::plan`]).
+pub fn compile_with_plan(
+    g: &Graph,
+    plan: &FusionPlan,
+    opts: &CompileOptions,
+) -> Result<Executable> {
+    let t0 = Instant::now();
+    if opts.threads == 0 {
+        return Err(RuntimeError::Options("threads must be at least 1".into()));
+    }
+    check_plan(g, plan)?;
+    let mut report = CompileReport {
+        threads: opts.threads,
+        nodes: g.nodes().len(),
+        ..Default::default()
+    };
+    let mut built: Vec<(Built, Vec<usize>)> = Vec::new();
+    let mut alias_of: HashMap<ValueId, ValueId> = HashMap::new();
+    for group in &plan.groups {
+        if group.pattern == Pattern::Alias {
+            let n = &g.nodes()[group.nodes[0]];
+            alias_of.insert(n.outputs[0], n.inputs[0]);
+            report.aliases += 1;
+            continue;
+        }
+        for (b, nodes) in build_group(g, group, opts)? {
+            record(g, &b, &nodes, &mut report);
+            built.push((b, nodes));
+        }
+    }
+    let mut exe = place(g, built, &alias_of, opts, report)?;
+    exe.report.compile_ms = t0.elapsed().as_secs_f64() * 1e3;
+    tracing::info!(
+        kernels = exe.steps.len(),
+        fallbacks = exe.report.fallback_count(),
+        arena = exe.arena_bytes,
+        ms = exe.report.compile_ms,
+        "compiled"
+    );
+    Ok(exe)
+}
+
+/// Every node in exactly one group, reshape-like groups single, and each
+/// group's inputs computed before it runs.
+fn check_plan(g: &Graph, plan: &FusionPlan) -> Result<()> {
+    let bad = |m: String| Err(RuntimeError::Options(format!("invalid fusion plan: {m}")));
+    let mut seen = vec![false; g.nodes().len()];
+    let mut ready: Vec<bool> = g
+        .values()
+        .iter()
+        .map(|v| !matches!(v.source, Source::Node(..)))
+        .collect();
+    for group in &plan.groups {
+        if group.nodes.is_empty() || (group.pattern == Pattern::Alias && group.nodes.len() != 1) {
+            return bad("an empty group or a multi-node alias".into());
+        }
+        for &p in &group.nodes {
+            if p >= seen.len() || std::mem::replace(&mut seen[p], true) {
+                return bad(format!("node #{p} is missing or in two groups"));
+            }
+        }
+        for &p in &group.nodes {
+            let n = &g.nodes()[p];
+            if let Some(v) = n.inputs.iter().find(|v| !ready[v.0 as usize]) {
+                return bad(format!(
+                    "`{}` reads `{}` before it is computed",
+                    n.name,
+                    g.value(*v).name
+                ));
+            }
+            n.outputs.iter().for_each(|o| ready[o.0 as usize] = true);
+        }
+    }
+    match seen.iter().position(|s| !s) {
+        Some(p) => bad(format!("node `{}` is in no group", g.nodes()[p].name)),
+        None => Ok(()),
+    }
+}
+
+/// Kernels for a group: the first builder that accepts it, else its nodes one by one.
+fn build_group(
+    g: &Graph,
+    group: &Group,
+    opts: &CompileOptions,
+) -> Result<Vec<(Built, Vec<usize>)>> {
+    for (name, build) in builders() {
+        if let Some(b) = build(g, group, opts)? {
+            tracing::debug!(builder = name, node = %g.nodes()[*group.nodes.last().expect("group")].name, "built");
+            return Ok(vec![(b, group.nodes.clone())]);
+        }
+    }
+    if group.nodes.len() == 1 {
+        let n = &g.nodes()[group.nodes[0]];
+        return Err(RuntimeError::Options(format!(
+            "no kernel for node `{}` ({})",
+            n.name, n.op.kind
+        )));
+    }
+    let mut out = Vec::new();
+    for &p in &group.nodes {
+        let single = Group {
+            nodes: vec![p],
+            pattern: Pattern::Single,
+        };
+        out.extend(build_group(g, &single, opts)?);
+    }
+    Ok(out)
+}
+
+fn record(g: &Graph, b: &Built, nodes: &[usize], report: &mut CompileReport) {
+    let ops: Vec<String> = nodes
+        .iter()
+        .map(|&p| g.nodes()[p].op.kind.clone())
+        .collect();
+    let kernel = b.kernel.describe();
+    if kernel.starts_with("interpreter[") {
+        *report.fallbacks.entry(ops[0].clone()).or_default() += 1;
+    }
+    if nodes.len() > 1 {
+        report.fused_groups += 1;
+    }
+    report.kernels.push(KernelReport {
+        node: g.nodes()[*nodes.last().expect("group")].name.clone(),
+        kernel,
+        ops,
+    });
+}
+
+/// Where each value lives, and the arena layout.
+struct Layout {
+    locs: HashMap<ValueId, Loc>,
+    consts: Vec<Arc<Tensor>>,
+    boxed: usize,
+}
+
+fn root(alias_of: &HashMap<ValueId, ValueId>, mut v: ValueId) -> ValueId {
+    while let Some(&src) = alias_of.get(&v) {
+        v = src;
+    }
+    v
+}
+
+fn place(
+    g: &Graph,
+    built: Vec<(Built, Vec<usize>)>,
+    alias_of: &HashMap<ValueId, ValueId>,
+    opts: &CompileOptions,
+    mut report: CompileReport,
+) -> Result<Executable> {
+    let n_steps = built.len();
+    let mut layout = Layout {
+        locs: HashMap::new(),
+        consts: Vec::new(),
+        boxed: 0,
+    };
+    for (k, &v) in g.inputs().iter().enumerate() {
+        layout.locs.insert(v, Loc::Input(k));
+    }
+    for (v, t) in g.consts() {
+        layout.locs.insert(v, Loc::Const(layout.consts.len()));
+        layout.consts.push(t.clone());
+    }
+    // Lifetimes of the buffers steps write (by root value), then scratch.
+    let mut life: HashMap<ValueId, (usize, usize)> = HashMap::new();
+    for (s, (b, _)) in built.iter().enumerate() {
+        for &o in &b.outputs {
+            life.insert(o, (s, s));
+        }
+    }
+    let mut extend = |v: ValueId, s: usize| {
+        if let Some(l) = life.get_mut(&root(alias_of, v)) {
+            l.1 = l.1.max(s);
+        }
+    };
+    for (s, (b, _)) in built.iter().enumerate() {
+        b.inputs.iter().for_each(|&v| extend(v, s));
+    }
+    g.outputs().iter().for_each(|&v| extend(v, n_steps));
+    let mut roots: Vec<ValueId> = life.keys().copied().collect();
+    roots.sort();
+    let mut requests = Vec::new();
+    let mut owners = Vec::new();
+    for &v in &roots {
+        let ty = &g.value(v).ty;
+        if is_plain(ty.dtype) {
+            let (first, last) = life[&v];
+            requests.push(Request {
+                bytes: ty.bytes(),
+                first,
+                last,
+            });
+            owners.push(Some(v));
+        } else {
+            layout.locs.insert(v, Loc::Boxed(layout.boxed));
+            layout.boxed += 1;
+        }
+    }
+    for (s, (b, _)) in built.iter().enumerate() {
+        requests.push(Request {
+            bytes: b.kernel.scratch_bytes(),
+            first: s,
+            last: s,
+        });
+        owners.push(None);
+    }
+    let mem = memory::plan(&requests);
+    for (i, owner) in owners.iter().enumerate() {
+        if let Some(v) = owner {
+            layout.locs.insert(*v, Loc::Arena(mem.offsets[i]));
+        }
+    }
+    let scratch_base = roots.len() - layout.boxed;
+    let slot = |v: ValueId| -> Result<Slot> {
+        let loc = layout
+            .locs
+            .get(&root(alias_of, v))
+            .copied()
+            .ok_or_else(|| {
+                RuntimeError::Options(format!(
+                    "internal: value `{}` has no location",
+                    g.value(v).name
+                ))
+            })?;
+        Ok(Slot {
+            loc,
+            ty: g.value(v).ty.clone(),
+        })
+    };
+    let mut steps = Vec::with_capacity(n_steps);
+    for (s, (b, nodes)) in built.into_iter().enumerate() {
+        steps.push(Step {
+            inputs: b.inputs.iter().map(|&v| slot(v)).collect::<Result<_>>()?,
+            outputs: b.outputs.iter().map(|&v| slot(v)).collect::<Result<_>>()?,
+            scratch_offset: mem.offsets[scratch_base + s],
+            node: g.nodes()[*nodes.last().expect("group")].name.clone(),
+            kernel: b.kernel,
+        });
+    }
+    let outputs = g
+        .outputs()
+        .iter()
+        .map(|&v| Ok((g.value(v).name.clone(), slot(v)?)))
+        .collect::<Result<_>>()?;
+    report.arena_bytes = mem.arena_bytes;
+    report.unshared_bytes = mem.total_bytes;
+    report.boxed_values = layout.boxed;
+    let pool = if opts.threads > 1 {
+        Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(opts.threads)
+                .thread_name(|i| format!("kiln-worker-{i}"))
+                .build()
+                .map_err(|e| RuntimeError::ThreadPool {
+                    threads: opts.threads,
+                    reason: e.to_string(),
+                })?,
+        )
+    } else {
+        None
+    };
+    Ok(Executable {
+        steps,
+        consts: layout.consts,
+        inputs: g
+            .inputs()
+            .iter()
+            .map(|&v| (g.value(v).name.clone(), g.value(v).ty.clone()))
+            .collect(),
+        outputs,
+        arena_bytes: mem.arena_bytes,
+        boxed_slots: layout.boxed,
+        threads: opts.threads,
+        pool,
+        frames: Mutex::new(Vec::new()),
+        report,
+    })
+}

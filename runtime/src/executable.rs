@@ -1,0 +1,138 @@
+//! The compiled plan and its execution.
+//!
+//! An [`Executable`] owns its kernels, constants and thread pool. `run` is
+//! `&self`: concurrent calls from several threads are safe, each run takes
+//! its own frame (arena and boxed slots) from a pool of frames.
+
+use crate::kernel::{Kernel, StepIo};
+use crate::report::CompileReport;
+use crate::storage::{Arena, Env, Frame, Slot};
+use crate::{Result, RuntimeError};
+use kiln_ir::{Tensor, TensorType};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// One kernel call with its resolved value slots.
+pub(crate) struct Step {
+    pub kernel: Box<dyn Kernel>,
+    pub inputs: Vec<Slot>,
+    pub outputs: Vec<Slot>,
+    pub scratch_offset: usize,
+    /// The node the step is reported under (for errors).
+    pub node: String,
+}
+
+/// A compiled model, ready to run.
+pub struct Executable {
+    pub(crate) steps: Vec<Step>,
+    pub(crate) consts: Vec<Arc<Tensor>>,
+    pub(crate) inputs: Vec<(String, TensorType)>,
+    pub(crate) outputs: Vec<(String, Slot)>,
+    pub(crate) arena_bytes: usize,
+    pub(crate) boxed_slots: usize,
+    pub(crate) threads: usize,
+    pub(crate) pool: Option<rayon::ThreadPool>,
+    pub(crate) frames: Mutex<Vec<Frame>>,
+    pub(crate) report: CompileReport,
+}
+
+impl Executable {
+    /// The compile report (kernels, fallbacks, memory, time).
+    pub fn report(&self) -> &CompileReport {
+        &self.report
+    }
+
+    /// Input names and types, in graph order.
+    pub fn inputs(&self) -> &[(String, TensorType)] {
+        &self.inputs
+    }
+
+    /// Output names, in graph order.
+    pub fn output_names(&self) -> Vec<&str> {
+        self.outputs.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// Runs the plan on named inputs; outputs follow the graph's output order.
+    pub fn run(&self, inputs: &HashMap<String, Tensor>) -> Result<Vec<Tensor>> {
+        let ordered = self.check_inputs(inputs)?;
+        let mut frame = self
+            .frames
+            .lock()
+            .ok()
+            .and_then(|mut f| f.pop())
+            .unwrap_or_else(|| Frame {
+                arena: Arena::new(self.arena_bytes),
+                boxed: vec![None; self.boxed_slots],
+            });
+        let result = match &self.pool {
+            Some(pool) => pool.install(|| self.execute(&ordered, &mut frame)),
+            None => self.execute(&ordered, &mut frame),
+        };
+        frame.boxed.iter_mut().for_each(|b| *b = None);
+        if let Ok(mut f) = self.frames.lock() {
+            f.push(frame);
+        }
+        result
+    }
+
+    fn execute(&self, inputs: &[&Tensor], frame: &mut Frame) -> Result<Vec<Tensor>> {
+        let base = frame.arena.base();
+        let mut env = Env {
+            arena: base,
+            inputs,
+            consts: &self.consts,
+            boxed: &mut frame.boxed,
+        };
+        for step in &self.steps {
+            if step.outputs.iter().all(|s| s.ty.numel() == 0) {
+                continue;
+            }
+            let mut io = StepIo {
+                env: &mut env,
+                inputs: &step.inputs,
+                outputs: &step.outputs,
+                // SAFETY: the planner reserved the step's scratch inside the arena.
+                scratch: unsafe { base.add(step.scratch_offset) },
+            };
+            tracing::trace!(node = %step.node, "step");
+            step.kernel.run(&mut io, self.threads)?;
+        }
+        self.outputs
+            .iter()
+            .map(|(_, slot)| Ok(env.tensor(slot)?.into_owned()))
+            .collect()
+    }
+
+    /// The inputs in graph order, after checking names, dtypes and shapes.
+    fn check_inputs<'a>(&self, given: &'a HashMap<String, Tensor>) -> Result<Vec<&'a Tensor>> {
+        let expected = || {
+            self.inputs
+                .iter()
+                .map(|(n, t)| format!("{n}: {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for name in given.keys() {
+            if !self.inputs.iter().any(|(n, _)| n == name) {
+                return Err(RuntimeError::Input(format!(
+                    "unknown input `{name}`; the model expects {}",
+                    expected()
+                )));
+            }
+        }
+        self.inputs
+            .iter()
+            .map(|(name, ty)| match given.get(name) {
+                None => Err(RuntimeError::Input(format!(
+                    "missing input `{name}`; the model expects {}",
+                    expected()
+                ))),
+                Some(t) if &t.ty() != ty => Err(RuntimeError::Input(format!(
+                    "input `{name}` must be {ty}, got {}",
+                    t.ty()
+                ))),
+                Some(t) => Ok(t),
+            })
+            .collect()
+    }
+}

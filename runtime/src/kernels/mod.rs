@@ -1,0 +1,42 @@
+//! Kernels and the builders that pick one for a fusion group.
+//!
+//! Builders are tried in order; the first that accepts a group wins. The
+//! interpreter fallback accepts every single node, so every graph compiles;
+//! its uses are counted in the compile report.
+
+pub(crate) mod alias;
+pub(crate) mod dense;
+pub(crate) mod epilogue;
+pub(crate) mod fallback;
+
+use crate::fusion::{Group, Pattern};
+use crate::kernel::Kernel;
+use crate::{CompileOptions, Result};
+use kiln_ir::{Graph, ValueId};
+
+/// A kernel with the values it reads and writes, in the order it expects them.
+pub(crate) struct Built {
+    pub kernel: Box<dyn Kernel>,
+    pub inputs: Vec<ValueId>,
+    pub outputs: Vec<ValueId>,
+}
+
+/// Tries to build a kernel for a group; `Ok(None)` means "not mine".
+pub(crate) type Builder = fn(&Graph, &Group, &CompileOptions) -> Result<Option<Built>>;
+
+/// The builders, most specialised first.
+pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
+    &[("interpreter", build_fallback)]
+}
+
+fn build_fallback(g: &Graph, group: &Group, _: &CompileOptions) -> Result<Option<Built>> {
+    if group.nodes.len() != 1 || group.pattern == Pattern::Alias {
+        return Ok(None);
+    }
+    let n = &g.nodes()[group.nodes[0]];
+    Ok(Some(Built {
+        kernel: Box::new(fallback::Fallback::new(g, n)),
+        inputs: n.inputs.clone(),
+        outputs: n.outputs.clone(),
+    }))
+}

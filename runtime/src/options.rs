@@ -1,0 +1,49 @@
+//! Compile options: threads and which optimisations run. Passed explicitly,
+//! never read from the environment.
+
+use serde::{Deserialize, Serialize};
+
+/// What `compile` may do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompileOptions {
+    /// Threads of the executable's pool (intra-op parallelism); at least 1.
+    pub threads: usize,
+    /// Fuse epilogues into convolutions and matmuls (bias, residual, activation).
+    pub fuse_epilogues: bool,
+    /// Inline element-wise producers into their consumers (one kernel per chain).
+    pub fuse_elementwise: bool,
+    /// Generate code for tensor expressions (Cranelift); off means every op
+    /// without a hand-written kernel runs on its interpreter fallback.
+    pub jit: bool,
+    /// Use the hand-written dense kernels (conv, matmul, softmax, layer norm).
+    pub dense_kernels: bool,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            fuse_epilogues: true,
+            fuse_elementwise: true,
+            jit: true,
+            dense_kernels: true,
+        }
+    }
+}
+
+impl CompileOptions {
+    /// The defaults with `threads` threads.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Every optimisation off: one interpreter kernel per node (a baseline).
+    pub fn fallback_only(mut self) -> Self {
+        self.fuse_epilogues = false;
+        self.fuse_elementwise = false;
+        self.jit = false;
+        self.dense_kernels = false;
+        self
+    }
+}

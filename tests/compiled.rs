@@ -1,0 +1,141 @@
+//! The compiled CPU path (`kiln_runtime`) against the reference interpreter
+//! and the stored ONNX Runtime outputs: the shipped models at 1 and 2
+//! threads, concurrent runs, input validation and the compile report.
+
+use kiln::ir::{npy, Tensor};
+use kiln_runtime::{compile, CompileOptions, Executable};
+use std::collections::HashMap;
+use std::path::Path;
+
+fn model(name: &str) -> (kiln::models::onnx::OnnxModel, HashMap<String, Tensor>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name);
+    let m = kiln::load_onnx(dir.join(format!("{name}.onnx"))).unwrap();
+    let feeds = m
+        .graph
+        .inputs()
+        .iter()
+        .map(|&i| {
+            let n = m.graph.value(i).name.clone();
+            let t = npy::load(dir.join(format!("{n}.npy"))).unwrap();
+            (n, t)
+        })
+        .collect();
+    (m, feeds)
+}
+
+fn max_rel_err(got: &Tensor, want: &Tensor) -> f64 {
+    assert_eq!(got.ty(), want.ty());
+    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
+    let scale = w.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
+    g.iter()
+        .zip(&w)
+        .fold(0f64, |m, (a, b)| m.max((a - b).abs()))
+        / scale
+}
+
+fn check_model(name: &str, threads: usize) -> Executable {
+    let (m, feeds) = model(name);
+    let exe = compile(&m.graph, &CompileOptions::default().with_threads(threads)).unwrap();
+    let got = exe.run(&feeds).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name);
+    for (&o, t) in m.graph.outputs().iter().zip(&got) {
+        let want = npy::load(dir.join(format!("{}.npy", m.graph.value(o).name))).unwrap();
+        let e = max_rel_err(t, &want);
+        assert!(
+            e < 1e-4,
+            "{name} output {}: relative error {e}",
+            m.graph.value(o).name
+        );
+    }
+    exe
+}
+
+#[test]
+fn shipped_models_match_onnx_runtime_at_one_and_two_threads() {
+    for name in ["mlp", "mobilenet_v2", "bert_tiny"] {
+        for threads in [1, 2] {
+            check_model(name, threads);
+        }
+    }
+}
+
+#[test]
+fn concurrent_runs_agree() {
+    let (m, feeds) = model("bert_tiny");
+    let exe = compile(&m.graph, &CompileOptions::default().with_threads(2)).unwrap();
+    let first = exe.run(&feeds).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..3 {
+                    assert_eq!(exe.run(&feeds).unwrap(), first);
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn run_rejects_wrong_inputs_with_clear_errors() {
+    let (m, feeds) = model("mlp");
+    let exe = compile(&m.graph, &CompileOptions::default().with_threads(1)).unwrap();
+    let err = exe.run(&HashMap::new()).unwrap_err().to_string();
+    assert!(err.contains("missing input `input`"), "{err}");
+    let mut extra = feeds.clone();
+    extra.insert("bogus".into(), Tensor::scalar(1.0f32));
+    let err = exe.run(&extra).unwrap_err().to_string();
+    assert!(err.contains("unknown input `bogus`"), "{err}");
+    let wrong = HashMap::from([(
+        "input".to_string(),
+        Tensor::zeros(kiln::ir::DType::F32, vec![2, 784]),
+    )]);
+    let err = exe.run(&wrong).unwrap_err().to_string();
+    assert!(err.contains("must be f32[1,784]"), "{err}");
+    let err = compile(&m.graph, &CompileOptions::default().with_threads(0))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("threads"), "{err}");
+}
+
+#[test]
+fn report_counts_kernels_fallbacks_and_memory() {
+    let (m, _) = model("bert_tiny");
+    let exe = compile(&m.graph, &CompileOptions::default().with_threads(1)).unwrap();
+    let r = exe.report();
+    assert_eq!(r.nodes, m.graph.nodes().len());
+    let fused: usize = r.kernels.iter().map(|k| k.ops.len()).sum();
+    assert_eq!(
+        fused + r.aliases,
+        r.nodes,
+        "every node is in one kernel or a view"
+    );
+    assert_eq!(
+        r.fallback_count(),
+        r.kernels
+            .iter()
+            .filter(|k| k.kernel.starts_with("interpreter["))
+            .count()
+    );
+    assert!(r.arena_bytes > 0 && r.arena_bytes <= r.unshared_bytes);
+}
+
+#[test]
+fn fallback_only_matches_the_default_pipeline() {
+    let (m, feeds) = model("bert_tiny");
+    let base = compile(
+        &m.graph,
+        &CompileOptions::default().with_threads(1).fallback_only(),
+    )
+    .unwrap();
+    let fast = compile(&m.graph, &CompileOptions::default().with_threads(2)).unwrap();
+    assert_eq!(base.report().fallback_count(), base.report().kernels.len());
+    let (a, b) = (base.run(&feeds).unwrap(), fast.run(&feeds).unwrap());
+    for (x, y) in a.iter().zip(&b) {
+        assert!(max_rel_err(x, y) < 1e-5);
+    }
+}
