@@ -1,0 +1,146 @@
+//! Depthwise convolution (`groups == c_in == c_out`), direct on NCHW.
+//!
+//! The AVX-512 kernel computes 16 output columns of one output row at a time.
+//! For each kernel column it loads the input lanes under the taps with a mask
+//! that covers exactly the in-image lanes (the padding reads as 0 and no byte
+//! outside the row is touched); stride 2 loads 32 contiguous values and keeps
+//! the even ones. Rows of the kernel that fall in the padding are skipped. Bias,
+//! residual and activation are applied before the masked store. Other column
+//! strides use the portable kernel. Threads split the (batch, channel) planes.
+
+use super::conv::Conv2dDesc;
+use super::epilogue::{lanes, Epi};
+use super::par::{split, tasks_for, SendPtr};
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// Runs the depthwise convolution of every (batch, channel) plane.
+///
+/// # Safety
+/// `input`, `weight`, `output` and the epilogue must hold the sizes `d` implies.
+pub(crate) unsafe fn run(
+    d: &Conv2dDesc,
+    input: &[f32],
+    weight: &[f32],
+    output: &mut [f32],
+    epi: Epi,
+    threads: usize,
+) {
+    let (oh, ow) = (d.out_h(), d.out_w());
+    let planes = d.batch * d.c_out;
+    let flops = 2 * planes * oh * ow * d.kh * d.kw;
+    let out = SendPtr(output.as_mut_ptr());
+    split(planes, tasks_for(threads, flops), |range| {
+        for t in range {
+            let c = t % d.c_out;
+            let x = &input[t * d.h * d.w..][..d.h * d.w];
+            let w = &weight[c * d.kh * d.kw..][..d.kh * d.kw];
+            // SAFETY: plane t of the output belongs to this task only.
+            let y = unsafe { std::slice::from_raw_parts_mut(out.get().add(t * oh * ow), oh * ow) };
+            let p = Plane {
+                d,
+                x,
+                w,
+                c,
+                off: t * oh * ow,
+            };
+            // SAFETY: the epilogue covers this plane, per the contract.
+            unsafe { plane(&p, y, &epi) };
+        }
+    });
+}
+
+/// One channel plane: input, weights, channel index and output offset.
+struct Plane<'a> {
+    d: &'a Conv2dDesc,
+    x: &'a [f32],
+    w: &'a [f32],
+    c: usize,
+    off: usize,
+}
+
+unsafe fn plane(p: &Plane, y: &mut [f32], epi: &Epi) {
+    #[cfg(target_arch = "x86_64")]
+    if super::use_avx512() && p.d.stride_w <= 2 {
+        return plane512(p, y, epi);
+    }
+    plane_portable(p, y, epi)
+}
+
+/// Input row under output row `oy` and kernel row `ky`, if inside the image.
+#[inline(always)]
+fn input_row(d: &Conv2dDesc, oy: usize, ky: usize) -> Option<usize> {
+    let iy = (oy * d.stride_h + ky * d.dilation_h).wrapping_sub(d.pad_top);
+    (iy < d.h).then_some(iy)
+}
+
+/// Bits `lo..hi` set (`hi ≤ 32`).
+#[inline(always)]
+fn range_mask(lo: isize, hi: isize) -> u32 {
+    let (lo, hi) = (lo.clamp(0, 32) as u32, hi.clamp(0, 32) as u32);
+    if hi <= lo {
+        return 0;
+    }
+    let upto = |n: u32| if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
+    upto(hi) & !upto(lo)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn plane512(p: &Plane, y: &mut [f32], epi: &Epi) {
+    let d = p.d;
+    let (ow, sw) = (d.out_w(), d.stride_w as isize);
+    let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (oy, yrow) in y.chunks_exact_mut(ow).enumerate() {
+        for ox0 in (0..ow).step_by(16) {
+            let nl = (ow - ox0).min(16) as isize;
+            let mut acc = _mm512_setzero_ps();
+            for kx in 0..d.kw {
+                let base = ox0 as isize * sw + (kx * d.dilation_w) as isize - d.pad_left as isize;
+                // Lanes e of the contiguous span base.. that are in the image and needed.
+                let m = range_mask(-base, (d.w as isize - base).min(nl * sw));
+                for ky in 0..d.kh {
+                    let Some(iy) = input_row(d, oy, ky) else {
+                        continue;
+                    };
+                    let src = p.x.as_ptr().add(iy * d.w).wrapping_offset(base);
+                    let v = if sw == 1 {
+                        _mm512_maskz_loadu_ps(m as u16, src)
+                    } else {
+                        let lo = _mm512_maskz_loadu_ps(m as u16, src);
+                        let hi = _mm512_maskz_loadu_ps((m >> 16) as u16, src.wrapping_add(16));
+                        _mm512_permutex2var_ps(lo, evens, hi)
+                    };
+                    let wv = _mm512_set1_ps(*p.w.get_unchecked(ky * d.kw + kx));
+                    acc = _mm512_fmadd_ps(wv, v, acc);
+                }
+            }
+            let mask = lanes(nl as usize);
+            let off = p.off + oy * ow + ox0;
+            let r = epi.vec16(acc, mask, p.c, 0, off);
+            _mm512_mask_storeu_ps(yrow.as_mut_ptr().add(ox0), mask, r);
+        }
+    }
+}
+
+unsafe fn plane_portable(p: &Plane, y: &mut [f32], epi: &Epi) {
+    let d = p.d;
+    let ow = d.out_w();
+    for (oy, yrow) in y.chunks_exact_mut(ow).enumerate() {
+        for (ox, out) in yrow.iter_mut().enumerate() {
+            let mut acc = 0f32;
+            for ky in 0..d.kh {
+                let Some(iy) = input_row(d, oy, ky) else {
+                    continue;
+                };
+                for kx in 0..d.kw {
+                    let ix = (ox * d.stride_w + kx * d.dilation_w).wrapping_sub(d.pad_left);
+                    if ix < d.w {
+                        acc += p.w[ky * d.kw + kx] * p.x[iy * d.w + ix];
+                    }
+                }
+            }
+            *out = epi.scalar(acc, p.c, 0, p.off + oy * ow + ox);
+        }
+    }
+}
