@@ -31,6 +31,8 @@ pub(crate) unsafe fn run(
     let flops = 2 * planes * oh * ow * d.kh * d.kw;
     let out = SendPtr(output.as_mut_ptr());
     split(planes, tasks_for(threads, flops), |range| {
+        let zeros = vec![0f32; d.w];
+        let masks = tap_masks(d);
         for t in range {
             let c = t % d.c_out;
             let x = &input[t * d.h * d.w..][..d.h * d.w];
@@ -43,6 +45,8 @@ pub(crate) unsafe fn run(
                 w,
                 c,
                 off: t * oh * ow,
+                zeros: &zeros,
+                masks: &masks,
             };
             // SAFETY: the epilogue covers this plane, per the contract.
             unsafe { plane(&p, y, &epi) };
@@ -57,11 +61,42 @@ struct Plane<'a> {
     w: &'a [f32],
     c: usize,
     off: usize,
+    /// A row of zeros standing for input rows in the padding.
+    zeros: &'a [f32],
+    /// Per output vector and kernel column of a 3×3 kernel: the in-image lanes.
+    masks: &'a [[u32; 3]],
+}
+
+/// The load masks of every output vector and kernel column (3×3 kernels, column
+/// dilation 1, column stride ≤ 2); empty otherwise.
+fn tap_masks(d: &Conv2dDesc) -> Vec<[u32; 3]> {
+    if d.kw != 3 || d.dilation_w != 1 || d.stride_w > 2 {
+        return Vec::new();
+    }
+    let (ow, s) = (d.out_w(), d.stride_w as isize);
+    let (w, pl) = (d.w as isize, d.pad_left as isize);
+    (0..ow.div_ceil(16))
+        .map(|v| {
+            let nl = (ow - v * 16).min(16) as isize;
+            std::array::from_fn(|kx| {
+                let b = (v * 16) as isize * s - pl + kx as isize;
+                range_mask(-b, (w - b).min(nl * s))
+            })
+        })
+        .collect()
 }
 
 unsafe fn plane(p: &Plane, y: &mut [f32], epi: &Epi) {
     #[cfg(target_arch = "x86_64")]
     if super::use_avx512() && p.d.stride_w <= 2 {
+        let d = p.d;
+        if d.kh == 3 && d.kw == 3 && d.dilation_w == 1 {
+            return if d.stride_w == 1 {
+                plane3x3::<1>(p, y, epi)
+            } else {
+                plane3x3::<2>(p, y, epi)
+            };
+        }
         return plane512(p, y, epi);
     }
     plane_portable(p, y, epi)
@@ -120,6 +155,141 @@ unsafe fn plane512(p: &Plane, y: &mut [f32], epi: &Epi) {
             let r = epi.vec16(acc, mask, p.c, 0, off);
             _mm512_mask_storeu_ps(yrow.as_mut_ptr().add(ox0), mask, r);
         }
+    }
+}
+
+/// 16 input values at column `base` (stride `S`) of `row`, lanes outside `mask` read as 0.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn load<const S: usize>(row: *const f32, base: isize, mask: u32, full: bool) -> __m512 {
+    let src = row.wrapping_offset(base);
+    if S == 1 {
+        return if full {
+            _mm512_loadu_ps(src)
+        } else {
+            _mm512_maskz_loadu_ps(mask as u16, src)
+        };
+    }
+    let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let (lo, hi) = if full {
+        (_mm512_loadu_ps(src), _mm512_loadu_ps(src.wrapping_add(16)))
+    } else {
+        (
+            _mm512_maskz_loadu_ps(mask as u16, src),
+            _mm512_maskz_loadu_ps((mask >> 16) as u16, src.wrapping_add(16)),
+        )
+    };
+    _mm512_permutex2var_ps(lo, evens, hi)
+}
+
+/// 3×3 kernels (any row stride and dilation, column stride `S`, column dilation
+/// 1): weights stay in registers, input rows in the padding point at a zero
+/// row (no branches), and the vectors whose taps all lie inside the row run
+/// four at a time with a separate accumulator per vector and kernel row, so
+/// the FMA chains overlap. Vectors at the row's ends use masked loads.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn plane3x3<const S: usize>(p: &Plane, y: &mut [f32], epi: &Epi) {
+    let d = p.d;
+    let ow = d.out_w();
+    let mut wv = [_mm512_setzero_ps(); 9];
+    for (v, &w) in wv.iter_mut().zip(p.w) {
+        *v = _mm512_set1_ps(w);
+    }
+    let (w, pl) = (d.w as isize, d.pad_left as isize);
+    let span = 16 * S as isize + 2;
+    // Vectors [v_lo, v_hi) are full: base = 16·v·S − pl ≥ 0 and base + span ≤ w.
+    let v_lo = (pl as usize).div_ceil(16 * S);
+    let v_hi = if w + pl >= span {
+        ((w + pl - span) as usize / (16 * S) + 1).min(ow / 16)
+    } else {
+        0
+    };
+    let v_hi = v_hi.max(v_lo);
+    let base_of = |v: usize| (16 * v * S) as isize - pl;
+    for (oy, yrow) in y.chunks_exact_mut(ow).enumerate() {
+        let rows: [*const f32; 3] = std::array::from_fn(|ky| {
+            input_row(d, oy, ky).map_or(p.zeros.as_ptr(), |iy| p.x.as_ptr().add(iy * d.w))
+        });
+        let at = Row {
+            p,
+            epi,
+            y: yrow.as_mut_ptr(),
+            ow,
+            oy,
+        };
+        let mut v = v_lo;
+        while v + 4 <= v_hi {
+            let acc = full_vectors::<S, 4>(&rows, base_of(v), &wv);
+            for (i, a) in acc.into_iter().enumerate() {
+                at.store(v + i, a);
+            }
+            v += 4;
+        }
+        while v < v_hi {
+            at.store(v, full_vectors::<S, 1>(&rows, base_of(v), &wv)[0]);
+            v += 1;
+        }
+        for v in (0..v_lo).chain(v_hi.max(v_lo)..ow.div_ceil(16)) {
+            let base = base_of(v);
+            let mut acc = [_mm512_setzero_ps(); 3];
+            for kx in 0..3 {
+                let (b, m) = (base + kx as isize, p.masks[v][kx]);
+                for (ky, &row) in rows.iter().enumerate() {
+                    acc[ky] =
+                        _mm512_fmadd_ps(wv[ky * 3 + kx], load::<S>(row, b, m, false), acc[ky]);
+                }
+            }
+            at.store(v, _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2]));
+        }
+    }
+}
+
+/// `V` consecutive output vectors from column `base`, every tap inside the rows.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn full_vectors<const S: usize, const V: usize>(
+    rows: &[*const f32; 3],
+    base: isize,
+    wv: &[__m512; 9],
+) -> [__m512; V] {
+    let mut acc = [[_mm512_setzero_ps(); 3]; V];
+    for kx in 0..3 {
+        for (ky, &row) in rows.iter().enumerate() {
+            for (v, a) in acc.iter_mut().enumerate() {
+                let b = base + (v * 16 * S + kx) as isize;
+                a[ky] = _mm512_fmadd_ps(wv[ky * 3 + kx], load::<S>(row, b, 0, true), a[ky]);
+            }
+        }
+    }
+    // A loop, not `map`: closures do not inherit the caller's target features.
+    let mut out = [_mm512_setzero_ps(); V];
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o = _mm512_add_ps(_mm512_add_ps(a[0], a[1]), a[2]);
+    }
+    out
+}
+
+/// Where one output row goes.
+struct Row<'a, 'b> {
+    p: &'a Plane<'b>,
+    epi: &'a Epi,
+    y: *mut f32,
+    ow: usize,
+    oy: usize,
+}
+
+impl Row<'_, '_> {
+    /// Applies the epilogue to output vector `v` and stores its valid lanes.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn store(&self, v: usize, acc: __m512) {
+        let ox0 = v * 16;
+        let mask = lanes(self.ow - ox0);
+        let r = self
+            .epi
+            .vec16(acc, mask, self.p.c, 0, self.p.off + self.oy * self.ow + ox0);
+        _mm512_mask_storeu_ps(self.y.add(ox0), mask, r);
     }
 }
 

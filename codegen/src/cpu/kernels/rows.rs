@@ -187,9 +187,11 @@ impl Norm<'_> {
                 _mm512_sub_ps(_mm512_maskz_loadu_ps(m, xp.add(i)), mean),
                 rstd,
             );
-            let b = self.beta.map_or(_mm512_setzero_ps(), |b| {
-                _mm512_maskz_loadu_ps(m, b.as_ptr().add(i))
-            });
+            // No closure here: closures do not inherit target features.
+            let b = match self.beta {
+                Some(b) => _mm512_maskz_loadu_ps(m, b.as_ptr().add(i)),
+                None => _mm512_setzero_ps(),
+            };
             let r = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, gp.add(i)), b);
             _mm512_mask_storeu_ps(yp.add(i), m, r);
         }

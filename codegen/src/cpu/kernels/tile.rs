@@ -83,20 +83,66 @@ where
     if count == 0 || d.m == 0 || d.n == 0 {
         return;
     }
-    let (mr, nr) = block(d.m);
-    let (mt, nt) = (d.m.div_ceil(mr), d.n.div_ceil(nr));
-    let tiles = count * mt * nt;
+    let o = Order::new(d);
+    let tiles = count * o.per_gemm;
     let flops = 2 * count * d.m * d.n * d.k.max(1);
     split(tiles, tasks_for(threads, flops), |range| {
         for t in range {
-            let (g, rest) = (t / (mt * nt), t % (mt * nt));
-            let (i0, j0) = ((rest % mt) * mr, (rest / mt) * nr);
-            let rows = mr.min(d.m - i0);
-            let cols = nr.min(d.n - j0);
+            let (g, i0, j0) = o.tile(t);
+            let rows = o.mr.min(d.m - i0);
+            let cols = o.nr.min(d.n - j0);
             // SAFETY: the tile lies inside GEMM g, per this function's contract.
             unsafe { tile(&at(g), d.k, i0, j0, rows, cols) };
         }
     });
+}
+
+/// Bytes of `B` one column chunk may span (the chunk stays in L2 while every
+/// row block of `A` passes over it).
+const CHUNK_BYTES: usize = 192 * 1024;
+
+/// The order tiles run in: GEMM, then column chunks of `nc` columns, then row
+/// blocks, then column panels inside the chunk. Within one row block the
+/// output rows and the rows of `B` stay on the same few pages (few TLB misses)
+/// and one chunk of `B` is reused from L2 by every row block.
+struct Order {
+    mr: usize,
+    nr: usize,
+    /// Columns per chunk, a multiple of `nr`.
+    nc: usize,
+    m: usize,
+    n: usize,
+    per_gemm: usize,
+}
+
+impl Order {
+    fn new(d: Dims) -> Order {
+        let (mr, nr) = block(d.m);
+        let panels = (CHUNK_BYTES / (4 * d.k.max(1) * nr)).max(1);
+        let nc = (panels * nr).min(d.n.div_ceil(nr) * nr);
+        let per_gemm = d.m.div_ceil(mr) * d.n.div_ceil(nr);
+        Order {
+            mr,
+            nr,
+            nc,
+            m: d.m,
+            n: d.n,
+            per_gemm,
+        }
+    }
+
+    /// GEMM index and the top-left corner of tile `t`.
+    fn tile(&self, t: usize) -> (usize, usize, usize) {
+        let (g, mut rest) = (t / self.per_gemm, t % self.per_gemm);
+        let mt = self.m.div_ceil(self.mr);
+        let full_chunk = mt * (self.nc / self.nr);
+        let chunk = rest / full_chunk;
+        rest %= full_chunk;
+        let c0 = chunk * self.nc;
+        let panels = (self.n - c0).min(self.nc).div_ceil(self.nr);
+        let (ib, jb) = (rest / panels, rest % panels);
+        (g, ib * self.mr, c0 + jb * self.nr)
+    }
 }
 
 /// One `rows × cols` tile at `(i0, j0)`.
