@@ -11,6 +11,7 @@
 //! GEMM or depthwise stores.
 
 use super::epilogue::{Activation, Bias, Epi};
+use super::par::{split, tasks_for, SendPtr};
 use super::tile::{self, Dims, Gemm, Offsets};
 use super::{depthwise, im2col, invalid, need};
 use crate::CodegenError;
@@ -273,7 +274,8 @@ impl Conv2d {
         );
     }
 
-    /// Per (batch, group): im2col into `scratch`, then a tiled GEMM.
+    /// Per (batch, group): blocks of output rows, each filled by im2col into its
+    /// part of `scratch` and multiplied right away; threads split the blocks.
     unsafe fn im2col(
         &self,
         input: &[f32],
@@ -284,34 +286,51 @@ impl Conv2d {
     ) {
         let d = &self.desc;
         let (cig, cog) = (d.c_in / d.groups, d.c_out / d.groups);
-        let (hw, ohw, kk) = (d.h * d.w, d.out_h() * d.out_w(), cig * d.kh * d.kw);
-        let col = &mut scratch[..kk * ohw];
+        let (hw, oh, ow, kk) = (d.h * d.w, d.out_h(), d.out_w(), cig * d.kh * d.kw);
+        // Output rows per block: about BLOCK_COLS columns.
+        let rows = BLOCK_COLS.div_ceil(ow).clamp(1, oh);
+        let blocks = oh.div_ceil(rows);
+        let flops = 2 * cog * kk * oh * ow;
+        let (col, out) = (SendPtr(scratch.as_mut_ptr()), SendPtr(output.as_mut_ptr()));
         for b in 0..d.batch {
             for g in 0..d.groups {
                 let x = &input[(b * d.c_in + g * cig) * hw..][..cig * hw];
-                im2col::fill(d, x, col, threads);
-                let out = (b * d.c_out + g * cog) * ohw;
-                let gemm = Gemm {
-                    a: self.weight.as_ptr().add(g * cog * kk),
-                    lda: kk,
-                    b: col.as_ptr(),
-                    ldb: ohw,
-                    c: output.as_mut_ptr().add(out),
-                    ldc: ohw,
-                    epi: epi.offset(g * cog, 0, out),
-                };
-                tile::run(
-                    1,
-                    Dims {
-                        m: cog,
-                        n: ohw,
-                        k: kk,
-                    },
-                    gemm,
-                    |_| Offsets::default(),
-                    threads,
-                );
+                let base = (b * d.c_out + g * cog) * oh * ow;
+                split(blocks, tasks_for(threads, flops), |range| {
+                    for blk in range {
+                        let (oy0, oy1) = (blk * rows, ((blk + 1) * rows).min(oh));
+                        let n = (oy1 - oy0) * ow;
+                        // SAFETY: block blk owns scratch[oy0·ow·kk..][..kk·n] and the
+                        // output columns oy0·ow.. of every channel of this group.
+                        let dst = unsafe {
+                            std::slice::from_raw_parts_mut(col.get().add(oy0 * ow * kk), kk * n)
+                        };
+                        im2col::fill_block(d, x, oy0, oy1, dst);
+                        let gemm = Gemm {
+                            a: self.weight.as_ptr().wrapping_add(g * cog * kk),
+                            lda: kk,
+                            b: dst.as_ptr(),
+                            ldb: n,
+                            c: out.get().wrapping_add(base + oy0 * ow),
+                            ldc: oh * ow,
+                            epi: epi.offset(g * cog, 0, base + oy0 * ow),
+                        };
+                        // SAFETY: as above; the descriptor bounds every index.
+                        unsafe {
+                            tile::run(
+                                1,
+                                Dims { m: cog, n, k: kk },
+                                gemm,
+                                |_| Offsets::default(),
+                                1,
+                            )
+                        };
+                    }
+                });
             }
         }
     }
 }
+
+/// Output pixels per im2col block (its column matrix stays in L2).
+const BLOCK_COLS: usize = 256;

@@ -5,9 +5,9 @@
 //! packing. The AVX-512 micro-kernel keeps an 8×32 block of `C` in 16 registers
 //! (`m == 1` uses a 1×128 block), streams rows of `B` with masked loads (so column
 //! tails need no copies), broadcasts `A` from memory, and applies the epilogue to
-//! each vector while it is still in a register. Tiles are ordered column panel
-//! first, so one panel of `B` stays in cache while every row block uses it; the
-//! tile list (over all GEMMs of a batch) is cut into contiguous ranges for threads.
+//! each vector while it is still in a register. Tiles run in strips (one row
+//! block across a chunk of columns, see [`Order`]); the strip list (over all
+//! GEMMs of a batch) is cut into contiguous ranges for threads.
 
 use super::epilogue::{lanes, Epi};
 use super::par::{split, tasks_for};
@@ -84,15 +84,17 @@ where
         return;
     }
     let o = Order::new(d);
-    let tiles = count * o.per_gemm;
+    let strips = count * o.strips;
     let flops = 2 * count * d.m * d.n * d.k.max(1);
-    split(tiles, tasks_for(threads, flops), |range| {
+    split(strips, tasks_for(threads, flops), |range| {
         for t in range {
-            let (g, i0, j0) = o.tile(t);
+            let (g, i0, j0, j1) = o.strip(t);
+            let gemm = at(g);
             let rows = o.mr.min(d.m - i0);
-            let cols = o.nr.min(d.n - j0);
-            // SAFETY: the tile lies inside GEMM g, per this function's contract.
-            unsafe { tile(&at(g), d.k, i0, j0, rows, cols) };
+            for j in (j0..j1).step_by(o.nr) {
+                // SAFETY: the tile lies inside GEMM g, per this function's contract.
+                unsafe { tile(&gemm, d.k, i0, j, rows, o.nr.min(j1 - j)) };
+            }
         }
     });
 }
@@ -102,17 +104,20 @@ where
 const CHUNK_BYTES: usize = 192 * 1024;
 
 /// The order tiles run in: GEMM, then column chunks of `nc` columns, then row
-/// blocks, then column panels inside the chunk. Within one row block the
-/// output rows and the rows of `B` stay on the same few pages (few TLB misses)
-/// and one chunk of `B` is reused from L2 by every row block.
+/// blocks; a strip is one row block across one chunk, run panel by panel.
+/// Within a strip the output rows and the rows of `B` stay on the same few
+/// pages (few TLB misses), and one chunk of `B` is reused from L2 by every
+/// row block. Threads split the strips.
 struct Order {
     mr: usize,
     nr: usize,
     /// Columns per chunk, a multiple of `nr`.
     nc: usize,
-    m: usize,
+    /// Row blocks per GEMM.
+    mt: usize,
     n: usize,
-    per_gemm: usize,
+    /// Strips per GEMM.
+    strips: usize,
 }
 
 impl Order {
@@ -120,28 +125,24 @@ impl Order {
         let (mr, nr) = block(d.m);
         let panels = (CHUNK_BYTES / (4 * d.k.max(1) * nr)).max(1);
         let nc = (panels * nr).min(d.n.div_ceil(nr) * nr);
-        let per_gemm = d.m.div_ceil(mr) * d.n.div_ceil(nr);
+        let mt = d.m.div_ceil(mr);
+        let strips = mt * d.n.div_ceil(nc);
         Order {
             mr,
             nr,
             nc,
-            m: d.m,
+            mt,
             n: d.n,
-            per_gemm,
+            strips,
         }
     }
 
-    /// GEMM index and the top-left corner of tile `t`.
-    fn tile(&self, t: usize) -> (usize, usize, usize) {
-        let (g, mut rest) = (t / self.per_gemm, t % self.per_gemm);
-        let mt = self.m.div_ceil(self.mr);
-        let full_chunk = mt * (self.nc / self.nr);
-        let chunk = rest / full_chunk;
-        rest %= full_chunk;
-        let c0 = chunk * self.nc;
-        let panels = (self.n - c0).min(self.nc).div_ceil(self.nr);
-        let (ib, jb) = (rest / panels, rest % panels);
-        (g, ib * self.mr, c0 + jb * self.nr)
+    /// GEMM index, first row, and column range of strip `t`.
+    fn strip(&self, t: usize) -> (usize, usize, usize, usize) {
+        let (g, rest) = (t / self.strips, t % self.strips);
+        let (chunk, ib) = (rest / self.mt, rest % self.mt);
+        let j0 = chunk * self.nc;
+        (g, ib * self.mr, j0, (j0 + self.nc).min(self.n))
     }
 }
 
