@@ -259,6 +259,7 @@ impl Conv2d {
                 b: (b * d.c_in + g * cig) * hw,
                 c: (b * d.c_out + g * cog) * hw,
                 row: g * cog,
+                col: 0,
             }
         };
         tile::run(

@@ -28,7 +28,8 @@ pub(crate) unsafe fn run(
 ) {
     let (oh, ow) = (d.out_h(), d.out_w());
     let planes = d.batch * d.c_out;
-    let flops = 2 * planes * oh * ow * d.kh * d.kw;
+    // About 8× slower per flop than a GEMM (memory-bound, one FMA per load).
+    let flops = 16 * planes * oh * ow * d.kh * d.kw;
     let out = SendPtr(output.as_mut_ptr());
     split(planes, tasks_for(threads, flops), |range| {
         let zeros = vec![0f32; d.w];
@@ -91,10 +92,11 @@ unsafe fn plane(p: &Plane, y: &mut [f32], epi: &Epi) {
     if super::use_avx512() && p.d.stride_w <= 2 {
         let d = p.d;
         if d.kh == 3 && d.kw == 3 && d.dilation_w == 1 {
-            return if d.stride_w == 1 {
-                plane3x3::<1>(p, y, epi)
-            } else {
-                plane3x3::<2>(p, y, epi)
+            return match (d.stride_w, d.out_w() <= 16) {
+                (1, true) => plane3x3_narrow::<1>(p, y, epi),
+                (1, false) => plane3x3::<1>(p, y, epi),
+                (_, true) => plane3x3_narrow::<2>(p, y, epi),
+                _ => plane3x3::<2>(p, y, epi),
             };
         }
         return plane512(p, y, epi);
@@ -243,6 +245,62 @@ unsafe fn plane3x3<const S: usize>(p: &Plane, y: &mut [f32], epi: &Epi) {
             at.store(v, _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2]));
         }
     }
+}
+
+/// Planes whose output rows fit one vector (7×7, 14×14): masks and weights
+/// set once, two output rows per step so their FMA chains overlap.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn plane3x3_narrow<const S: usize>(p: &Plane, y: &mut [f32], epi: &Epi) {
+    let d = p.d;
+    let (oh, ow) = (d.out_h(), d.out_w());
+    let mut wv = [_mm512_setzero_ps(); 9];
+    for (v, &w) in wv.iter_mut().zip(p.w) {
+        *v = _mm512_set1_ps(w);
+    }
+    let (m, base, omask) = (p.masks[0], -(d.pad_left as isize), lanes(ow));
+    let rows = |oy: usize| -> [*const f32; 3] {
+        std::array::from_fn(|ky| {
+            input_row(d, oy, ky).map_or(p.zeros.as_ptr(), |iy| p.x.as_ptr().add(iy * d.w))
+        })
+    };
+    let mut oy = 0;
+    while oy < oh {
+        let a = masked_row::<S>(&rows(oy), base, &m, &wv);
+        let b = if oy + 1 < oh {
+            masked_row::<S>(&rows(oy + 1), base, &m, &wv)
+        } else {
+            a
+        };
+        for (i, acc) in [a, b].into_iter().enumerate().take(oh - oy) {
+            let off = (oy + i) * ow;
+            let r = epi.vec16(acc, omask, p.c, 0, p.off + off);
+            _mm512_mask_storeu_ps(y.as_mut_ptr().add(off), omask, r);
+        }
+        oy += 2;
+    }
+}
+
+/// One output vector from column `base` with per-kernel-column load masks `m`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn masked_row<const S: usize>(
+    rows: &[*const f32; 3],
+    base: isize,
+    m: &[u32; 3],
+    wv: &[__m512; 9],
+) -> __m512 {
+    let mut acc = [_mm512_setzero_ps(); 3];
+    for kx in 0..3 {
+        for (ky, &row) in rows.iter().enumerate() {
+            acc[ky] = _mm512_fmadd_ps(
+                wv[ky * 3 + kx],
+                load::<S>(row, base + kx as isize, m[kx], false),
+                acc[ky],
+            );
+        }
+    }
+    _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2])
 }
 
 /// `V` consecutive output vectors from column `base`, every tap inside the rows.

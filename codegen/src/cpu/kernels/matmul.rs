@@ -111,6 +111,7 @@ pub(crate) unsafe fn run_kn(
         b: g * d.b_batch_stride,
         c: g * m * n,
         row: 0,
+        col: 0,
     };
     if m >= LARGE && n >= LARGE && k >= LARGE {
         for g in 0..d.batch {

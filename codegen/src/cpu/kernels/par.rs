@@ -1,8 +1,11 @@
 //! Splitting work over rayon tasks, and a `Send` raw pointer for disjoint writes.
 //!
 //! Threshold: waking a rayon worker costs a few microseconds, about what one
-//! core needs for 0.5 MFLOP, so a kernel uses one task per [`PAR_MIN_FLOPS`] of
-//! work (never more than `threads`), and runs on the caller's thread below it.
+//! core needs for 0.5 MFLOP of GEMM, so a kernel uses one task per
+//! [`PAR_MIN_FLOPS`] of work (never more than `threads`), and runs on the
+//! caller's thread below it. Work is counted in GEMM-equivalent flops: kernels
+//! that run slower per flop (memory-bound GEMV, depthwise, row kernels) weigh
+//! their flops up by how much slower they run (see each call of [`tasks_for`]).
 
 use std::ops::Range;
 
