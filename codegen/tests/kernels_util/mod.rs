@@ -148,6 +148,7 @@ pub fn matmul_cases() -> Vec<MatmulDesc> {
         (64, 128, 128),
         (64, 20, 512),
         (13, 200, 0),
+        (9, 1000, 64),
     ] {
         for t in [false, true] {
             v.push(one(1, m, n, k, t));
@@ -280,6 +281,16 @@ pub fn conv_cases() -> Vec<Conv2dDesc> {
         conv(1, 2, 20, 6, 3, (7, 1), (3, 1), [3, 0, 3, 0], (1, 1), 1), // Nx1
         conv(1, 3, 8, 8, 6, (3, 3), (1, 1), p1, (1, 1), 3),            // depth multiplier 2
         conv(1, 1, 5, 5, 2, (5, 5), (1, 1), [0; 4], (1, 1), 1),        // whole-input kernel
+        // 3x3 depthwise fast paths: wide rows (4-vector groups), stride 2, narrow rows,
+        // row dilation and stride, asymmetric padding.
+        conv(1, 2, 3, 150, 2, (3, 3), (1, 1), p1, (1, 1), 2),
+        conv(1, 2, 6, 112, 2, (3, 3), (2, 2), p1, (1, 1), 2),
+        conv(1, 2, 5, 70, 2, (3, 3), (1, 2), [1, 1, 1, 1], (1, 1), 2),
+        conv(1, 4, 30, 33, 4, (3, 3), (1, 2), [1, 0, 2, 1], (1, 1), 4),
+        conv(1, 4, 9, 40, 4, (3, 3), (2, 1), [0, 2, 1, 0], (2, 1), 4),
+        conv(1, 3, 14, 14, 3, (3, 3), (2, 2), [0, 0, 1, 1], (1, 1), 3),
+        conv(1, 3, 7, 7, 3, (3, 3), (1, 1), p1, (1, 1), 3),
+        conv(1, 64, 30, 30, 20, (1, 1), (1, 1), [0; 4], (1, 1), 1), // several column chunks
     ]
 }
 
