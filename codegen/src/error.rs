@@ -28,4 +28,8 @@ pub enum CodegenError {
         cols: usize,
         strides: [usize; 2],
     },
+    /// A kernel descriptor or argument is inconsistent (zero sizes, groups that do
+    /// not divide the channels, a kernel larger than the padded input, ...).
+    #[error("{op}: {reason}")]
+    InvalidArgument { op: &'static str, reason: String },
 }

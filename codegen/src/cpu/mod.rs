@@ -3,9 +3,12 @@
 //! - [`gemm_f32`] — `C := alpha·A·B + beta·C` on strided f32 matrices, through the
 //!   `gemm` crate (feature `x86-v4`), which picks AVX-512, AVX2+FMA or scalar
 //!   micro-kernels at run time and splits work over rayon's threads.
+//! - [`kernels`] — fused f32 kernels for the heavy ops: convolution, matmul/GEMV,
+//!   softmax and layer norm, with bias/residual/activation epilogues.
 //! - [`features`] — the SIMD features this CPU reports, and the [`Isa`] the GEMM uses.
 
 mod gemm;
+pub mod kernels;
 
 pub use gemm::{gemm_f32, Strides};
 

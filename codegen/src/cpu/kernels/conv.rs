@@ -1,0 +1,337 @@
+//! NCHW 2-D convolution with weights prepacked at compile time.
+//!
+//! [`Conv2d::new`] picks the algorithm from the shape:
+//! - 1×1, stride 1, no padding: per (batch, group) a GEMM `W[co, ci] · X[ci, p]`
+//!   with m = c_out/groups, k = c_in/groups, n = H·W, straight on NCHW memory;
+//! - depthwise (`groups == c_in == c_out`): the direct kernel of [`super::depthwise`];
+//! - anything else: im2col of one (batch, group) into the scratch buffer, then
+//!   the same GEMM with k = c_in/groups · kh · kw.
+//!
+//! The bias (per output channel), residual and activation are fused into the
+//! GEMM or depthwise stores.
+
+use super::epilogue::{Activation, Bias, Epi};
+use super::par::{split, tasks_for, SendPtr};
+use super::tile::{self, Dims, Gemm, Offsets};
+use super::{depthwise, im2col, invalid, need};
+use crate::CodegenError;
+
+/// Shape of an NCHW convolution with OIHW weights (`c_in / groups` input channels each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dDesc {
+    pub batch: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub pad_bottom: usize,
+    pub pad_right: usize,
+    pub dilation_h: usize,
+    pub dilation_w: usize,
+    pub groups: usize,
+}
+
+impl Conv2dDesc {
+    /// Output rows (0 when the descriptor is invalid).
+    pub fn out_h(&self) -> usize {
+        out_len(
+            self.h,
+            self.pad_top,
+            self.pad_bottom,
+            self.kh,
+            self.dilation_h,
+            self.stride_h,
+        )
+    }
+
+    /// Output columns (0 when the descriptor is invalid).
+    pub fn out_w(&self) -> usize {
+        out_len(
+            self.w,
+            self.pad_left,
+            self.pad_right,
+            self.kw,
+            self.dilation_w,
+            self.stride_w,
+        )
+    }
+
+    /// Checks sizes, strides, dilations, groups and that the dilated kernel fits
+    /// in the padded input; also that tensor sizes fit in memory.
+    pub fn validate(&self) -> Result<(), CodegenError> {
+        let bad = |r: &str| Err(invalid("Conv2d", r.to_string()));
+        let d = self;
+        if [d.c_in, d.h, d.w, d.c_out, d.kh, d.kw, d.groups].contains(&0) {
+            return bad("channels, spatial sizes, kernel sizes and groups must be positive");
+        }
+        if [d.stride_h, d.stride_w, d.dilation_h, d.dilation_w].contains(&0) {
+            return bad("strides and dilations must be positive");
+        }
+        if !d.c_in.is_multiple_of(d.groups) || !d.c_out.is_multiple_of(d.groups) {
+            return bad("groups must divide c_in and c_out");
+        }
+        let fits = |x: usize, p0: usize, p1: usize, k: usize, dil: usize| {
+            let eff = (k - 1).checked_mul(dil).and_then(|e| e.checked_add(1));
+            let padded = x.checked_add(p0).and_then(|v| v.checked_add(p1));
+            matches!((eff, padded), (Some(e), Some(p)) if e <= p)
+        };
+        if !fits(d.h, d.pad_top, d.pad_bottom, d.kh, d.dilation_h)
+            || !fits(d.w, d.pad_left, d.pad_right, d.kw, d.dilation_w)
+        {
+            return bad("the dilated kernel is larger than the padded input");
+        }
+        let total = |c: usize, s: usize| {
+            [d.batch, c, s]
+                .iter()
+                .try_fold(1usize, |a, &x| a.checked_mul(x))
+        };
+        let sizes = [
+            total(d.c_in, d.h.saturating_mul(d.w)),
+            total(d.c_out, d.out_h().saturating_mul(d.out_w())),
+            total(
+                d.c_out,
+                d.kh.saturating_mul(d.kw).saturating_mul(d.c_in / d.groups),
+            ),
+            total(
+                1,
+                d.kh.saturating_mul(d.kw)
+                    .saturating_mul(d.c_in)
+                    .saturating_mul(d.out_h() * d.out_w()),
+            ),
+        ];
+        if sizes
+            .iter()
+            .any(|s| s.is_none_or(|s| s > isize::MAX as usize / 4))
+        {
+            return Err(CodegenError::Overflow { operand: "conv" });
+        }
+        Ok(())
+    }
+
+    fn is_pointwise(&self) -> bool {
+        self.kh == 1
+            && self.kw == 1
+            && self.stride_h == 1
+            && self.stride_w == 1
+            && self.pad_top + self.pad_left + self.pad_bottom + self.pad_right == 0
+    }
+}
+
+fn out_len(x: usize, p0: usize, p1: usize, k: usize, dil: usize, stride: usize) -> usize {
+    let eff = k.saturating_sub(1).saturating_mul(dil).saturating_add(1);
+    let padded = x.saturating_add(p0).saturating_add(p1);
+    if stride == 0 || k == 0 || eff > padded {
+        return 0;
+    }
+    (padded - eff) / stride + 1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Algo {
+    Pointwise,
+    Depthwise,
+    Im2col,
+}
+
+/// A convolution ready to run: descriptor, weights, bias and activation.
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    desc: Conv2dDesc,
+    algo: Algo,
+    /// OIHW: per output channel, `c_in/groups · kh · kw` contiguous weights.
+    weight: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    activation: Activation,
+}
+
+impl Conv2d {
+    /// Validates `desc` and packs the OIHW `weight` and the per-channel `bias`.
+    pub fn new(
+        desc: Conv2dDesc,
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        activation: Activation,
+    ) -> Result<Conv2d, CodegenError> {
+        desc.validate()?;
+        let per = desc.c_in / desc.groups * desc.kh * desc.kw;
+        need("weight", weight.len(), desc.c_out * per)?;
+        if let Some(b) = bias {
+            if b.len() != desc.c_out {
+                return Err(invalid(
+                    "Conv2d",
+                    format!("bias has {} elements, c_out is {}", b.len(), desc.c_out),
+                ));
+            }
+        }
+        let algo = if desc.is_pointwise() {
+            Algo::Pointwise
+        } else if desc.groups == desc.c_in && desc.groups == desc.c_out {
+            Algo::Depthwise
+        } else {
+            Algo::Im2col
+        };
+        tracing::debug!(?desc, ?algo, "Conv2d");
+        Ok(Conv2d {
+            desc,
+            algo,
+            weight: weight[..desc.c_out * per].to_vec(),
+            bias: bias.map(<[f32]>::to_vec),
+            activation,
+        })
+    }
+
+    /// The descriptor.
+    pub fn desc(&self) -> &Conv2dDesc {
+        &self.desc
+    }
+
+    /// f32 scratch elements [`Conv2d::run`] needs (the im2col matrix of one group), 0 if none.
+    pub fn scratch_len(&self) -> usize {
+        let d = &self.desc;
+        match self.algo {
+            Algo::Im2col => d.c_in / d.groups * d.kh * d.kw * d.out_h() * d.out_w(),
+            _ => 0,
+        }
+    }
+
+    /// `output` (NCHW: batch, c_out, out_h, out_w) = conv(`input`) + bias (+ residual), activated.
+    pub fn run(
+        &self,
+        input: &[f32],
+        residual: Option<&[f32]>,
+        output: &mut [f32],
+        scratch: &mut [f32],
+        threads: usize,
+    ) -> Result<(), CodegenError> {
+        let d = &self.desc;
+        if threads == 0 {
+            return Err(CodegenError::ZeroThreads);
+        }
+        let out_len = d.batch * d.c_out * d.out_h() * d.out_w();
+        need("input", input.len(), d.batch * d.c_in * d.h * d.w)?;
+        need("output", output.len(), out_len)?;
+        if let Some(r) = residual {
+            need("residual", r.len(), out_len)?;
+        }
+        need("scratch", scratch.len(), self.scratch_len())?;
+        let epi = Epi {
+            bias: self
+                .bias
+                .as_ref()
+                .map_or(Bias::None, |b| Bias::Row(b.as_ptr())),
+            residual: residual.map_or(std::ptr::null(), |r| r.as_ptr()),
+            act: self.activation,
+        };
+        // SAFETY: every length was checked against the validated descriptor.
+        unsafe {
+            match self.algo {
+                Algo::Pointwise => self.pointwise(input, output, epi, threads),
+                Algo::Depthwise => depthwise::run(d, input, &self.weight, output, epi, threads),
+                Algo::Im2col => self.im2col(input, output, scratch, epi, threads),
+            }
+        }
+        Ok(())
+    }
+
+    /// All (batch, group) GEMMs of a 1×1 convolution as one tiled batch.
+    unsafe fn pointwise(&self, input: &[f32], output: &mut [f32], epi: Epi, threads: usize) {
+        let d = &self.desc;
+        let (cig, cog, hw) = (d.c_in / d.groups, d.c_out / d.groups, d.h * d.w);
+        let base = Gemm {
+            a: self.weight.as_ptr(),
+            lda: cig,
+            b: input.as_ptr(),
+            ldb: hw,
+            c: output.as_mut_ptr(),
+            ldc: hw,
+            epi,
+        };
+        let offs = |t: usize| {
+            let (b, g) = (t / d.groups, t % d.groups);
+            Offsets {
+                a: g * cog * cig,
+                b: (b * d.c_in + g * cig) * hw,
+                c: (b * d.c_out + g * cog) * hw,
+                row: g * cog,
+                col: 0,
+            }
+        };
+        tile::run(
+            d.batch * d.groups,
+            Dims {
+                m: cog,
+                n: hw,
+                k: cig,
+            },
+            base,
+            offs,
+            threads,
+        );
+    }
+
+    /// Per (batch, group): blocks of output rows, each filled by im2col into its
+    /// part of `scratch` and multiplied right away; threads split the blocks.
+    unsafe fn im2col(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        scratch: &mut [f32],
+        epi: Epi,
+        threads: usize,
+    ) {
+        let d = &self.desc;
+        let (cig, cog) = (d.c_in / d.groups, d.c_out / d.groups);
+        let (hw, oh, ow, kk) = (d.h * d.w, d.out_h(), d.out_w(), cig * d.kh * d.kw);
+        // Output rows per block: about BLOCK_COLS columns.
+        let rows = BLOCK_COLS.div_ceil(ow).clamp(1, oh);
+        let blocks = oh.div_ceil(rows);
+        let flops = 2 * cog * kk * oh * ow;
+        let (col, out) = (SendPtr(scratch.as_mut_ptr()), SendPtr(output.as_mut_ptr()));
+        for b in 0..d.batch {
+            for g in 0..d.groups {
+                let x = &input[(b * d.c_in + g * cig) * hw..][..cig * hw];
+                let base = (b * d.c_out + g * cog) * oh * ow;
+                split(blocks, tasks_for(threads, flops), |range| {
+                    for blk in range {
+                        let (oy0, oy1) = (blk * rows, ((blk + 1) * rows).min(oh));
+                        let n = (oy1 - oy0) * ow;
+                        // SAFETY: block blk owns scratch[oy0·ow·kk..][..kk·n] and the
+                        // output columns oy0·ow.. of every channel of this group.
+                        let dst = unsafe {
+                            std::slice::from_raw_parts_mut(col.get().add(oy0 * ow * kk), kk * n)
+                        };
+                        im2col::fill_block(d, x, oy0, oy1, dst);
+                        let gemm = Gemm {
+                            a: self.weight.as_ptr().wrapping_add(g * cog * kk),
+                            lda: kk,
+                            b: dst.as_ptr(),
+                            ldb: n,
+                            c: out.get().wrapping_add(base + oy0 * ow),
+                            ldc: oh * ow,
+                            epi: epi.offset(g * cog, 0, base + oy0 * ow),
+                        };
+                        // SAFETY: as above; the descriptor bounds every index.
+                        unsafe {
+                            tile::run(
+                                1,
+                                Dims { m: cog, n, k: kk },
+                                gemm,
+                                |_| Offsets::default(),
+                                1,
+                            )
+                        };
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Output pixels per im2col block (its column matrix stays in L2).
+const BLOCK_COLS: usize = 256;

@@ -1,0 +1,78 @@
+//! im2col for one (batch, group), one block of output rows at a time: row
+//! `(ci·kh + ky)·kw + kx` of a block's column matrix holds, for every output
+//! pixel of the block, the input value under that kernel tap (0 in the padding).
+//! Filling a block right before its GEMM keeps the block in cache.
+
+use super::conv::Conv2dDesc;
+
+/// Fills `dst` (c_in/groups·kh·kw rows × (oy1 − oy0)·out_w columns) for output
+/// rows `oy0..oy1` from `x` (the group's c_in/groups channels, h×w each).
+pub(crate) fn fill_block(d: &Conv2dDesc, x: &[f32], oy0: usize, oy1: usize, dst: &mut [f32]) {
+    let n = (oy1 - oy0) * d.out_w();
+    let rows = d.c_in / d.groups * d.kh * d.kw;
+    for (r, row) in dst[..rows * n].chunks_exact_mut(n).enumerate() {
+        fill_row(d, x, r, oy0, row);
+    }
+}
+
+/// Row `r` of the column matrix for output rows starting at `oy0`.
+fn fill_row(d: &Conv2dDesc, x: &[f32], r: usize, oy0: usize, dst: &mut [f32]) {
+    let (ow, sw) = (d.out_w(), d.stride_w);
+    let (ci, ky, kx) = (r / (d.kh * d.kw), (r / d.kw) % d.kh, r % d.kw);
+    let chan = &x[ci * d.h * d.w..][..d.h * d.w];
+    // Output columns whose input column lies inside the image: lo..hi.
+    let shift = kx * d.dilation_w; // ix = ox·sw + shift − pad_left
+    let lo = d.pad_left.saturating_sub(shift).div_ceil(sw).min(ow);
+    let hi = (d.w + d.pad_left)
+        .saturating_sub(shift)
+        .div_ceil(sw)
+        .clamp(lo, ow);
+    for (i, out) in dst.chunks_exact_mut(ow).enumerate() {
+        let iy = ((oy0 + i) * d.stride_h + ky * d.dilation_h).wrapping_sub(d.pad_top);
+        if iy >= d.h || lo == hi {
+            out.fill(0.0);
+            continue;
+        }
+        let src = &chan[iy * d.w..][..d.w];
+        out[..lo].fill(0.0);
+        out[hi..].fill(0.0);
+        let first = lo * sw + shift - d.pad_left;
+        copy_strided(&src[first..], sw, &mut out[lo..hi]);
+    }
+}
+
+/// `dst[i] = src[i·stride]`; `src` holds every element read.
+fn copy_strided(src: &[f32], stride: usize, dst: &mut [f32]) {
+    if stride == 1 {
+        dst.copy_from_slice(&src[..dst.len()]);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if stride == 2 && !dst.is_empty() && src.len() >= 2 * dst.len() - 1 && super::use_avx512() {
+        // SAFETY: AVX-512F is available; the kernel reads src[..2·len − 1] only, checked above.
+        return unsafe { copy_stride2_512(src, dst) };
+    }
+    for (i, o) in dst.iter_mut().enumerate() {
+        *o = src[i * stride];
+    }
+}
+
+/// Stride-2 copy: 32 loaded values (masked at the end), their even lanes kept.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn copy_stride2_512(src: &[f32], dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = dst.len();
+    let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let limit = 2 * n - 1; // elements of src read
+    for i in (0..n).step_by(16) {
+        let (s, left) = (src.as_ptr().add(2 * i), limit - 2 * i);
+        let lo = _mm512_maskz_loadu_ps(super::epilogue::lanes(left), s);
+        let hi = _mm512_maskz_loadu_ps(
+            super::epilogue::lanes(left.saturating_sub(16)),
+            s.wrapping_add(16),
+        );
+        let v = _mm512_permutex2var_ps(lo, evens, hi);
+        _mm512_mask_storeu_ps(dst.as_mut_ptr().add(i), super::epilogue::lanes(n - i), v);
+    }
+}

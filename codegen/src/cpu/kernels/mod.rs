@@ -1,0 +1,79 @@
+//! Fused f32 compute kernels for the compiled CPU path.
+//!
+//! - [`matmul_f32`] / [`PackedMatmul`]: batched row-major matmul with a fused
+//!   [`Epilogue`] (bias, residual, activation); GEMV kernels for `m == 1`.
+//! - [`Conv2d`]: NCHW convolution with prepacked weights; 1x1 convolutions are a
+//!   GEMM on NCHW directly, depthwise convolutions a direct kernel, everything
+//!   else im2col + GEMM per group.
+//! - [`softmax_rows_f32`], [`layer_norm_rows_f32`]: row kernels over the last axis.
+//!
+//! Every kernel has an AVX-512 path (picked at run time) and a portable path.
+//! Threads: `threads == 1` runs on the caller's thread; more splits the work into
+//! about that many rayon tasks on the current pool, but only when the work is
+//! large enough to pay for waking threads (see [`PAR_MIN_FLOPS`]).
+
+mod conv;
+mod depthwise;
+mod epilogue;
+mod exp;
+mod gemv;
+mod im2col;
+mod matmul;
+mod packed;
+mod par;
+mod rows;
+mod tile;
+
+pub use conv::{Conv2d, Conv2dDesc};
+pub use epilogue::{Activation, Epilogue};
+pub use matmul::{matmul_f32, MatmulDesc};
+pub use packed::PackedMatmul;
+pub use par::PAR_MIN_FLOPS;
+pub use rows::{layer_norm_rows_f32, softmax_rows_f32};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static FORCE_PORTABLE: AtomicBool = AtomicBool::new(false);
+
+/// Makes every kernel take its portable (non-SIMD) path; for tests of that path.
+#[doc(hidden)]
+pub fn force_portable(on: bool) {
+    FORCE_PORTABLE.store(on, Ordering::Relaxed);
+}
+
+/// Whether the AVX-512F kernels may run on this CPU.
+#[inline]
+pub(crate) fn use_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        !FORCE_PORTABLE.load(Ordering::Relaxed) && std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `Err(InvalidArgument)` for kernel `op`.
+pub(crate) fn invalid(op: &'static str, reason: impl Into<String>) -> crate::CodegenError {
+    crate::CodegenError::InvalidArgument {
+        op,
+        reason: reason.into(),
+    }
+}
+
+/// Fails with `TooShort` when `len < needed`.
+pub(crate) fn need(
+    operand: &'static str,
+    len: usize,
+    needed: usize,
+) -> Result<(), crate::CodegenError> {
+    if len < needed {
+        return Err(crate::CodegenError::TooShort {
+            operand,
+            needed,
+            len,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! [`PackedMatmul`]: a matmul with a constant `B` (a Linear/Gemm weight), its
+//! bias and activation fixed once.
+//!
+//! `B` is stored in column panels of [`PANEL`] columns, each panel k×PANEL
+//! row-major (the last one narrower). The tiled kernel reads a panel with
+//! leading dimension PANEL, so for `m == 1` (a GEMV, whose 1×128 tile spans a
+//! whole panel) the weights stream contiguously; for larger `m` the 8×32 tiles
+//! read 128-byte rows of a panel. The panels are independent GEMMs to the
+//! tiled driver, so threads split them.
+
+use super::epilogue::{Activation, Bias, Epi};
+use super::matmul::{run_kn, MatmulDesc};
+use super::tile::{self, Dims, Gemm, Offsets};
+use super::{invalid, need};
+use crate::CodegenError;
+
+/// Columns per weight panel (one 1×128 GEMV tile).
+const PANEL: usize = 128;
+
+/// `C = A·B (+ bias) (+ residual)`, then the activation, for a fixed k×n `B`.
+#[derive(Debug, Clone)]
+pub struct PackedMatmul {
+    k: usize,
+    n: usize,
+    b: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    activation: Activation,
+}
+
+impl PackedMatmul {
+    /// Packs `b` (k×n row-major, or n×k when `b_transposed`) and the optional
+    /// bias (`n` elements, one per output column).
+    pub fn new(
+        k: usize,
+        n: usize,
+        b: &[f32],
+        b_transposed: bool,
+        bias: Option<&[f32]>,
+        activation: Activation,
+    ) -> Result<PackedMatmul, CodegenError> {
+        let kn = k
+            .checked_mul(n)
+            .ok_or(CodegenError::Overflow { operand: "b" })?;
+        need("b", b.len(), kn)?;
+        if let Some(bias) = bias {
+            if bias.len() != n {
+                return Err(invalid(
+                    "PackedMatmul",
+                    format!("bias has {} elements, n is {}", bias.len(), n),
+                ));
+            }
+        }
+        let mut panels = vec![0f32; kn];
+        for j0 in (0..n).step_by(PANEL) {
+            let w = PANEL.min(n - j0);
+            let panel = &mut panels[j0 * k..][..k * w];
+            for p in 0..k {
+                for j in 0..w {
+                    let src = if b_transposed {
+                        (j0 + j) * k + p
+                    } else {
+                        p * n + j0 + j
+                    };
+                    panel[p * w + j] = b[src];
+                }
+            }
+        }
+        Ok(PackedMatmul {
+            k,
+            n,
+            b: panels,
+            bias: bias.map(<[f32]>::to_vec),
+            activation,
+        })
+    }
+
+    /// Inner dimension.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Output columns.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// `c` (m×n) = epilogue(`a` (m×k) · B), `residual` m×n when given.
+    pub fn run(
+        &self,
+        a: &[f32],
+        m: usize,
+        residual: Option<&[f32]>,
+        c: &mut [f32],
+        threads: usize,
+    ) -> Result<(), CodegenError> {
+        if threads == 0 {
+            return Err(CodegenError::ZeroThreads);
+        }
+        let over = |operand| CodegenError::Overflow { operand };
+        let mk = m.checked_mul(self.k).ok_or(over("a"))?;
+        let mn = m
+            .checked_mul(self.n)
+            .filter(|&x| x <= isize::MAX as usize / 4)
+            .ok_or(over("c"))?;
+        need("a", a.len(), mk)?;
+        need("c", c.len(), mn)?;
+        if let Some(r) = residual {
+            need("residual", r.len(), mn)?;
+        }
+        let epi = Epi {
+            bias: self
+                .bias
+                .as_ref()
+                .map_or(Bias::None, |b| Bias::Col(b.as_ptr())),
+            residual: residual.map_or(std::ptr::null(), |r| r.as_ptr()),
+            act: self.activation,
+        };
+        if m == 0 || self.n == 0 {
+            return Ok(());
+        }
+        if self.k == 0 {
+            let d = MatmulDesc {
+                batch: 1,
+                m,
+                n: self.n,
+                k: 0,
+                ..MatmulDesc::default()
+            };
+            // SAFETY: lengths checked above; k == 0 reads neither a nor b.
+            unsafe { run_kn(&d, a.as_ptr(), self.b.as_ptr(), c, epi, threads) };
+            return Ok(());
+        }
+        let (k, n) = (self.k, self.n);
+        let base = Gemm {
+            a: a.as_ptr(),
+            lda: k,
+            b: self.b.as_ptr(),
+            ldb: PANEL,
+            c: c.as_mut_ptr(),
+            ldc: n,
+            epi,
+        };
+        let full = n / PANEL;
+        let offs = |p: usize| Offsets {
+            a: 0,
+            b: p * k * PANEL,
+            c: p * PANEL,
+            row: 0,
+            col: p * PANEL,
+        };
+        // SAFETY: lengths checked above; panel p holds k×PANEL weights (the last
+        // one k×rest) and covers output columns p·PANEL.. of every row.
+        unsafe {
+            tile::run(full, Dims { m, n: PANEL, k }, base, offs, threads);
+            let rest = n - full * PANEL;
+            if rest > 0 {
+                let last = Gemm {
+                    ldb: rest,
+                    ..base.at(offs(full))
+                };
+                tile::run(
+                    1,
+                    Dims { m, n: rest, k },
+                    last,
+                    |_| Offsets::default(),
+                    threads,
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,233 @@
+//! The register-tiled GEMM behind matmul and convolution: `C = A·B` then the epilogue.
+//!
+//! `A` (m×k), `B` (k×n) and `C` (m×n) are row-major with leading dimensions, so a
+//! convolution's OIHW weights and NCHW activations are used in place, without
+//! packing. The AVX-512 micro-kernel keeps an 8×32 block of `C` in 16 registers
+//! (`m == 1` uses a 1×128 block), streams rows of `B` with masked loads (so column
+//! tails need no copies), broadcasts `A` from memory, and applies the epilogue to
+//! each vector while it is still in a register. Tiles run in strips (one row
+//! block across a chunk of columns, see [`Order`]); the strip list (over all
+//! GEMMs of a batch) is cut into contiguous ranges for threads.
+
+use super::epilogue::{lanes, Epi};
+use super::par::{split, tasks_for};
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// One GEMM's operands; the caller has checked that every addressed element exists.
+#[derive(Clone, Copy)]
+pub(crate) struct Gemm {
+    pub a: *const f32,
+    pub lda: usize,
+    pub b: *const f32,
+    pub ldb: usize,
+    pub c: *mut f32,
+    pub ldc: usize,
+    pub epi: Epi,
+}
+
+// SAFETY: a Gemm is a view the caller keeps valid for the whole call; tasks write
+// disjoint tiles of `c` only.
+unsafe impl Send for Gemm {}
+unsafe impl Sync for Gemm {}
+
+/// Sizes shared by every GEMM of a batch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dims {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+}
+
+/// Rows and columns of one micro-tile.
+fn block(m: usize) -> (usize, usize) {
+    if m == 1 {
+        (1, 128)
+    } else {
+        (8, 32)
+    }
+}
+
+/// Where GEMM `g` of a batch starts, in elements from the base [`Gemm`]'s
+/// pointers; `row` and `col` also shift a per-row or per-column bias.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Offsets {
+    pub a: usize,
+    pub b: usize,
+    pub c: usize,
+    pub row: usize,
+    /// Shifts a per-column bias.
+    pub col: usize,
+}
+
+impl Gemm {
+    pub(crate) fn at(&self, o: Offsets) -> Gemm {
+        Gemm {
+            a: self.a.wrapping_add(o.a),
+            b: self.b.wrapping_add(o.b),
+            c: self.c.wrapping_add(o.c),
+            epi: self.epi.offset(o.row, o.col, o.c),
+            ..*self
+        }
+    }
+}
+
+/// Runs `count` GEMMs of size `d`, the `g`-th at `base` shifted by `offs(g)`, over `threads`.
+///
+/// # Safety
+/// Every GEMM must address in-bounds elements for `d`, and the outputs of
+/// different GEMMs (and of one GEMM's distinct elements) must not overlap.
+pub(crate) unsafe fn run<F>(count: usize, d: Dims, base: Gemm, offs: F, threads: usize)
+where
+    F: Fn(usize) -> Offsets + Sync,
+{
+    let at = |g: usize| base.at(offs(g));
+    if count == 0 || d.m == 0 || d.n == 0 {
+        return;
+    }
+    let o = Order::new(d);
+    let strips = count * o.strips;
+    // m == 1 streams B once (memory-bound, about 4× slower per flop).
+    let weight = if d.m == 1 { 8 } else { 2 };
+    let flops = weight * count * d.m * d.n * d.k.max(1);
+    split(strips, tasks_for(threads, flops), |range| {
+        for t in range {
+            let (g, i0, j0, j1) = o.strip(t);
+            let gemm = at(g);
+            let rows = o.mr.min(d.m - i0);
+            for j in (j0..j1).step_by(o.nr) {
+                // SAFETY: the tile lies inside GEMM g, per this function's contract.
+                unsafe { tile(&gemm, d.k, i0, j, rows, o.nr.min(j1 - j)) };
+            }
+        }
+    });
+}
+
+/// Bytes of `B` one column chunk may span (the chunk stays in L2 while every
+/// row block of `A` passes over it).
+const CHUNK_BYTES: usize = 192 * 1024;
+
+/// The order tiles run in: GEMM, then column chunks of `nc` columns, then row
+/// blocks; a strip is one row block across one chunk, run panel by panel.
+/// Within a strip the output rows and the rows of `B` stay on the same few
+/// pages (few TLB misses), and one chunk of `B` is reused from L2 by every
+/// row block. Threads split the strips.
+struct Order {
+    mr: usize,
+    nr: usize,
+    /// Columns per chunk, a multiple of `nr`.
+    nc: usize,
+    /// Row blocks per GEMM.
+    mt: usize,
+    n: usize,
+    /// Strips per GEMM.
+    strips: usize,
+}
+
+impl Order {
+    fn new(d: Dims) -> Order {
+        let (mr, nr) = block(d.m);
+        let panels = (CHUNK_BYTES / (4 * d.k.max(1) * nr)).max(1);
+        let nc = (panels * nr).min(d.n.div_ceil(nr) * nr);
+        let mt = d.m.div_ceil(mr);
+        let strips = mt * d.n.div_ceil(nc);
+        Order {
+            mr,
+            nr,
+            nc,
+            mt,
+            n: d.n,
+            strips,
+        }
+    }
+
+    /// GEMM index, first row, and column range of strip `t`.
+    fn strip(&self, t: usize) -> (usize, usize, usize, usize) {
+        let (g, rest) = (t / self.strips, t % self.strips);
+        let (chunk, ib) = (rest / self.mt, rest % self.mt);
+        let j0 = chunk * self.nc;
+        (g, ib * self.mr, j0, (j0 + self.nc).min(self.n))
+    }
+}
+
+/// One `rows × cols` tile at `(i0, j0)`.
+unsafe fn tile(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, cols: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if super::use_avx512() {
+        return match rows {
+            1 if cols > 32 => tile512::<1, 8>(g, k, i0, j0, cols),
+            1 => tile512::<1, 2>(g, k, i0, j0, cols),
+            2 => tile512::<2, 2>(g, k, i0, j0, cols),
+            3 => tile512::<3, 2>(g, k, i0, j0, cols),
+            4 => tile512::<4, 2>(g, k, i0, j0, cols),
+            5 => tile512::<5, 2>(g, k, i0, j0, cols),
+            6 => tile512::<6, 2>(g, k, i0, j0, cols),
+            7 => tile512::<7, 2>(g, k, i0, j0, cols),
+            _ => tile512::<8, 2>(g, k, i0, j0, cols),
+        };
+    }
+    tile_portable(g, k, i0, j0, rows, cols)
+}
+
+/// The AVX-512 micro-kernel: `MR` rows, `NV` vectors of 16 columns (`cols` valid).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile512<const MR: usize, const NV: usize>(
+    g: &Gemm,
+    k: usize,
+    i0: usize,
+    j0: usize,
+    cols: usize,
+) {
+    let mut mask = [0u16; NV];
+    for (v, m) in mask.iter_mut().enumerate() {
+        *m = lanes(cols.saturating_sub(v * 16));
+    }
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    let a = g.a.add(i0 * g.lda);
+    let mut b = g.b.wrapping_add(j0);
+    for p in 0..k {
+        let mut bv = [_mm512_setzero_ps(); NV];
+        for v in 0..NV {
+            bv[v] = _mm512_maskz_loadu_ps(mask[v], b.wrapping_add(v * 16));
+        }
+        for (i, row) in acc.iter_mut().enumerate() {
+            let av = _mm512_set1_ps(*a.add(i * g.lda + p));
+            for v in 0..NV {
+                row[v] = _mm512_fmadd_ps(av, bv[v], row[v]);
+            }
+        }
+        b = b.wrapping_add(g.ldb);
+    }
+    for (i, row) in acc.iter().enumerate() {
+        for v in 0..NV {
+            if mask[v] == 0 {
+                continue;
+            }
+            let (r, j) = (i0 + i, j0 + v * 16);
+            let off = r * g.ldc + j;
+            let x = g.epi.vec16(row[v], mask[v], r, j, off);
+            _mm512_mask_storeu_ps(g.c.add(off), mask[v], x);
+        }
+    }
+}
+
+/// The portable tile: one output row at a time, accumulated over `k`.
+unsafe fn tile_portable(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, cols: usize) {
+    let mut acc = [0f32; 128];
+    for r in i0..i0 + rows {
+        let acc = &mut acc[..cols];
+        acc.fill(0.0);
+        for p in 0..k {
+            let av = *g.a.add(r * g.lda + p);
+            let brow = std::slice::from_raw_parts(g.b.add(p * g.ldb + j0), cols);
+            for (x, &bv) in acc.iter_mut().zip(brow) {
+                *x += av * bv;
+            }
+        }
+        for (jj, &x) in acc.iter().enumerate() {
+            let off = r * g.ldc + j0 + jj;
+            *g.c.add(off) = g.epi.scalar(x, r, j0 + jj, off);
+        }
+    }
+}

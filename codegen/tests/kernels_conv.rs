@@ -1,0 +1,72 @@
+//! `Conv2d` (1x1, depthwise, im2col paths) against an f64 reference, and its checks.
+
+mod kernels_util;
+
+use kernels_util::*;
+use kiln_codegen::cpu::kernels::*;
+use kiln_codegen::CodegenError;
+
+#[test]
+fn conv_matches_reference() {
+    let mut rng = Rng::new(3);
+    for d in conv_cases() {
+        check_conv(&mut rng, d);
+    }
+}
+
+#[test]
+fn conv_rejects_bad_descriptors() {
+    let ok = conv(1, 4, 8, 8, 6, (3, 3), (1, 1), [1, 1, 1, 1], (1, 1), 2);
+    assert!(ok.validate().is_ok());
+    let bad = [
+        Conv2dDesc { groups: 3, ..ok },
+        Conv2dDesc { groups: 0, ..ok },
+        Conv2dDesc { stride_h: 0, ..ok },
+        Conv2dDesc {
+            dilation_w: 0,
+            ..ok
+        },
+        Conv2dDesc { kh: 0, ..ok },
+        Conv2dDesc { c_in: 0, ..ok },
+        Conv2dDesc { kw: 11, ..ok },
+        Conv2dDesc {
+            kh: 4,
+            dilation_h: 4,
+            ..ok
+        },
+        Conv2dDesc {
+            h: usize::MAX / 2,
+            w: usize::MAX / 2,
+            ..ok
+        },
+    ];
+    for d in bad {
+        assert!(d.validate().is_err(), "{d:?}");
+        assert!(
+            Conv2d::new(d, &[1.0; 1000], None, Activation::None).is_err(),
+            "{d:?}"
+        );
+    }
+}
+
+#[test]
+fn conv_rejects_short_slices() {
+    let d = conv(1, 4, 8, 8, 6, (3, 3), (1, 1), [1, 1, 1, 1], (1, 1), 2);
+    let w = vec![0.5; 6 * 2 * 9];
+    assert!(Conv2d::new(d, &w[..w.len() - 1], None, Activation::None).is_err());
+    assert!(matches!(
+        Conv2d::new(d, &w, Some(&[0.0; 5]), Activation::Relu),
+        Err(CodegenError::InvalidArgument { .. })
+    ));
+    let cv = Conv2d::new(d, &w, Some(&[0.0; 6]), Activation::Relu).unwrap();
+    let (x, mut y, mut s) = (vec![1.0; 256], vec![0.0; 384], vec![0.0; cv.scratch_len()]);
+    assert!(cv.run(&x, None, &mut y, &mut s, 1).is_ok());
+    assert!(cv.run(&x[..255], None, &mut y, &mut s, 1).is_err());
+    assert!(cv.run(&x, None, &mut y[..383], &mut s, 1).is_err());
+    assert!(cv.run(&x, Some(&[0.0; 383]), &mut y, &mut s, 1).is_err());
+    assert!(cv.run(&x, None, &mut y, &mut s[..1], 1).is_err());
+    assert_eq!(
+        cv.run(&x, None, &mut y, &mut s, 0),
+        Err(CodegenError::ZeroThreads)
+    );
+}
