@@ -54,6 +54,38 @@ impl Executable {
 
     /// Runs the plan on named inputs; outputs follow the graph's output order.
     pub fn run(&self, inputs: &HashMap<String, Tensor>) -> Result<Vec<Tensor>> {
+        self.run_timed(inputs, None)
+    }
+
+    /// Runs `iters` times and returns each step's median time in microseconds,
+    /// with the node it is reported under and its kernel, in plan order.
+    pub fn profile(
+        &self,
+        inputs: &HashMap<String, Tensor>,
+        iters: usize,
+    ) -> Result<Vec<(String, String, f64)>> {
+        let mut samples = vec![Vec::with_capacity(iters); self.steps.len()];
+        for _ in 0..iters.max(1) {
+            let mut times = vec![0.0; self.steps.len()];
+            self.run_timed(inputs, Some(&mut times))?;
+            samples.iter_mut().zip(times).for_each(|(s, t)| s.push(t));
+        }
+        Ok(self
+            .steps
+            .iter()
+            .zip(samples)
+            .map(|(step, mut s)| {
+                s.sort_by(f64::total_cmp);
+                (step.node.clone(), step.kernel.describe(), s[s.len() / 2])
+            })
+            .collect())
+    }
+
+    fn run_timed(
+        &self,
+        inputs: &HashMap<String, Tensor>,
+        times: Option<&mut Vec<f64>>,
+    ) -> Result<Vec<Tensor>> {
         let ordered = self.check_inputs(inputs)?;
         let mut frame = self
             .frames
@@ -65,8 +97,8 @@ impl Executable {
                 boxed: vec![None; self.boxed_slots],
             });
         let result = match &self.pool {
-            Some(pool) => pool.install(|| self.execute(&ordered, &mut frame)),
-            None => self.execute(&ordered, &mut frame),
+            Some(pool) => pool.install(|| self.execute(&ordered, &mut frame, times)),
+            None => self.execute(&ordered, &mut frame, times),
         };
         frame.boxed.iter_mut().for_each(|b| *b = None);
         if let Ok(mut f) = self.frames.lock() {
@@ -75,7 +107,12 @@ impl Executable {
         result
     }
 
-    fn execute(&self, inputs: &[&Tensor], frame: &mut Frame) -> Result<Vec<Tensor>> {
+    fn execute(
+        &self,
+        inputs: &[&Tensor],
+        frame: &mut Frame,
+        mut times: Option<&mut Vec<f64>>,
+    ) -> Result<Vec<Tensor>> {
         let base = frame.arena.base();
         let mut env = Env {
             arena: base,
@@ -83,7 +120,8 @@ impl Executable {
             consts: &self.consts,
             boxed: &mut frame.boxed,
         };
-        for step in &self.steps {
+        for (k, step) in self.steps.iter().enumerate() {
+            let t0 = times.is_some().then(std::time::Instant::now);
             if step.outputs.iter().all(|s| s.ty.numel() == 0) {
                 continue;
             }
@@ -96,6 +134,9 @@ impl Executable {
             };
             tracing::trace!(node = %step.node, "step");
             step.kernel.run(&mut io, self.threads)?;
+            if let (Some(t), Some(t0)) = (times.as_deref_mut(), t0) {
+                t[k] = t0.elapsed().as_secs_f64() * 1e6;
+            }
         }
         self.outputs
             .iter()

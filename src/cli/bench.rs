@@ -21,6 +21,9 @@ pub struct Args {
     /// Timed iterations.
     #[arg(long, default_value_t = 20)]
     iters: usize,
+    /// Also print each kernel's median time (compiled engine only).
+    #[arg(long)]
+    profile: bool,
     /// Untimed warm-up iterations.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
@@ -121,6 +124,11 @@ pub fn run(a: Args) -> Result<()> {
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
+    if a.profile {
+        if let super::engine::Engine::Compiled(e) = &engine {
+            print_profile(e.profile(&inputs, a.iters)?);
+        }
+    }
     let r = Report {
         model: a.model.display().to_string(),
         engine: engine.name(),
@@ -156,4 +164,17 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Per-kernel medians, slowest first, with their share of the total.
+fn print_profile(mut steps: Vec<(String, String, f64)>) {
+    let total: f64 = steps.iter().map(|s| s.2).sum();
+    steps.sort_by(|a, b| b.2.total_cmp(&a.2));
+    println!("per-kernel medians (sum {:.1} us)", total);
+    for (node, kernel, us) in steps.iter().take(25) {
+        println!(
+            "  {us:9.1} us {:5.1}%  {kernel:<36} {node}",
+            100.0 * us / total
+        );
+    }
 }

@@ -27,7 +27,7 @@ use crate::{ensure, op_err, Attrs, DType, Registry, Result, Tensor, TensorType};
 
 /// Spatial geometry of a sliding-window op after resolving `auto_pad`.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Window {
+pub struct Window {
     pub kernel: Vec<usize>,
     pub strides: Vec<usize>,
     pub dilations: Vec<usize>,
@@ -77,12 +77,7 @@ pub(crate) fn read_pads(attrs: &Attrs, n: usize) -> Result<(Vec<usize>, Vec<usiz
 /// Resolves the geometry of a window op over `input` (spatial shape) with
 /// `kernel`, from `auto_pad`, `pads`, `strides` and `dilations`.
 #[allow(clippy::needless_range_loop)] // several per-dim arrays in step
-pub(crate) fn window(
-    attrs: &Attrs,
-    input: &[usize],
-    kernel: &[usize],
-    ceil_mode: bool,
-) -> Result<Window> {
+pub fn window(attrs: &Attrs, input: &[usize], kernel: &[usize], ceil_mode: bool) -> Result<Window> {
     let n = input.len();
     ensure!(
         kernel.len() == n,

@@ -135,3 +135,21 @@ fn activation(n: &Node) -> Option<Act> {
         _ => None,
     }
 }
+
+/// A short description for reports, e.g. `+bias+residual+clip`.
+pub(crate) fn suffix(spec: &EpilogueSpec) -> String {
+    let mut s = String::new();
+    if spec.bias.is_some() {
+        s.push_str("+bias");
+    }
+    if spec.residual.is_some() {
+        s.push_str("+residual");
+    }
+    s.push_str(match spec.activation {
+        Act::None => "",
+        Act::Relu => "+relu",
+        Act::Clip { .. } => "+clip",
+        Act::LeakyRelu { .. } => "+leaky_relu",
+    });
+    s
+}

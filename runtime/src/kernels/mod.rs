@@ -5,9 +5,12 @@
 //! its uses are counted in the compile report.
 
 pub(crate) mod alias;
+mod conv;
 pub(crate) mod dense;
 pub(crate) mod epilogue;
 pub(crate) mod fallback;
+mod matmul;
+mod rows;
 
 use crate::fusion::{Group, Pattern};
 use crate::kernel::Kernel;
@@ -26,7 +29,12 @@ pub(crate) type Builder = fn(&Graph, &Group, &CompileOptions) -> Result<Option<B
 
 /// The builders, most specialised first.
 pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
-    &[("interpreter", build_fallback)]
+    &[
+        ("conv", conv::build),
+        ("matmul", matmul::build),
+        ("rows", rows::build),
+        ("interpreter", build_fallback),
+    ]
 }
 
 fn build_fallback(g: &Graph, group: &Group, _: &CompileOptions) -> Result<Option<Built>> {
@@ -39,4 +47,12 @@ fn build_fallback(g: &Graph, group: &Group, _: &CompileOptions) -> Result<Option
         inputs: n.inputs.clone(),
         outputs: n.outputs.clone(),
     }))
+}
+
+/// A constant f32 value's elements (`None` if not a constant or not f32).
+pub(crate) fn const_f32(g: &Graph, v: ValueId) -> Option<Vec<f32>> {
+    g.const_value(v)?
+        .as_slice::<f32>()
+        .ok()
+        .map(<[f32]>::to_vec)
 }

@@ -1,0 +1,139 @@
+//! Convolution groups: an f32 2-D `Conv` with constant weights, plus its
+//! fused epilogue, on [`kiln_codegen::cpu::kernels::Conv2d`] (prepacked
+//! weights; 1x1 as GEMM, depthwise direct, otherwise im2col + GEMM).
+
+use super::epilogue::{self, Act};
+use super::{const_f32, Built};
+use crate::fusion::Group;
+use crate::kernel::{Kernel, StepIo};
+use crate::{CompileOptions, Result, RuntimeError};
+use kiln_codegen::cpu::kernels::{Activation, Conv2d, Conv2dDesc};
+use kiln_ir::ops::conv::window;
+use kiln_ir::Graph;
+
+struct ConvKernel {
+    conv: Conv2d,
+    residual: bool,
+    label: String,
+    node: String,
+}
+
+impl Kernel for ConvKernel {
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+
+    fn scratch_bytes(&self) -> usize {
+        self.conv.scratch_len() * 4
+    }
+
+    fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
+        let residual = self.residual.then(|| io.in_f32(1));
+        let scratch = io.scratch_f32(self.conv.scratch_len());
+        self.conv
+            .run(io.in_f32(0), residual, io.out_f32(0), scratch, threads)
+            .map_err(|source| RuntimeError::Kernel {
+                node: self.node.clone(),
+                source,
+            })
+    }
+}
+
+/// The codegen activation for an epilogue activation.
+pub(crate) fn activation(a: Act) -> Activation {
+    match a {
+        Act::None => Activation::None,
+        Act::Relu => Activation::Relu,
+        Act::Clip { min, max } => Activation::Clip { min, max },
+        Act::LeakyRelu { alpha } => Activation::LeakyRelu { alpha },
+    }
+}
+
+/// Sums optional per-channel constants (a conv's own bias and an epilogue bias).
+pub(crate) fn sum_biases(parts: &[Option<Vec<f32>>]) -> Option<Vec<f32>> {
+    parts
+        .iter()
+        .flatten()
+        .fold(None, |acc: Option<Vec<f32>>, b| {
+            Some(match acc {
+                None => b.clone(),
+                Some(a) => a.iter().zip(b).map(|(x, y)| x + y).collect(),
+            })
+        })
+}
+
+pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Option<Built>> {
+    let n = &g.nodes()[group.nodes[0]];
+    if !opts.dense_kernels || n.op.kind != "Conv" || !super::dense::is_anchor(g, n) {
+        return Ok(None);
+    }
+    let Some(spec) = epilogue::parse(g, &group.nodes) else {
+        return Ok(None);
+    };
+    let (xs, ws) = (
+        &g.value(n.inputs[0]).ty.shape,
+        &g.value(n.inputs[1]).ty.shape,
+    );
+    let Some(weight) = const_f32(g, n.inputs[1]) else {
+        return Ok(None);
+    };
+    let own_bias = match n.inputs.get(2) {
+        Some(&b) => match const_f32(g, b) {
+            Some(v) => Some(v),
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    let win = window(&n.op.attrs, &xs[2..], &ws[2..], false)?;
+    let desc = Conv2dDesc {
+        batch: xs[0],
+        c_in: xs[1],
+        h: xs[2],
+        w: xs[3],
+        c_out: ws[0],
+        kh: ws[2],
+        kw: ws[3],
+        stride_h: win.strides[0],
+        stride_w: win.strides[1],
+        pad_top: win.begin[0],
+        pad_left: win.begin[1],
+        pad_bottom: win.end[0],
+        pad_right: win.end[1],
+        dilation_h: win.dilations[0],
+        dilation_w: win.dilations[1],
+        groups: n.op.attrs.int_or("group", 1)?.max(1) as usize,
+    };
+    let out = &g.value(n.outputs[0]).ty.shape;
+    if desc.validate().is_err() || [desc.out_h(), desc.out_w()] != [out[2], out[3]] {
+        return Ok(None);
+    }
+    let bias = sum_biases(&[own_bias, spec.bias.and_then(|b| const_f32(g, b))]);
+    let conv = match Conv2d::new(desc, &weight, bias.as_deref(), activation(spec.activation)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(node = %n.name, error = %e, "conv kernel refused");
+            return Ok(None);
+        }
+    };
+    let last = &g.nodes()[*group.nodes.last().expect("group")];
+    let mut inputs = vec![n.inputs[0]];
+    inputs.extend(spec.residual);
+    let label = format!(
+        "conv2d[{}x{} g{} s{}]{}",
+        desc.kh,
+        desc.kw,
+        desc.groups,
+        desc.stride_h,
+        epilogue::suffix(&spec)
+    );
+    Ok(Some(Built {
+        kernel: Box::new(ConvKernel {
+            conv,
+            residual: spec.residual.is_some(),
+            label,
+            node: last.name.clone(),
+        }),
+        inputs,
+        outputs: last.outputs.clone(),
+    }))
+}

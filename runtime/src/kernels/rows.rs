@@ -1,0 +1,106 @@
+//! Row kernels over the last axis: `Softmax` and `LayerNormalization` (f32),
+//! each one fused kernel (max, exp, sum and scale; mean, variance, scale and shift).
+
+use super::Built;
+use crate::fusion::Group;
+use crate::kernel::{Kernel, StepIo};
+use crate::{CompileOptions, Result, RuntimeError};
+use kiln_codegen::cpu::kernels::{layer_norm_rows_f32, softmax_rows_f32};
+use kiln_ir::{DType, Graph, Node};
+
+struct Softmax {
+    rows: usize,
+    cols: usize,
+    node: String,
+}
+
+struct LayerNorm {
+    rows: usize,
+    cols: usize,
+    eps: f32,
+    beta: bool,
+    node: String,
+}
+
+impl Kernel for Softmax {
+    fn describe(&self) -> String {
+        "softmax[rows]".into()
+    }
+    fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
+        softmax_rows_f32(io.in_f32(0), io.out_f32(0), self.rows, self.cols, threads).map_err(
+            |source| RuntimeError::Kernel {
+                node: self.node.clone(),
+                source,
+            },
+        )
+    }
+}
+
+impl Kernel for LayerNorm {
+    fn describe(&self) -> String {
+        "layer_norm[rows]".into()
+    }
+    fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
+        let beta = self.beta.then(|| io.in_f32(2));
+        let (x, gamma, y) = (io.in_f32(0), io.in_f32(1), io.out_f32(0));
+        layer_norm_rows_f32(x, gamma, beta, self.eps, y, self.rows, self.cols, threads).map_err(
+            |source| RuntimeError::Kernel {
+                node: self.node.clone(),
+                source,
+            },
+        )
+    }
+}
+
+/// Rows and columns when `axis` (possibly negative) is the last axis of `n`'s
+/// f32 input and every value of the node is f32.
+fn last_axis_rows(g: &Graph, n: &Node, default_axis: i64) -> Result<Option<(usize, usize)>> {
+    if n.outputs.len() != 1 || n.inputs.iter().any(|&v| g.value(v).ty.dtype != DType::F32) {
+        return Ok(None);
+    }
+    let ty = &g.value(n.inputs[0]).ty;
+    let rank = ty.rank() as i64;
+    let axis = n.op.attrs.int_or("axis", default_axis)?;
+    if rank == 0 || (axis != rank - 1 && axis != -1) || g.value(n.outputs[0]).ty.dtype != DType::F32
+    {
+        return Ok(None);
+    }
+    let cols = ty.shape[ty.rank() - 1];
+    Ok(Some((ty.numel() / cols.max(1), cols)))
+}
+
+pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Option<Built>> {
+    let n = &g.nodes()[group.nodes[0]];
+    if !opts.dense_kernels || group.nodes.len() != 1 {
+        return Ok(None);
+    }
+    let node = n.name.clone();
+    let kernel: Box<dyn Kernel> = match n.op.kind.as_str() {
+        "Softmax" => match last_axis_rows(g, n, -1)? {
+            Some((rows, cols)) => Box::new(Softmax { rows, cols, node }),
+            None => return Ok(None),
+        },
+        "LayerNormalization" => {
+            let Some((rows, cols)) = last_axis_rows(g, n, -1)? else {
+                return Ok(None);
+            };
+            let per_col = |i: usize| n.inputs.get(i).map(|&v| g.value(v).ty.numel() == cols);
+            if per_col(1) != Some(true) || per_col(2) == Some(false) {
+                return Ok(None);
+            }
+            Box::new(LayerNorm {
+                rows,
+                cols,
+                eps: n.op.attrs.float_or("epsilon", 1e-5)? as f32,
+                beta: n.inputs.len() == 3,
+                node,
+            })
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(Built {
+        kernel,
+        inputs: n.inputs.clone(),
+        outputs: n.outputs.clone(),
+    }))
+}
