@@ -85,7 +85,7 @@ impl Builder {
             0 => self.node(Op::new("Relu"), &[self.cur]),
             1 => self.node(Op::new("Tanh"), &[self.cur]),
             2 => self.node(Op::new("Sigmoid"), &[self.cur]),
-            3 | 4 | 5 => {
+            3..=5 => {
                 let kind = ["Add", "Mul", "Sub", "Max"][self.rng.below(4)];
                 let b = self.operand(&shape);
                 let ins = if self.rng.below(2) == 0 {
