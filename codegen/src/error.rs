@@ -28,4 +28,24 @@ pub enum CodegenError {
         cols: usize,
         strides: [usize; 2],
     },
+    /// The JIT does not handle this expression, dtype or schedule (callers
+    /// fall back to the interpreter).
+    #[error("unsupported by the JIT: {what}")]
+    Unsupported { what: String },
+    /// The schedule does not apply to the expression.
+    #[error("bad schedule: {0}")]
+    Schedule(String),
+    /// Cranelift refused the generated function.
+    #[error("cranelift: {0}")]
+    Cranelift(String),
+    /// Run-time arguments do not match the compiled kernel.
+    #[error("bad kernel arguments: {0}")]
+    Arguments(String),
+}
+
+impl CodegenError {
+    /// An [`CodegenError::Unsupported`] with a formatted reason.
+    pub fn unsupported(what: impl Into<String>) -> Self {
+        CodegenError::Unsupported { what: what.into() }
+    }
 }
