@@ -28,8 +28,31 @@ pub enum CodegenError {
         cols: usize,
         strides: [usize; 2],
     },
+<<<<<<< HEAD
     /// A kernel descriptor or argument is inconsistent (zero sizes, groups that do
     /// not divide the channels, a kernel larger than the padded input, ...).
     #[error("{op}: {reason}")]
     InvalidArgument { op: &'static str, reason: String },
+=======
+    /// The JIT does not handle this expression, dtype or schedule (callers
+    /// fall back to the interpreter).
+    #[error("unsupported by the JIT: {what}")]
+    Unsupported { what: String },
+    /// The schedule does not apply to the expression.
+    #[error("bad schedule: {0}")]
+    Schedule(String),
+    /// Cranelift refused the generated function.
+    #[error("cranelift: {0}")]
+    Cranelift(String),
+    /// Run-time arguments do not match the compiled kernel.
+    #[error("bad kernel arguments: {0}")]
+    Arguments(String),
+}
+
+impl CodegenError {
+    /// An [`CodegenError::Unsupported`] with a formatted reason.
+    pub fn unsupported(what: impl Into<String>) -> Self {
+        CodegenError::Unsupported { what: what.into() }
+    }
+>>>>>>> helper-jit
 }

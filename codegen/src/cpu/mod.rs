@@ -8,9 +8,14 @@
 //! - [`features`] — the SIMD features this CPU reports, and the [`Isa`] the GEMM uses.
 
 mod gemm;
+<<<<<<< HEAD
 pub mod kernels;
+=======
+pub mod jit;
+>>>>>>> helper-jit
 
 pub use gemm::{gemm_f32, Strides};
+pub use jit::{default_schedule, ExprKernel, JitOptions};
 
 /// SIMD features detected at run time (all `false` off x86-64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

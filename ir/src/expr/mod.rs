@@ -11,17 +11,23 @@
 
 pub mod affine;
 mod eval;
+pub mod index;
 pub mod inline;
 pub mod lower;
+pub mod nest;
+mod nest_print;
 mod print;
 pub mod scalar;
+pub mod schedule;
 pub mod tensor;
 
 pub use affine::{AffineExpr, Atom};
 pub use eval::eval;
 pub use inline::inline;
 pub use lower::lower;
+pub use nest::{Loop, LoopNest};
 pub use scalar::{Access, BinaryOp, CmpOp, ScalarExpr, UnaryOp};
+pub use schedule::{apply, Schedule, Step};
 pub use tensor::{Iter, Operand, ReduceKind, Reduction, TensorExpr};
 
 #[cfg(test)]

@@ -61,6 +61,15 @@ fn affine(e: &AffineExpr, n: &Names) -> String {
     }
 }
 
+/// Prints an index expression whose iterator `i` is named `names[i]`.
+pub(crate) fn affine_named(e: &AffineExpr, names: &[&str]) -> String {
+    let n = Names {
+        iters: names.to_vec(),
+        inputs: vec![],
+    };
+    affine(e, &n)
+}
+
 /// An index expression in parentheses unless it is a single iterator.
 fn wrapped(e: &AffineExpr, n: &Names) -> String {
     match e.terms.as_slice() {

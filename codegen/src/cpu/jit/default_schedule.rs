@@ -1,0 +1,109 @@
+//! The default schedule: fuse the innermost run of output loops (and of
+//! reduction loops) whose accesses stay contiguous across the pair, vectorize
+//! the innermost contiguous loop (a contiguous innermost reduction gets
+//! vector partial accumulators; otherwise the innermost output loop), and
+//! mark the outermost output loop parallel.
+
+use super::dtypes::compute_type;
+use kiln_ir::expr::index::flat_offset;
+use kiln_ir::expr::{AffineExpr, Schedule, Step, TensorExpr};
+
+/// Every access's flat element offset over the expression's iterators.
+fn offsets(e: &TensorExpr, with_output: bool) -> Vec<AffineExpr> {
+    let mut v = vec![];
+    let mut add = |a: &kiln_ir::expr::Access| {
+        let shape = &e.inputs[a.input].ty.shape;
+        v.push(flat_offset(&a.index, shape).simplified(None));
+    };
+    e.body.visit_accesses(&mut add);
+    if with_output {
+        let idx: Vec<AffineExpr> = (0..e.iters.len()).map(AffineExpr::iter).collect();
+        v.push(flat_offset(&idx, &e.output.shape).simplified(None));
+    }
+    v
+}
+
+/// Fuses iterators `first..end` from the inside out while contiguous;
+/// returns the innermost group's name and its outermost member.
+fn fuse_run(
+    e: &TensorExpr,
+    first: usize,
+    end: usize,
+    offs: &[AffineExpr],
+    steps: &mut Vec<Step>,
+) -> (String, usize) {
+    let all = e.all_iters();
+    let mut cur = all[end - 1].name.clone();
+    let mut outer = end - 1;
+    for a in (first..end - 1).rev() {
+        let (ea, eb) = (all[a].extent, all[a + 1].extent);
+        let ok = ea == 1
+            || eb == 1
+            || offs
+                .iter()
+                .all(|o| match (o.linear_coef(a), o.linear_coef(a + 1)) {
+                    (Some(ca), Some(cb)) => ca == cb * eb as i64,
+                    _ => false,
+                });
+        if !ok {
+            break;
+        }
+        steps.push(Step::Fuse {
+            outer: all[a].name.clone(),
+            inner: cur.clone(),
+        });
+        cur = format!("{}_{cur}", all[a].name);
+        outer = a;
+    }
+    (cur, outer)
+}
+
+/// True when every access moves by 0 or 1 elements along iterator `i`,
+/// and some access moves by 1.
+fn contiguous(offs: &[AffineExpr], i: usize) -> bool {
+    let c: Vec<Option<i64>> = offs.iter().map(|o| o.linear_coef(i)).collect();
+    c.iter().all(|c| matches!(c, Some(0 | 1))) && c.contains(&Some(1))
+}
+
+/// A good schedule for `e`; see the module docs.
+pub fn default_schedule(e: &TensorExpr) -> Schedule {
+    let lanes = compute_type(e).map_or(4, |t| 16 / t.bytes() as usize);
+    let n_out = e.iters.len();
+    let n_all = e.all_iters().len();
+    let mut steps = vec![];
+    let out = (n_out > 0).then(|| fuse_run(e, 0, n_out, &offsets(e, true), &mut steps));
+    let body = offsets(e, false);
+    let red = (n_all > n_out).then(|| fuse_run(e, n_out, n_all, &body, &mut steps));
+    let extent = |from: usize, to: usize| {
+        e.all_iters()[from..to]
+            .iter()
+            .map(|i| i.extent)
+            .product::<usize>()
+    };
+    let vec = match (&out, &red) {
+        (_, Some((name, from)))
+            if contiguous(&body, n_all - 1) && extent(*from, n_all) >= lanes =>
+        {
+            Some(name.clone())
+        }
+        (Some((name, from)), Some(_))
+            if contiguous(&body, n_out - 1) && extent(*from, n_out) >= lanes =>
+        {
+            Some(name.clone())
+        }
+        (Some((name, from)), None) if extent(*from, n_out) >= 2 => Some(name.clone()),
+        _ => None,
+    };
+    if let Some(iter) = vec {
+        steps.push(Step::Vectorize { iter, lanes });
+    }
+    if let Some((name, from)) = &out {
+        let iter = if *from == 0 {
+            name.clone()
+        } else {
+            e.iters[0].name.clone()
+        };
+        steps.push(Step::Parallel { iter });
+    }
+    Schedule::new(steps)
+}

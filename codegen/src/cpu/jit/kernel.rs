@@ -1,0 +1,286 @@
+//! [`ExprKernel`]: a tensor expression and schedule compiled to native code.
+//!
+//! The generated function is `extern "C" fn(ptrs: *const *mut u8, lo: i64,
+//! hi: i64)`: `ptrs` holds the input base pointers then the output's; the
+//! outermost loop (when it is an output loop) runs over `lo..hi`.
+
+use super::dtypes::{compute_type, flags};
+use super::emit::Emitter;
+use super::module::{new_module, Code};
+use super::JitOptions;
+use crate::CodegenError;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::JITModule;
+use cranelift_module::{Linkage, Module};
+use kiln_ir::expr::{apply, LoopNest, Schedule, TensorExpr};
+use kiln_ir::{Tensor, TensorType};
+use std::collections::HashMap;
+
+type KernelFn = unsafe extern "C" fn(*const *mut u8, i64, i64);
+
+/// A compiled tensor expression; see the module docs.
+pub struct ExprKernel {
+    _code: Code,
+    func: KernelFn,
+    extent: usize,
+    inputs: Vec<TensorType>,
+    output: TensorType,
+    nest_text: String,
+}
+
+fn cl_err(e: impl std::fmt::Display) -> CodegenError {
+    CodegenError::Cranelift(e.to_string())
+}
+
+/// Refuses what the generator does not handle.
+fn check_supported(e: &TensorExpr, nest: &LoopNest, lanes: usize) -> Result<(), CodegenError> {
+    let n_out = e.iters.len();
+    let mut bad = false;
+    if let Some(ep) = &e.epilogue {
+        ep.visit_accesses(&mut |a| {
+            bad |= a
+                .index
+                .iter()
+                .any(|s| (n_out..n_out + 64).any(|i| s.uses(i)));
+        });
+    }
+    if bad {
+        return Err(CodegenError::unsupported(
+            "an epilogue reading reduction iterators",
+        ));
+    }
+    if e.output.numel() > 0 && e.inputs.iter().any(|o| o.ty.numel() == 0) {
+        return Err(CodegenError::unsupported("an empty input"));
+    }
+    if let Some(l) = nest
+        .loops
+        .iter()
+        .find(|l| l.vector.is_some_and(|v| v != lanes))
+    {
+        return Err(CodegenError::unsupported(format!(
+            "vector width {} on `{}`: Cranelift vectors are 128-bit, {lanes} lanes here",
+            l.vector.unwrap_or(0),
+            l.name
+        )));
+    }
+    Ok(())
+}
+
+impl ExprKernel {
+    /// Compiles `expr` scheduled by `schedule`.
+    pub fn compile(
+        expr: &TensorExpr,
+        schedule: &Schedule,
+        opts: &JitOptions,
+    ) -> Result<ExprKernel, CodegenError> {
+        let ct = compute_type(expr)?;
+        let mut nest = apply(expr, schedule).map_err(|e| CodegenError::Schedule(e.to_string()))?;
+        let lanes = 16 / ct.bytes() as usize;
+        if !opts.allow_simd {
+            nest.loops.iter_mut().for_each(|l| l.vector = None);
+        }
+        check_supported(expr, &nest, lanes)?;
+        let mut module = new_module(opts)?;
+        let id = build(&mut module, &nest, ct, opts)?;
+        module.finalize_definitions().map_err(cl_err)?;
+        let ptr = module.get_finalized_function(id);
+        // SAFETY: `build` defined this function with exactly this signature.
+        let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(ptr) };
+        let extent = match nest.loops.first() {
+            Some(l) if !l.reduce => l.extent,
+            _ => 1,
+        };
+        tracing::debug!(target: "kiln::jit", "compiled {}:\n{nest}", expr.name);
+        Ok(ExprKernel {
+            _code: Code::new(module),
+            func,
+            extent,
+            inputs: expr.inputs.iter().map(|o| o.ty.clone()).collect(),
+            output: expr.output.clone(),
+            nest_text: nest.to_string(),
+        })
+    }
+
+    /// Extent of the outermost loop; callers split `0..parallel_extent()`
+    /// among threads.
+    pub fn parallel_extent(&self) -> usize {
+        self.extent
+    }
+
+    /// The scheduled loop nest, printed.
+    pub fn loop_nest(&self) -> &str {
+        &self.nest_text
+    }
+
+    /// Runs outer iterations `lo..hi`.
+    ///
+    /// # Safety
+    /// `inputs[i]` points to a dense row-major buffer of the expression's
+    /// input `i` type, `output` to one of its output type, `inputs` has one
+    /// pointer per input, and `lo <= hi <= parallel_extent()`. Writes only
+    /// output elements of outer iterations `lo..hi`.
+    pub unsafe fn run_range(&self, inputs: &[*const u8], output: *mut u8, lo: usize, hi: usize) {
+        let mut ptrs: Vec<*mut u8> = inputs.iter().map(|&p| p as *mut u8).collect();
+        ptrs.push(output);
+        // SAFETY: the caller upholds the buffer contract above.
+        unsafe { (self.func)(ptrs.as_ptr(), lo as i64, hi as i64) }
+    }
+
+    /// Checks dtypes and shapes, then runs everything on this thread.
+    pub fn run(&self, inputs: &[&Tensor], output: &mut Tensor) -> Result<(), CodegenError> {
+        let (ins, out) = self.pointers(inputs, output)?;
+        // SAFETY: `pointers` checked every buffer's type against the kernel's.
+        unsafe { self.run_range(&ins, out, 0, self.extent) };
+        Ok(())
+    }
+
+    /// Like [`ExprKernel::run`], split into about `threads` rayon tasks on
+    /// the current pool (1: the caller's thread only).
+    pub fn run_threads(
+        &self,
+        inputs: &[&Tensor],
+        output: &mut Tensor,
+        threads: usize,
+    ) -> Result<(), CodegenError> {
+        if threads == 0 {
+            return Err(CodegenError::ZeroThreads);
+        }
+        let (ins, out) = self.pointers(inputs, output)?;
+        let ins: Vec<usize> = ins.iter().map(|&p| p as usize).collect();
+        let (out, n) = (out as usize, self.extent);
+        let chunk = n.div_ceil(threads.min(n.max(1)));
+        rayon::scope(|s| {
+            for lo in (0..n).step_by(chunk.max(1)) {
+                let ins = &ins;
+                s.spawn(move |_| {
+                    let p: Vec<*const u8> = ins.iter().map(|&a| a as *const u8).collect();
+                    // SAFETY: types checked; chunks write disjoint outer iterations.
+                    unsafe { self.run_range(&p, out as *mut u8, lo, (lo + chunk).min(n)) };
+                });
+            }
+        });
+        Ok(())
+    }
+
+    fn pointers(
+        &self,
+        inputs: &[&Tensor],
+        output: &mut Tensor,
+    ) -> Result<(Vec<*const u8>, *mut u8), CodegenError> {
+        let bad = |what: String| CodegenError::Arguments(what);
+        if inputs.len() != self.inputs.len() {
+            return Err(bad(format!(
+                "{} inputs for {}",
+                inputs.len(),
+                self.inputs.len()
+            )));
+        }
+        for (k, (t, ty)) in inputs.iter().zip(&self.inputs).enumerate() {
+            if t.ty() != *ty {
+                return Err(bad(format!("input {k} is {}, expected {ty}", t.ty())));
+            }
+        }
+        if output.ty() != self.output {
+            return Err(bad(format!(
+                "output is {}, expected {}",
+                output.ty(),
+                self.output
+            )));
+        }
+        let ins = inputs
+            .iter()
+            .map(|t| super::data::ptr(t))
+            .collect::<Result<_, _>>()?;
+        Ok((ins, super::data::ptr_mut(output)?))
+    }
+}
+
+/// Generates and defines the kernel function; returns its id.
+fn build(
+    module: &mut JITModule,
+    nest: &LoopNest,
+    ct: types::Type,
+    opts: &JitOptions,
+) -> Result<cranelift_module::FuncId, CodegenError> {
+    let mut ctx = module.make_context();
+    for _ in 0..3 {
+        ctx.func.signature.params.push(AbiParam::new(types::I64));
+    }
+    let id = module
+        .declare_function("kernel", Linkage::Export, &ctx.func.signature)
+        .map_err(cl_err)?;
+    let mut fbc = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let p = b.block_params(entry).to_vec();
+    let n_ptrs = nest.expr.inputs.len() + 1;
+    let ptrs = (0..n_ptrs)
+        .map(|k| b.ins().load(types::I64, flags(), p[0], (8 * k) as i32))
+        .collect();
+    let mut em = emitter(b, module, nest, ct, opts, ptrs, (p[1], p[2]));
+    if nest.loops.first().is_none_or(|l| l.reduce) {
+        let (run, done) = (em.b.create_block(), em.b.create_block());
+        let go = em.b.ins().icmp(IntCC::SignedLessThan, p[1], p[2]);
+        em.b.ins().brif(go, run, &[], done, &[]);
+        em.b.switch_to_block(run);
+        em.inner(0)?;
+        em.b.ins().jump(done, &[]);
+        em.b.switch_to_block(done);
+    } else {
+        em.inner(0)?;
+    }
+    em.b.ins().return_(&[]);
+    em.b.seal_all_blocks();
+    let cfg = em.module.isa().frontend_config();
+    em.b.finalize(cfg);
+    tracing::trace!(target: "kiln::jit", "{}", ctx.func.display());
+    module
+        .define_function(id, &mut ctx)
+        .map_err(|e| cl_err(format!("{e:?}")))?;
+    module.clear_context(&mut ctx);
+    Ok(id)
+}
+
+fn emitter<'a, 'f>(
+    b: FunctionBuilder<'f>,
+    module: &'a mut JITModule,
+    nest: &'a LoopNest,
+    ct: types::Type,
+    opts: &JitOptions,
+    ptrs: Vec<cranelift_codegen::ir::Value>,
+    lo_hi: (cranelift_codegen::ir::Value, cranelift_codegen::ir::Value),
+) -> Emitter<'a, 'f> {
+    let span = |n: usize| (0i64, n as i64 - 1);
+    let mut ranges = vec![(0, 0); nest.id_count()];
+    for l in &nest.loops {
+        ranges[l.id] = span(l.extent);
+    }
+    let lanes = 16 / ct.bytes() as usize;
+    Emitter {
+        b,
+        module,
+        nest,
+        ct,
+        vt: ct.by(lanes as u32).unwrap_or(ct),
+        lanes,
+        ranges,
+        iter_ranges: nest
+            .expr
+            .all_iters()
+            .iter()
+            .map(|i| span(i.extent))
+            .collect(),
+        vars: vec![None; nest.id_count()],
+        vec_id: nest.loops.iter().find(|l| l.vector.is_some()).map(|l| l.id),
+        in_vector: false,
+        ptrs,
+        acc: None,
+        use_fma: opts.allow_fma && super::has_fma(),
+        funcs: HashMap::new(),
+        lo_hi,
+    }
+}

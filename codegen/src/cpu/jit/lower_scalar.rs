@@ -1,0 +1,172 @@
+//! Scalar bodies to Cranelift values of the current type (scalar, or a
+//! vector over the vectorized loop's lanes): loads (vector load, splat or
+//! lane by lane), arithmetic, comparisons as 1/0, branch-free selection
+//! (both sides are safe to evaluate: unproven reads are clamped), casts and
+//! math functions.
+
+use super::dtypes::flags;
+use super::emit::{Emitter, Res};
+use super::math;
+use crate::CodegenError;
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Value};
+use kiln_ir::expr::{Access, BinaryOp, CmpOp, ScalarExpr, UnaryOp};
+
+impl Emitter<'_, '_> {
+    /// The value of `e`; `acc` is the reduced value in an epilogue.
+    pub fn value(&mut self, e: &ScalarExpr, acc: Option<Value>) -> Res<Value> {
+        Ok(match e {
+            ScalarExpr::Const(c) => self.fconst(*c),
+            ScalarExpr::Access(a) => self.load(a)?,
+            ScalarExpr::InBounds(a) => self.guard(a),
+            ScalarExpr::Acc => {
+                acc.ok_or_else(|| CodegenError::unsupported("accumulator outside an epilogue"))?
+            }
+            ScalarExpr::Unary(op, x) => {
+                let x = self.value(x, acc)?;
+                self.unary(*op, x)?
+            }
+            ScalarExpr::Binary(op, a, b) => {
+                let (a, b) = (self.value(a, acc)?, self.value(b, acc)?);
+                self.binary(*op, a, b)?
+            }
+            ScalarExpr::Cmp(op, a, b) => {
+                let (a, b) = (self.value(a, acc)?, self.value(b, acc)?);
+                let c = self.b.ins().fcmp(float_cc(*op), a, b);
+                self.mask_to_float(c)
+            }
+            ScalarExpr::Select(c, t, f) => {
+                let (c, t, f) = (
+                    self.value(c, acc)?,
+                    self.value(t, acc)?,
+                    self.value(f, acc)?,
+                );
+                let z = self.fconst(0.0);
+                let m = self.b.ins().fcmp(FloatCC::NotEqual, c, z);
+                self.select_mask(m, t, f)
+            }
+            ScalarExpr::Cast(d, x) => {
+                let x = self.value(x, acc)?;
+                self.cast(*d, x)?
+            }
+        })
+    }
+
+    /// `c ? a : b` for a comparison result `c` of the current type.
+    pub fn select_mask(&mut self, c: Value, a: Value, b: Value) -> Value {
+        if self.in_vector {
+            let bits = MemFlagsData::new().with_endianness(Endianness::Little);
+            let m = self.b.ins().bitcast(self.vt, bits, c);
+            self.b.ins().bitselect(m, a, b)
+        } else {
+            self.b.ins().select(c, a, b)
+        }
+    }
+
+    /// 1.0 where the comparison `c` holds, else 0.0.
+    pub fn mask_to_float(&mut self, c: Value) -> Value {
+        let (one, zero) = (self.fconst(1.0), self.fconst(0.0));
+        self.select_mask(c, one, zero)
+    }
+
+    fn load(&mut self, a: &Access) -> Res<Value> {
+        let p = self.access_plan(a);
+        let d = self.nest.expr.inputs[a.input].ty.dtype;
+        if !self.in_vector {
+            let off = self.offset(&p, 0);
+            return self.load_scalar(a.input, d, off);
+        }
+        let vid = self.vec_id.unwrap_or(usize::MAX);
+        let coef = if p.safe {
+            p.flat.linear_coef(vid)
+        } else {
+            None
+        };
+        let native = super::dtypes::storage(d) == Some(self.ct);
+        match coef {
+            Some(0) => {
+                let off = self.offset(&p, 0);
+                let s = self.load_scalar(a.input, d, off)?;
+                Ok(self.b.ins().splat(self.vt, s))
+            }
+            Some(1) if native => {
+                let off = self.offset(&p, 0);
+                let addr = self.addr(a.input, off, d.size_of());
+                Ok(self.b.ins().load(self.vt, flags(), addr, 0))
+            }
+            _ => {
+                let mut v = self.fconst(0.0);
+                for k in 0..self.lanes {
+                    let off = self.offset(&p, k as i64);
+                    let s = self.load_scalar(a.input, d, off)?;
+                    v = self.b.ins().insertlane(v, s, k as u8);
+                }
+                Ok(v)
+            }
+        }
+    }
+
+    /// 1.0 where every subscript of `a` is in bounds, else 0.0.
+    fn guard(&mut self, a: &Access) -> Value {
+        let p = self.access_plan(a);
+        let lanes = if self.in_vector { self.lanes } else { 1 };
+        let mut v = self.fconst(0.0);
+        for k in 0..lanes {
+            let ok = self.in_bounds(&p, k as i64);
+            let one = self.scalar_const(1.0);
+            let zero = self.scalar_const(0.0);
+            let s = self.b.ins().select(ok, one, zero);
+            v = if self.in_vector {
+                self.b.ins().insertlane(v, s, k as u8)
+            } else {
+                s
+            };
+        }
+        v
+    }
+
+    fn unary(&mut self, op: UnaryOp, x: Value) -> Res<Value> {
+        if let Some(h) = math::unary_helper(op, self.is_f64()) {
+            return self.lanewise(&[x], &mut |s, v| s.call_helper(h, v));
+        }
+        Ok(match op {
+            UnaryOp::Neg => self.b.ins().fneg(x),
+            UnaryOp::Abs => self.b.ins().fabs(x),
+            UnaryOp::Sqrt => self.b.ins().sqrt(x),
+            UnaryOp::Floor => self.b.ins().floor(x),
+            UnaryOp::Ceil => self.b.ins().ceil(x),
+            UnaryOp::Recip => {
+                let one = self.fconst(1.0);
+                self.b.ins().fdiv(one, x)
+            }
+            _ => return Err(CodegenError::unsupported(format!("function {}", op.name()))),
+        })
+    }
+
+    /// `a op b` in the current type.
+    pub fn binary(&mut self, op: BinaryOp, a: Value, b: Value) -> Res<Value> {
+        if let Some(h) = math::binary_helper(op, self.is_f64()) {
+            return self.lanewise(&[a, b], &mut |s, v| s.call_helper(h, v));
+        }
+        Ok(match op {
+            BinaryOp::Add => self.b.ins().fadd(a, b),
+            BinaryOp::Sub => self.b.ins().fsub(a, b),
+            BinaryOp::Mul => self.b.ins().fmul(a, b),
+            BinaryOp::Div => self.b.ins().fdiv(a, b),
+            BinaryOp::Max => self.b.ins().fmax(a, b),
+            BinaryOp::Min => self.b.ins().fmin(a, b),
+            BinaryOp::Pow => return Err(CodegenError::unsupported("pow")),
+        })
+    }
+}
+
+fn float_cc(op: CmpOp) -> FloatCC {
+    match op {
+        CmpOp::Eq => FloatCC::Equal,
+        CmpOp::Ne => FloatCC::NotEqual,
+        CmpOp::Lt => FloatCC::LessThan,
+        CmpOp::Le => FloatCC::LessThanOrEqual,
+        CmpOp::Gt => FloatCC::GreaterThan,
+        CmpOp::Ge => FloatCC::GreaterThanOrEqual,
+    }
+}

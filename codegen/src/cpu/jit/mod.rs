@@ -1,0 +1,56 @@
+//! Cranelift JIT for tensor expressions: a [`TensorExpr`](kiln_ir::expr::TensorExpr)
+//! and a [`Schedule`](kiln_ir::expr::Schedule) compile to native code for
+//! the host (128-bit SIMD: f32x4 / f64x2, scalar tails).
+//!
+//! - [`kernel`]: [`ExprKernel`] (compile, run a range of outer iterations);
+//! - [`default_schedule()`]: fusion, vectorization, parallel outer loop;
+//! - internals: `module` (JIT module and code memory), `emit` (generation
+//!   state), `loops`, `lower_index`, `lower_scalar`, `dtypes`, `math`, `data`.
+
+mod data;
+mod default_schedule;
+mod dtypes;
+mod emit;
+pub mod kernel;
+mod loops;
+mod lower_index;
+mod lower_scalar;
+mod math;
+mod module;
+
+pub use default_schedule::default_schedule;
+pub use dtypes::compute_type;
+pub use kernel::ExprKernel;
+
+/// Code generation options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JitOptions {
+    /// Run Cranelift's optimizer (`opt_level = speed`).
+    pub optimize: bool,
+    /// Honour vectorize steps (false: those loops run scalar).
+    pub allow_simd: bool,
+    /// Fuse multiply-add in sums of products when the CPU has FMA.
+    pub allow_fma: bool,
+}
+
+impl Default for JitOptions {
+    fn default() -> Self {
+        JitOptions {
+            optimize: true,
+            allow_simd: true,
+            allow_fma: true,
+        }
+    }
+}
+
+/// Whether this CPU has fused multiply-add.
+pub(crate) fn has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

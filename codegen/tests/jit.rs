@@ -1,0 +1,544 @@
+//! The expression JIT against the naive evaluator: one-node graphs lowered
+//! with `kiln_ir::expr::lower`, compiled with the default schedule and with
+//! explicit schedules (split, reorder, fuse, vectorize, unroll), run on
+//! random inputs (never zero) of odd sizes, compared with `expr::eval`.
+
+use kiln_codegen::cpu::jit::{compute_type, default_schedule, ExprKernel, JitOptions};
+use kiln_codegen::CodegenError;
+use kiln_ir::expr::{apply, eval, lower, Schedule, Step, TensorExpr};
+use kiln_ir::{Attr, DType, Graph, Op, Tensor, TensorType};
+
+#[derive(Clone, Copy)]
+enum Gen {
+    Signed,
+    Positive,
+    SmallInt,
+    Bool,
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn value(&mut self, g: Gen) -> f64 {
+        let u = self.next();
+        match g {
+            Gen::Signed => (0.1 + 0.9 * u) * if self.next() < 0.5 { -1.0 } else { 1.0 },
+            Gen::Positive => 0.1 + 1.9 * u,
+            Gen::SmallInt => [-2.0, -1.0, 1.0, 2.0][(u * 4.0) as usize % 4],
+            Gen::Bool => (u < 0.5) as u8 as f64,
+        }
+    }
+    fn tensor(&mut self, d: DType, shape: &[usize], g: Gen) -> Tensor {
+        let v: Vec<f64> = (0..shape.iter().product()).map(|_| self.value(g)).collect();
+        Tensor::from_vec(shape.to_vec(), v).unwrap().cast(d)
+    }
+}
+
+type In<'a> = (DType, &'a [usize], Gen);
+
+/// Lowers a one-node graph of `op` over `ins`.
+fn lowered(op: Op, ins: &[In]) -> TensorExpr {
+    let mut g = Graph::new("t");
+    let mut ids = vec![];
+    for (k, (d, s, _)) in ins.iter().enumerate() {
+        let ty = TensorType::new(*d, s.to_vec());
+        ids.push(g.add_input(&format!("x{k}"), ty).unwrap());
+    }
+    let kind = op.kind.clone();
+    let out = g.add_node("n", op, &ids, &["y"]).unwrap();
+    g.set_outputs(out);
+    let node = &g.nodes()[0];
+    lower(&g, node)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{kind} did not lower"))
+}
+
+fn lanes(e: &TensorExpr) -> usize {
+    16 / compute_type(e).unwrap().bytes() as usize
+}
+
+/// A few explicit schedules that fit `e`'s iterators.
+fn schedules(e: &TensorExpr) -> Vec<Schedule> {
+    let l = lanes(e);
+    let outs: Vec<String> = e.iters.iter().map(|i| i.name.clone()).collect();
+    let reds: Vec<String> = e
+        .reduce
+        .iter()
+        .flat_map(|r| r.iters.iter().map(|i| i.name.clone()))
+        .collect();
+    let mut v = vec![Schedule::default()];
+    if let Some(last) = outs.last() {
+        let (o, i) = (format!("{last}.o"), format!("{last}.i"));
+        v.push(Schedule::new(vec![
+            Step::Split {
+                iter: last.clone(),
+                factor: 3,
+            },
+            Step::Unroll {
+                iter: i.clone(),
+                factor: 3,
+            },
+        ]));
+        let mut s = vec![
+            Step::Split {
+                iter: last.clone(),
+                factor: 8,
+            },
+            Step::Vectorize {
+                iter: i.clone(),
+                lanes: l,
+            },
+            Step::Unroll { iter: i, factor: 2 },
+        ];
+        if outs.len() >= 2 {
+            s.push(Step::Reorder {
+                order: vec![o, outs[0].clone()],
+            });
+        }
+        v.push(Schedule::new(s));
+        v.push(Schedule::new(vec![Step::Vectorize {
+            iter: last.clone(),
+            lanes: l,
+        }]));
+    }
+    if outs.len() >= 2 {
+        let fused = format!("{}_{}", outs[outs.len() - 2], outs[outs.len() - 1]);
+        v.push(Schedule::new(vec![
+            Step::Fuse {
+                outer: outs[outs.len() - 2].clone(),
+                inner: outs[outs.len() - 1].clone(),
+            },
+            Step::Split {
+                iter: fused.clone(),
+                factor: 5,
+            },
+            Step::Vectorize {
+                iter: format!("{fused}.i"),
+                lanes: l,
+            },
+        ]));
+    }
+    if let Some(r) = reds.last() {
+        v.push(Schedule::new(vec![
+            Step::Split {
+                iter: r.clone(),
+                factor: 4,
+            },
+            Step::Vectorize {
+                iter: format!("{r}.i"),
+                lanes: l,
+            },
+            Step::Unroll {
+                iter: format!("{r}.o"),
+                factor: 2,
+            },
+        ]));
+        v.push(Schedule::new(vec![
+            Step::Vectorize {
+                iter: r.clone(),
+                lanes: l,
+            },
+            Step::Unroll {
+                iter: r.clone(),
+                factor: 3,
+            },
+        ]));
+    }
+    v
+}
+
+fn close(a: f64, b: f64, red: usize) -> bool {
+    (a - b).abs() <= 1e-5 * b.abs() + 2e-6 * red.max(1) as f64 || (a.is_nan() && b.is_nan())
+}
+
+/// Runs `e` compiled with `s` and checks it against the evaluator.
+fn check_with(e: &TensorExpr, s: &Schedule, feeds: &[Tensor], want: &Tensor) {
+    let k = ExprKernel::compile(e, s, &JitOptions::default())
+        .unwrap_or_else(|err| panic!("{err}\n{e}\n{s:?}"));
+    let refs: Vec<&Tensor> = feeds.iter().collect();
+    let red: usize = e
+        .reduce
+        .iter()
+        .flat_map(|r| &r.iters)
+        .map(|i| i.extent)
+        .product();
+    for threads in [1, 3] {
+        let mut out = Tensor::zeros(e.output.dtype, e.output.shape.clone());
+        k.run_threads(&refs, &mut out, threads).unwrap();
+        for (i, (a, b)) in out.to_f64_vec().iter().zip(want.to_f64_vec()).enumerate() {
+            assert!(
+                close(*a, b, red),
+                "element {i}: jit {a}, eval {b}\n{}\n{s:?}",
+                k.loop_nest()
+            );
+        }
+    }
+}
+
+/// Lowers, then checks the default and the explicit schedules.
+fn check(op: Op, ins: &[In]) {
+    let e = lowered(op, ins);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ e.output.numel() as u64);
+    let feeds: Vec<Tensor> = ins.iter().map(|(d, s, g)| rng.tensor(*d, s, *g)).collect();
+    let want = eval(&e, &feeds.iter().collect::<Vec<_>>()).unwrap();
+    check_with(&e, &default_schedule(&e), &feeds, &want);
+    for s in schedules(&e) {
+        check_with(&e, &s, &feeds, &want);
+    }
+}
+
+const F: DType = DType::F32;
+const S: Gen = Gen::Signed;
+
+#[test]
+fn unary_ops() {
+    for k in [
+        "Relu",
+        "Sigmoid",
+        "Tanh",
+        "Exp",
+        "Neg",
+        "Abs",
+        "Erf",
+        "Reciprocal",
+        "Floor",
+        "Ceil",
+        "Sin",
+        "Cos",
+    ] {
+        check(Op::new(k), &[(F, &[3, 7, 5], S)]);
+    }
+    for k in ["Log", "Sqrt"] {
+        check(Op::new(k), &[(F, &[13], Gen::Positive)]);
+        check(Op::new(k), &[(DType::F64, &[3, 5], Gen::Positive)]);
+    }
+    let clip = Op::new("Clip")
+        .with("min", Attr::Float(-0.3))
+        .with("max", Attr::Float(0.6));
+    check(clip, &[(F, &[4, 9], S)]);
+}
+
+#[test]
+fn binary_ops_broadcast() {
+    let shapes: [(&[usize], &[usize]); 5] = [
+        (&[7, 9], &[7, 9]),
+        (&[2, 1, 5], &[3, 1]),
+        (&[5], &[3, 1, 5]),
+        (&[], &[2, 11]),
+        (&[1, 1], &[17]),
+    ];
+    for k in ["Add", "Sub", "Mul", "Div", "Max", "Min"] {
+        for (a, b) in shapes {
+            check(Op::new(k), &[(F, a, S), (F, b, S)]);
+        }
+    }
+    check(Op::new("Pow"), &[(F, &[2, 7], Gen::Positive), (F, &[7], S)]);
+    check(
+        Op::new("Add"),
+        &[(DType::F64, &[3, 5], S), (DType::F64, &[5], S)],
+    );
+    check(
+        Op::new("Sum"),
+        &[(F, &[3, 1], S), (F, &[6], S), (F, &[3, 6], S)],
+    );
+}
+
+#[test]
+fn comparisons_where_cast() {
+    let (a, b): (&[usize], &[usize]) = (&[3, 9], &[9]);
+    for k in ["Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"] {
+        check(Op::new(k), &[(F, a, Gen::SmallInt), (F, b, Gen::SmallInt)]);
+        check(
+            Op::new(k),
+            &[
+                (DType::I32, a, Gen::SmallInt),
+                (DType::I32, b, Gen::SmallInt),
+            ],
+        );
+    }
+    let cond = (DType::Bool, &[3usize, 1][..], Gen::Bool);
+    check(Op::new("Where"), &[cond, (F, &[6], S), (F, &[2, 1, 1], S)]);
+    let to = |d| Op::new("Cast").with("to", Attr::DType(d));
+    check(to(DType::I32), &[(F, &[5, 3], Gen::SmallInt)]);
+    check(to(DType::I32), &[(F, &[5, 3], S)]);
+    check(to(DType::U8), &[(F, &[11], S)]);
+    check(to(DType::I64), &[(F, &[11], S)]);
+    check(to(DType::F64), &[(F, &[5, 2], S)]);
+    check(to(DType::F32), &[(DType::I32, &[7], Gen::SmallInt)]);
+    check(to(DType::F32), &[(DType::U8, &[9], Gen::Positive)]);
+    check(to(DType::Bool), &[(F, &[6], Gen::SmallInt)]);
+    check(to(DType::F32), &[(DType::Bool, &[10], Gen::Bool)]);
+}
+
+#[test]
+fn matmul_and_gemm() {
+    let cases: [(&[usize], &[usize]); 5] = [
+        (&[5, 7], &[7, 9]),
+        (&[2, 3, 6], &[6, 5]),
+        (&[9], &[9, 6]),
+        (&[5, 11], &[11]),
+        (&[1, 3, 5], &[2, 5, 1]),
+    ];
+    for (a, b) in cases {
+        check(Op::new("MatMul"), &[(F, a, S), (F, b, S)]);
+    }
+    let t = Op::new("Gemm")
+        .with("transA", Attr::Int(1))
+        .with("transB", Attr::Int(1))
+        .with("alpha", Attr::Float(0.5))
+        .with("beta", Attr::Float(-2.0));
+    check(t, &[(F, &[4, 3], S), (F, &[5, 4], S), (F, &[5], S)]);
+}
+
+#[test]
+fn reductions() {
+    let x: In = (F, &[3, 5, 13], S);
+    for k in [
+        "ReduceSum",
+        "ReduceMean",
+        "ReduceMax",
+        "ReduceMin",
+        "ReduceProd",
+    ] {
+        check(Op::new(k), &[x]);
+        check(Op::new(k).with("axes", Attr::Ints(vec![1])), &[x]);
+        check(Op::new(k).with("axes", Attr::Ints(vec![-1])), &[x]);
+        let two = Op::new(k)
+            .with("axes", Attr::Ints(vec![-1, 0]))
+            .with("keepdims", Attr::Int(0));
+        check(two, &[x]);
+    }
+    check(
+        Op::new("ReduceSum").with("axes", Attr::Ints(vec![0])),
+        &[(DType::F64, &[7, 6], S)],
+    );
+    check(Op::new("GlobalAveragePool"), &[(F, &[2, 3, 5, 7], S)]);
+    check(Op::new("GlobalAveragePool"), &[(F, &[1, 2, 9], S)]);
+}
+
+#[test]
+fn layout_ops() {
+    let x: In = (F, &[3, 5, 6], S);
+    check(Op::new("Transpose"), &[x]);
+    check(
+        Op::new("Transpose").with("perm", Attr::Ints(vec![1, 2, 0])),
+        &[x],
+    );
+    check(
+        Op::new("Transpose").with("perm", Attr::Ints(vec![0, 2, 1])),
+        &[x],
+    );
+    for shape in [
+        vec![15, 6],
+        vec![6, 15],
+        vec![90],
+        vec![1, 3, 30, 1],
+        vec![9, 10],
+        vec![3, 2, 15],
+    ] {
+        check(Op::new("Reshape").with("shape", Attr::Ints(shape)), &[x]);
+    }
+    check(Op::new("Flatten").with("axis", Attr::Int(2)), &[x]);
+    check(
+        Op::new("Unsqueeze").with("axes", Attr::Ints(vec![0, 3])),
+        &[x],
+    );
+    check(Op::new("Identity"), &[(DType::I32, &[9], Gen::SmallInt)]);
+}
+
+#[test]
+fn conv_2d() {
+    let ints = |v: &[i64]| Attr::Ints(v.to_vec());
+    let conv = |attrs: &[(&str, Attr)]| {
+        attrs
+            .iter()
+            .fold(Op::new("Conv"), |op, (k, v)| op.with(k, v.clone()))
+    };
+    check(conv(&[]), &[(F, &[1, 2, 5, 6], S), (F, &[3, 2, 3, 3], S)]);
+    let op = conv(&[
+        ("pads", ints(&[1, 2, 0, 1])),
+        ("strides", ints(&[2, 1])),
+        ("dilations", ints(&[1, 2])),
+    ]);
+    check(
+        op,
+        &[(F, &[2, 3, 7, 8], S), (F, &[4, 3, 3, 2], S), (F, &[4], S)],
+    );
+    let dw = conv(&[("pads", ints(&[1, 1, 1, 1])), ("group", Attr::Int(4))]);
+    check(
+        dw,
+        &[(F, &[1, 4, 5, 9], S), (F, &[4, 1, 3, 3], S), (F, &[4], S)],
+    );
+}
+
+fn add_expr() -> TensorExpr {
+    lowered(Op::new("Add"), &[(F, &[4, 6], S), (F, &[6], S)])
+}
+
+#[test]
+fn bad_schedules_are_errors() {
+    let e = add_expr();
+    let bad = [
+        Step::Split {
+            iter: "nope".into(),
+            factor: 2,
+        },
+        Step::Split {
+            iter: "d1".into(),
+            factor: 0,
+        },
+        Step::Vectorize {
+            iter: "d1".into(),
+            lanes: 3,
+        },
+        Step::Fuse {
+            outer: "d1".into(),
+            inner: "d0".into(),
+        },
+        Step::Parallel { iter: "d1".into() },
+        Step::Pack {
+            input: 0,
+            axis: 1,
+            block: 4,
+        },
+        Step::CacheRead {
+            input: 0,
+            at: "d0".into(),
+        },
+    ];
+    for step in bad {
+        let s = Schedule::new(vec![step.clone()]);
+        let err = ExprKernel::compile(&e, &s, &JitOptions::default()).err();
+        assert!(
+            matches!(err, Some(CodegenError::Schedule(_))),
+            "{step:?}: {err:?}"
+        );
+    }
+    // A vector width that is not 128 bits is refused, not ignored.
+    let s = Schedule::new(vec![Step::Vectorize {
+        iter: "d1".into(),
+        lanes: 8,
+    }]);
+    let err = ExprKernel::compile(&e, &s, &JitOptions::default()).err();
+    assert!(
+        matches!(err, Some(CodegenError::Unsupported { .. })),
+        "{err:?}"
+    );
+    // Reduction loops may not enclose output loops.
+    let m = lowered(Op::new("MatMul"), &[(F, &[3, 4], S), (F, &[4, 5], S)]);
+    let names: Vec<String> = m.all_iters().iter().map(|i| i.name.clone()).collect();
+    let s = Schedule::new(vec![Step::Reorder {
+        order: vec![names[2].clone(), names[0].clone()],
+    }]);
+    assert!(apply(&m, &s).is_err());
+    // A vector loop whose value bounds an inner (tail) loop.
+    let s = Schedule::new(vec![
+        Step::Split {
+            iter: "d1".into(),
+            factor: 4,
+        },
+        Step::Vectorize {
+            iter: "d1.o".into(),
+            lanes: 4,
+        },
+    ]);
+    assert!(apply(&e, &s).is_err());
+    // Two vector loops.
+    let s = Schedule::new(vec![
+        Step::Vectorize {
+            iter: "d0".into(),
+            lanes: 4,
+        },
+        Step::Vectorize {
+            iter: "d1".into(),
+            lanes: 4,
+        },
+    ]);
+    assert!(apply(&e, &s).is_err());
+}
+
+#[test]
+fn unsupported_dtypes_are_refused() {
+    let e = lowered(
+        Op::new("Cast").with("to", Attr::DType(DType::F16)),
+        &[(F, &[6], S)],
+    );
+    let err = ExprKernel::compile(&e, &default_schedule(&e), &JitOptions::default()).err();
+    assert!(
+        matches!(err, Some(CodegenError::Unsupported { .. })),
+        "{err:?}"
+    );
+    let e = lowered(Op::new("Relu"), &[(DType::F16, &[6], S)]);
+    let err = ExprKernel::compile(&e, &Schedule::default(), &JitOptions::default()).err();
+    assert!(
+        matches!(err, Some(CodegenError::Unsupported { .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn run_checks_arguments() {
+    let e = add_expr();
+    let k = ExprKernel::compile(&e, &default_schedule(&e), &JitOptions::default()).unwrap();
+    let a = Tensor::zeros(F, vec![4, 6]);
+    let b = Tensor::zeros(F, vec![5]);
+    let mut out = Tensor::zeros(F, vec![4, 6]);
+    assert!(k.run(&[&a, &b], &mut out).is_err());
+    assert!(k.run(&[&a], &mut out).is_err());
+    let mut wrong = Tensor::zeros(DType::F64, vec![4, 6]);
+    assert!(k.run(&[&a, &a], &mut wrong).is_err());
+    assert!(matches!(
+        k.run_threads(&[&a, &a], &mut out, 0),
+        Err(CodegenError::ZeroThreads)
+    ));
+}
+
+#[test]
+fn schedules_round_trip_through_json() {
+    let e = lowered(
+        Op::new("ReduceMean").with("axes", Attr::Ints(vec![-1])),
+        &[(F, &[8, 33], S)],
+    );
+    for s in std::iter::once(default_schedule(&e)).chain(schedules(&e)) {
+        let text = serde_json::to_string(&s).unwrap();
+        let back: Schedule = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s);
+    }
+}
+
+#[test]
+fn kernels_are_send_and_sync() {
+    fn both<T: Send + Sync>() {}
+    both::<ExprKernel>();
+}
+
+#[test]
+fn loop_nest_golden() {
+    let e = lowered(Op::new("MatMul"), &[(F, &[5, 7], S), (F, &[7, 6], S)]);
+    let names: Vec<String> = e.all_iters().iter().map(|i| i.name.clone()).collect();
+    let s = Schedule::new(vec![
+        Step::Split {
+            iter: names[1].clone(),
+            factor: 4,
+        },
+        Step::Vectorize {
+            iter: format!("{}.i", names[1]),
+            lanes: 4,
+        },
+        Step::Unroll {
+            iter: names[2].clone(),
+            factor: 2,
+        },
+        Step::Parallel {
+            iter: names[0].clone(),
+        },
+    ]);
+    let got = apply(&e, &s).unwrap().to_string();
+    assert_eq!(got, include_str!("golden/matmul_nest.txt"), "\n{got}");
+}

@@ -1,0 +1,321 @@
+//! Loop nests: the loops a schedule produces for a tensor expression.
+//!
+//! Every loop has a stable id; loop variables are the iterators of the
+//! affine expressions held here. Each expression iterator is defined by an
+//! affine expression over loop ids (`defs`), and a loop may carry a dynamic
+//! upper bound (the tail of a split): it runs `0..min(extent, bound)`.
+//! Output loops always enclose reduction loops.
+
+use super::affine::AffineExpr;
+use super::schedule::Step;
+use super::tensor::TensorExpr;
+
+/// One loop of a nest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loop {
+    /// Stable id: the iterator number of this loop's variable.
+    pub id: usize,
+    pub name: String,
+    /// Static trip count upper bound.
+    pub extent: usize,
+    /// Dynamic bound over enclosing loop ids: runs `0..min(extent, bound)`.
+    pub bound: Option<AffineExpr>,
+    /// Iterates a reduction iterator.
+    pub reduce: bool,
+    /// SIMD width when vectorized.
+    pub vector: Option<usize>,
+    /// Body copies per step (1: not unrolled).
+    pub unroll: usize,
+    /// Split among threads (outermost only).
+    pub parallel: bool,
+}
+
+/// A scheduled tensor expression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoopNest {
+    pub expr: TensorExpr,
+    /// Loops, outermost first.
+    pub loops: Vec<Loop>,
+    /// Per expression iterator: its value over loop ids.
+    pub defs: Vec<AffineExpr>,
+    next_id: usize,
+}
+
+type Res = std::result::Result<(), String>;
+
+impl LoopNest {
+    /// The default nest: one loop per iterator, in order.
+    pub fn new(e: &TensorExpr) -> LoopNest {
+        let n_out = e.iters.len();
+        let loops: Vec<Loop> = e
+            .all_iters()
+            .iter()
+            .enumerate()
+            .map(|(k, it)| Loop {
+                id: k,
+                name: it.name.clone(),
+                extent: it.extent,
+                bound: None,
+                reduce: k >= n_out,
+                vector: None,
+                unroll: 1,
+                parallel: false,
+            })
+            .collect();
+        let defs = (0..loops.len()).map(AffineExpr::iter).collect();
+        LoopNest {
+            expr: e.clone(),
+            next_id: loops.len(),
+            loops,
+            defs,
+        }
+    }
+
+    /// The position of the loop named `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.loops.iter().position(|l| l.name == name)
+    }
+
+    fn find(&self, name: &str) -> std::result::Result<usize, String> {
+        let names: Vec<&str> = self.loops.iter().map(|l| l.name.as_str()).collect();
+        self.position(name)
+            .ok_or_else(|| format!("no loop named `{name}` (loops: {})", names.join(", ")))
+    }
+
+    /// Number of loops ids handed out (ids are `0..id_count()`).
+    pub fn id_count(&self) -> usize {
+        self.next_id
+    }
+
+    /// Applies one step.
+    pub fn step(&mut self, s: &Step) -> Res {
+        match s {
+            Step::Split { iter, factor } => self.split(iter, *factor),
+            Step::Reorder { order } => self.reorder(order),
+            Step::Fuse { outer, inner } => self.fuse(outer, inner),
+            Step::Vectorize { iter, lanes } => self.vectorize(iter, *lanes),
+            Step::Unroll { iter, factor } => self.unroll(iter, *factor),
+            Step::Parallel { iter } => {
+                let p = self.find(iter)?;
+                self.loops[p].parallel = true;
+                Ok(())
+            }
+            Step::Pack { .. } | Step::CacheRead { .. } | Step::ComputeAt { .. } => Err(format!(
+                "`{}` is schedule data only; loop nests do not implement it",
+                s.name()
+            )),
+        }
+    }
+
+    fn untransformed(&self, p: usize, what: &str) -> Res {
+        let l = &self.loops[p];
+        if l.vector.is_some() || l.unroll > 1 || l.parallel {
+            return Err(format!(
+                "cannot {what} `{}` after vectorize/unroll/parallel",
+                l.name
+            ));
+        }
+        Ok(())
+    }
+
+    fn add_loop(&mut self, p: usize, name: String, extent: usize, like: &Loop) -> usize {
+        if self.position(&name).is_some() {
+            return usize::MAX;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let l = Loop {
+            id,
+            name,
+            extent,
+            bound: None,
+            reduce: like.reduce,
+            vector: None,
+            unroll: 1,
+            parallel: false,
+        };
+        self.loops.insert(p, l);
+        id
+    }
+
+    /// Replaces loop id `old` by `by` in every definition and bound.
+    fn substitute(&mut self, old: usize, by: &AffineExpr) {
+        let f = |i: usize| {
+            if i == old {
+                by.clone()
+            } else {
+                AffineExpr::iter(i)
+            }
+        };
+        for d in &mut self.defs {
+            *d = d.substitute(&f).simplified(None);
+        }
+        for l in &mut self.loops {
+            if let Some(b) = &l.bound {
+                l.bound = Some(b.substitute(&f).simplified(None));
+            }
+        }
+    }
+
+    fn split(&mut self, name: &str, f: usize) -> Res {
+        let p = self.find(name)?;
+        self.untransformed(p, "split")?;
+        if f == 0 {
+            return Err(format!("split factor of `{name}` is 0"));
+        }
+        let l = self.loops.remove(p);
+        let (on, inn) = (format!("{name}.o"), format!("{name}.i"));
+        let o = self.add_loop(p, on, l.extent.div_ceil(f), &l);
+        let i = self.add_loop(p + 1, inn, f.min(l.extent.max(1)), &l);
+        if o == usize::MAX || i == usize::MAX {
+            self.loops.insert(p, l);
+            return Err(format!("split of `{name}` makes a loop name that exists"));
+        }
+        let (fi, fo) = (f as i64, AffineExpr::iter(o));
+        let whole = l
+            .bound
+            .clone()
+            .unwrap_or(AffineExpr::constant(l.extent as i64));
+        if let Some(b) = &l.bound {
+            self.loops[p].bound = Some(b.clone().offset(fi - 1).floor_div(fi));
+        }
+        if l.bound.is_some() || !l.extent.is_multiple_of(f) {
+            self.loops[p + 1].bound = Some(whole.add_scaled(&fo, -fi).simplified(None));
+        }
+        let by = AffineExpr::iter(i).plus_iter(fi, o);
+        self.substitute(l.id, &by);
+        Ok(())
+    }
+
+    fn fuse(&mut self, outer: &str, inner: &str) -> Res {
+        let (p, q) = (self.find(outer)?, self.find(inner)?);
+        if q != p + 1 {
+            return Err(format!("`{outer}` does not directly enclose `{inner}`"));
+        }
+        self.untransformed(p, "fuse")?;
+        self.untransformed(q, "fuse")?;
+        let (a, b) = (self.loops[p].clone(), self.loops[q].clone());
+        if a.reduce != b.reduce {
+            return Err(format!(
+                "cannot fuse output loop with reduction loop (`{outer}`, `{inner}`)"
+            ));
+        }
+        if a.bound.is_some() || b.bound.is_some() {
+            return Err(format!(
+                "cannot fuse `{outer}` and `{inner}`: a split tail bounds one"
+            ));
+        }
+        self.loops.drain(p..=q);
+        let v = self.add_loop(p, format!("{outer}_{inner}"), a.extent * b.extent, &a);
+        if v == usize::MAX {
+            self.loops.insert(p, b);
+            self.loops.insert(p, a);
+            return Err(format!(
+                "fusion of `{outer}` and `{inner}` makes a loop name that exists"
+            ));
+        }
+        let eb = b.extent.max(1) as i64;
+        self.substitute(a.id, &AffineExpr::iter(v).floor_div(eb));
+        self.substitute(b.id, &AffineExpr::iter(v).modulo(eb));
+        Ok(())
+    }
+
+    fn reorder(&mut self, order: &[String]) -> Res {
+        let mut pos = vec![];
+        for n in order {
+            let p = self.find(n)?;
+            if pos.contains(&p) {
+                return Err(format!("`{n}` appears twice"));
+            }
+            pos.push(p);
+        }
+        let moved: Vec<Loop> = pos.iter().map(|&p| self.loops[p].clone()).collect();
+        pos.sort_unstable();
+        for (p, l) in pos.into_iter().zip(moved) {
+            self.loops[p] = l;
+        }
+        self.check_bounds()
+    }
+
+    /// Every dynamic bound refers only to enclosing loops.
+    fn check_bounds(&self) -> Res {
+        for (p, l) in self.loops.iter().enumerate() {
+            let Some(b) = &l.bound else { continue };
+            for inner in &self.loops[p..] {
+                if b.uses(inner.id) {
+                    return Err(format!(
+                        "`{}` must stay inside `{}` (its bound uses it)",
+                        l.name, inner.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn vectorize(&mut self, name: &str, lanes: usize) -> Res {
+        let p = self.find(name)?;
+        if !(2..=16).contains(&lanes) || !lanes.is_power_of_two() {
+            return Err(format!(
+                "vector width {lanes} of `{name}` is not 2, 4, 8 or 16"
+            ));
+        }
+        if let Some(v) = self.loops.iter().find(|l| l.vector.is_some()) {
+            return Err(format!(
+                "`{}` is already vectorized (one vector loop per nest)",
+                v.name
+            ));
+        }
+        if self.loops[p].unroll > 1 {
+            return Err(format!("vectorize `{name}` before unrolling it"));
+        }
+        self.loops[p].vector = Some(lanes);
+        Ok(())
+    }
+
+    fn unroll(&mut self, name: &str, factor: usize) -> Res {
+        let p = self.find(name)?;
+        if !(1..=64).contains(&factor) {
+            return Err(format!(
+                "unroll factor {factor} of `{name}` is not in 1..=64"
+            ));
+        }
+        self.loops[p].unroll = factor;
+        Ok(())
+    }
+
+    /// Checks the final nest: output loops enclose reduction loops, bounds
+    /// refer to enclosing loops, a parallel loop is the outermost output loop.
+    pub fn finish(&self) -> Res {
+        self.check_bounds()?;
+        if let Some(w) = self.loops.windows(2).find(|w| w[0].reduce && !w[1].reduce) {
+            return Err(format!(
+                "reduction loop `{}` encloses output loop `{}` (accumulating in memory is not supported)",
+                w[0].name, w[1].name
+            ));
+        }
+        for (p, l) in self.loops.iter().enumerate() {
+            let bounded = self.loops[p..]
+                .iter()
+                .find(|i| i.bound.as_ref().is_some_and(|b| b.uses(l.id)));
+            if let (Some(_), Some(i)) = (l.vector, bounded) {
+                return Err(format!(
+                    "vectorized loop `{}` bounds inner loop `{}` (lanes would need different trip counts)",
+                    l.name, i.name
+                ));
+            }
+            if l.parallel && (p != 0 || l.reduce) {
+                return Err(format!(
+                    "parallel loop `{}` is not the outermost output loop",
+                    l.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of output loops (they come first).
+    pub fn n_out(&self) -> usize {
+        self.loops.iter().take_while(|l| !l.reduce).count()
+    }
+}
