@@ -28,12 +28,10 @@ pub enum CodegenError {
         cols: usize,
         strides: [usize; 2],
     },
-<<<<<<< HEAD
     /// A kernel descriptor or argument is inconsistent (zero sizes, groups that do
     /// not divide the channels, a kernel larger than the padded input, ...).
     #[error("{op}: {reason}")]
     InvalidArgument { op: &'static str, reason: String },
-=======
     /// The JIT does not handle this expression, dtype or schedule (callers
     /// fall back to the interpreter).
     #[error("unsupported by the JIT: {what}")]
@@ -54,5 +52,4 @@ impl CodegenError {
     pub fn unsupported(what: impl Into<String>) -> Self {
         CodegenError::Unsupported { what: what.into() }
     }
->>>>>>> helper-jit
 }

@@ -5,14 +5,13 @@
 //!   micro-kernels at run time and splits work over rayon's threads.
 //! - [`kernels`] — fused f32 kernels for the heavy ops: convolution, matmul/GEMV,
 //!   softmax and layer norm, with bias/residual/activation epilogues.
+//! - [`jit`] — tensor expressions scheduled into loop nests and compiled with
+//!   Cranelift ([`ExprKernel`]).
 //! - [`features`] — the SIMD features this CPU reports, and the [`Isa`] the GEMM uses.
 
 mod gemm;
-<<<<<<< HEAD
-pub mod kernels;
-=======
 pub mod jit;
->>>>>>> helper-jit
+pub mod kernels;
 
 pub use gemm::{gemm_f32, Strides};
 pub use jit::{default_schedule, ExprKernel, JitOptions};
