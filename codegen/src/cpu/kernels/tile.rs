@@ -154,6 +154,19 @@ impl Order {
 unsafe fn tile(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, cols: usize) {
     #[cfg(target_arch = "x86_64")]
     if super::use_avx512() {
+        if cols <= 16 {
+            // A column tail of one vector: half the work of a 2-vector tile.
+            return match rows {
+                1 => tile512::<1, 1>(g, k, i0, j0, cols),
+                2 => tile512::<2, 1>(g, k, i0, j0, cols),
+                3 => tile512::<3, 1>(g, k, i0, j0, cols),
+                4 => tile512::<4, 1>(g, k, i0, j0, cols),
+                5 => tile512::<5, 1>(g, k, i0, j0, cols),
+                6 => tile512::<6, 1>(g, k, i0, j0, cols),
+                7 => tile512::<7, 1>(g, k, i0, j0, cols),
+                _ => tile512::<8, 1>(g, k, i0, j0, cols),
+            };
+        }
         return match rows {
             1 if cols > 32 => tile512::<1, 8>(g, k, i0, j0, cols),
             1 => tile512::<1, 2>(g, k, i0, j0, cols),
