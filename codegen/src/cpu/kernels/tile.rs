@@ -39,12 +39,15 @@ pub(crate) struct Dims {
     pub k: usize,
 }
 
+/// Rows of the main micro-tile.
+const MR: usize = 12;
+
 /// Rows and columns of one micro-tile.
 fn block(m: usize) -> (usize, usize) {
     if m == 1 {
         (1, 128)
     } else {
-        (8, 32)
+        (MR, 32)
     }
 }
 
@@ -164,7 +167,11 @@ unsafe fn tile(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, cols: usiz
                 5 => tile512::<5, 1>(g, k, i0, j0, cols),
                 6 => tile512::<6, 1>(g, k, i0, j0, cols),
                 7 => tile512::<7, 1>(g, k, i0, j0, cols),
-                _ => tile512::<8, 1>(g, k, i0, j0, cols),
+                8 => tile512::<8, 1>(g, k, i0, j0, cols),
+                9 => tile512::<9, 1>(g, k, i0, j0, cols),
+                10 => tile512::<10, 1>(g, k, i0, j0, cols),
+                11 => tile512::<11, 1>(g, k, i0, j0, cols),
+                _ => tile512::<12, 1>(g, k, i0, j0, cols),
             };
         }
         return match rows {
@@ -176,7 +183,11 @@ unsafe fn tile(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, cols: usiz
             5 => tile512::<5, 2>(g, k, i0, j0, cols),
             6 => tile512::<6, 2>(g, k, i0, j0, cols),
             7 => tile512::<7, 2>(g, k, i0, j0, cols),
-            _ => tile512::<8, 2>(g, k, i0, j0, cols),
+            8 => tile512::<8, 2>(g, k, i0, j0, cols),
+            9 => tile512::<9, 2>(g, k, i0, j0, cols),
+            10 => tile512::<10, 2>(g, k, i0, j0, cols),
+            11 => tile512::<11, 2>(g, k, i0, j0, cols),
+            _ => tile512::<12, 2>(g, k, i0, j0, cols),
         };
     }
     tile_portable(g, k, i0, j0, rows, cols)
