@@ -2,7 +2,7 @@
 //!
 //! `A` (m×k), `B` (k×n) and `C` (m×n) are row-major with leading dimensions, so a
 //! convolution's OIHW weights and NCHW activations are used in place, without
-//! packing. The AVX-512 micro-kernel keeps an 8×32 block of `C` in 16 registers
+//! packing. The AVX-512 micro-kernel keeps a 12×32 block of `C` in 24 registers
 //! (`m == 1` uses a 1×128 block), streams rows of `B` with masked loads (so column
 //! tails need no copies), broadcasts `A` from memory, and applies the epilogue to
 //! each vector while it is still in a register. Tiles run in strips (one row
@@ -189,6 +189,10 @@ unsafe fn tile(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, cols: usiz
             11 => tile512::<11, 2>(g, k, i0, j0, cols),
             _ => tile512::<12, 2>(g, k, i0, j0, cols),
         };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::use_avx2() {
+        return super::tile_avx2::tile(g, k, i0, j0, rows, cols);
     }
     tile_portable(g, k, i0, j0, rows, cols)
 }
