@@ -264,11 +264,24 @@ unsafe fn plane3x3_narrow<const S: usize>(p: &Plane, y: &mut [f32], epi: &Epi) {
             input_row(d, oy, ky).map_or(p.zeros.as_ptr(), |iy| p.x.as_ptr().add(iy * d.w))
         })
     };
+    // Stride 2 with at most 15 outputs: the 32 values from `base` cover every tap,
+    // so each input row is loaded once and the three taps are permutes of it.
+    let shared = S == 2 && ow <= 15;
+    let taps = Taps {
+        m,
+        row_mask: range_mask(-base, d.w as isize - base),
+        idx: [
+            _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
+            _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31),
+            _mm512_setr_epi32(2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 0),
+        ],
+        wv,
+    };
     let mut oy = 0;
     while oy < oh {
-        let a = masked_row::<S>(&rows(oy), base, &m, &wv);
+        let a = taps.row::<S>(&rows(oy), base, shared);
         let b = if oy + 1 < oh {
-            masked_row::<S>(&rows(oy + 1), base, &m, &wv)
+            taps.row::<S>(&rows(oy + 1), base, shared)
         } else {
             a
         };
@@ -278,6 +291,51 @@ unsafe fn plane3x3_narrow<const S: usize>(p: &Plane, y: &mut [f32], epi: &Epi) {
             _mm512_mask_storeu_ps(y.as_mut_ptr().add(off), omask, r);
         }
         oy += 2;
+    }
+}
+
+/// What a narrow plane's rows share: per-tap load masks, the whole-row mask and
+/// permutes of the shared stride-2 loads, and the weights.
+#[cfg(target_arch = "x86_64")]
+struct Taps {
+    m: [u32; 3],
+    row_mask: u32,
+    idx: [__m512i; 3],
+    wv: [__m512; 9],
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Taps {
+    /// One output vector from column `base`.
+    #[inline(always)]
+    unsafe fn row<const S: usize>(
+        &self,
+        rows: &[*const f32; 3],
+        base: isize,
+        shared: bool,
+    ) -> __m512 {
+        if shared {
+            self.shared_row(rows, base)
+        } else {
+            masked_row::<S>(rows, base, &self.m, &self.wv)
+        }
+    }
+
+    /// Stride 2: per input row, 32 values from `base` loaded once; tap `kx`
+    /// takes lanes `2·l + kx` (lane 15 of tap 2 is never stored: ow ≤ 15).
+    #[inline(always)]
+    unsafe fn shared_row(&self, rows: &[*const f32; 3], base: isize) -> __m512 {
+        let mut acc = [_mm512_setzero_ps(); 3];
+        for (ky, &row) in rows.iter().enumerate() {
+            let src = row.wrapping_offset(base);
+            let lo = _mm512_maskz_loadu_ps(self.row_mask as u16, src);
+            let hi = _mm512_maskz_loadu_ps((self.row_mask >> 16) as u16, src.wrapping_add(16));
+            for kx in 0..3 {
+                let v = _mm512_permutex2var_ps(lo, self.idx[kx], hi);
+                acc[kx] = _mm512_fmadd_ps(self.wv[ky * 3 + kx], v, acc[kx]);
+            }
+        }
+        _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2])
     }
 }
 
