@@ -330,9 +330,9 @@ impl Taps {
             let src = row.wrapping_offset(base);
             let lo = _mm512_maskz_loadu_ps(self.row_mask as u16, src);
             let hi = _mm512_maskz_loadu_ps((self.row_mask >> 16) as u16, src.wrapping_add(16));
-            for kx in 0..3 {
+            for (kx, a) in acc.iter_mut().enumerate() {
                 let v = _mm512_permutex2var_ps(lo, self.idx[kx], hi);
-                acc[kx] = _mm512_fmadd_ps(self.wv[ky * 3 + kx], v, acc[kx]);
+                *a = _mm512_fmadd_ps(self.wv[ky * 3 + kx], v, *a);
             }
         }
         _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2])
