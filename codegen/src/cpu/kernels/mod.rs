@@ -15,6 +15,8 @@
 
 mod conv;
 mod depthwise;
+#[cfg(target_arch = "x86_64")]
+mod depthwise3x3;
 mod epilogue;
 mod exp;
 mod gemv;
