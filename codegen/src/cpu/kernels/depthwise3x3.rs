@@ -4,8 +4,9 @@
 //! - [`plane3x3`]: rows wider than one vector. Weights stay in registers, input
 //!   rows in the padding point at a zero row (no branches), and the vectors
 //!   whose taps all lie inside the row run four at a time with an accumulator
-//!   per vector and kernel row, so the FMA chains overlap; the vectors at the
-//!   row's ends use the per-plane load masks.
+//!   per vector and kernel row, so the FMA chains overlap; the other vectors
+//!   (the row's ends, short rows) run for two output rows at once; the row's
+//!   ends use the per-plane load masks.
 //! - [`plane3x3_narrow`]: rows of at most one vector (7×7, 14×14 planes), two
 //!   output rows per step; with stride 2 each input row is loaded once and the
 //!   three taps are permutes of it.
@@ -61,41 +62,51 @@ pub(super) unsafe fn plane3x3<const S: usize>(p: &Plane, y: &mut [f32], epi: &Ep
     };
     let v_hi = v_hi.max(v_lo);
     let base_of = |v: usize| (16 * v * S) as isize - pl;
-    for (oy, yrow) in y.chunks_exact_mut(ow).enumerate() {
-        let rows: [*const f32; 3] = std::array::from_fn(|ky| {
+    let oh = d.out_h();
+    let rows = |oy: usize| -> [*const f32; 3] {
+        std::array::from_fn(|ky| {
             input_row(d, oy, ky).map_or(p.zeros.as_ptr(), |iy| p.x.as_ptr().add(iy * d.w))
-        });
-        let at = Row {
+        })
+    };
+    // Two output rows per step: vectors outside the 4-vector groups (the row's
+    // ends, short rows) then have two independent chains in flight.
+    let mut oy = 0;
+    while oy < oh {
+        let pair = oy + 1 < oh;
+        let ra = rows(oy);
+        let rb = if pair { rows(oy + 1) } else { ra };
+        let y0 = y.as_mut_ptr().add(oy * ow);
+        let at = [oy, oy + 1].map(|o| Row {
             p,
             epi,
-            y: yrow.as_mut_ptr(),
+            y: y0.wrapping_add((o - oy) * ow),
             ow,
-            oy,
-        };
+            oy: o,
+        });
         let mut v = v_lo;
         while v + 4 <= v_hi {
-            let acc = full_vectors::<S, 4>(&rows, base_of(v), &wv);
-            for (i, a) in acc.into_iter().enumerate() {
-                at.store(v + i, a);
+            for (r, at) in [&ra, &rb].into_iter().zip(&at).take(1 + pair as usize) {
+                let acc = full_vectors::<S, 4>(r, base_of(v), &wv);
+                for (i, a) in acc.into_iter().enumerate() {
+                    at.store(v + i, a);
+                }
             }
             v += 4;
         }
-        while v < v_hi {
-            at.store(v, full_vectors::<S, 1>(&rows, base_of(v), &wv)[0]);
-            v += 1;
-        }
-        for v in (0..v_lo).chain(v_hi.max(v_lo)..ow.div_ceil(16)) {
-            let base = base_of(v);
-            let mut acc = [_mm512_setzero_ps(); 3];
-            for kx in 0..3 {
-                let (b, m) = (base + kx as isize, p.masks[v][kx]);
-                for (ky, &row) in rows.iter().enumerate() {
-                    acc[ky] =
-                        _mm512_fmadd_ps(wv[ky * 3 + kx], load::<S>(row, b, m, false), acc[ky]);
-                }
+        for v in (0..v_lo).chain(v..ow.div_ceil(16)) {
+            let (a, b) = if v >= v_lo && v < v_hi {
+                let a = full_vectors::<S, 1>(&ra, base_of(v), &wv)[0];
+                (a, full_vectors::<S, 1>(&rb, base_of(v), &wv)[0])
+            } else {
+                let a = masked_row::<S>(&ra, base_of(v), &p.masks[v], &wv);
+                (a, masked_row::<S>(&rb, base_of(v), &p.masks[v], &wv))
+            };
+            at[0].store(v, a);
+            if pair {
+                at[1].store(v, b);
             }
-            at.store(v, _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2]));
         }
+        oy += 2;
     }
 }
 
