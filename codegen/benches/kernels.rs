@@ -293,6 +293,14 @@ fn mlp() -> Vec<Case> {
     ]
 }
 
+/// Square matmuls around the switch to the packing `gemm` crate (matmul::LARGE).
+fn big() -> Vec<Case> {
+    [256, 383, 384, 512, 1024]
+        .iter()
+        .map(|&s| matmul_case("big", mm(1, s, s, s, false, true), true, false, 0))
+        .collect()
+}
+
 /// Median and minimum seconds per call of `f`, timing batches of calls for `min_time`.
 fn time(f: &mut dyn FnMut(), min_time: Duration) -> (f64, f64) {
     let start = Instant::now();
@@ -341,6 +349,7 @@ fn main() {
         ("mobilenet_v2", mobilenet()),
         ("bert_tiny", bert()),
         ("mlp", mlp()),
+        ("big", big()),
     ] {
         cases.retain(|c| c.name.contains(&filter));
         for &t in &threads {

@@ -70,3 +70,10 @@ fn conv_rejects_short_slices() {
         Err(CodegenError::ZeroThreads)
     );
 }
+
+#[test]
+fn prepacked_kernels_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Conv2d>();
+    assert_send_sync::<PackedMatmul>();
+}

@@ -102,7 +102,7 @@ impl Conv2dDesc {
                 1,
                 d.kh.saturating_mul(d.kw)
                     .saturating_mul(d.c_in)
-                    .saturating_mul(d.out_h() * d.out_w()),
+                    .saturating_mul(d.out_h().saturating_mul(d.out_w())),
             ),
         ];
         if sizes
@@ -119,7 +119,7 @@ impl Conv2dDesc {
             && self.kw == 1
             && self.stride_h == 1
             && self.stride_w == 1
-            && self.pad_top + self.pad_left + self.pad_bottom + self.pad_right == 0
+            && [self.pad_top, self.pad_left, self.pad_bottom, self.pad_right] == [0; 4]
     }
 }
 

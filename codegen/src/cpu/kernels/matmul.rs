@@ -56,15 +56,17 @@ pub fn matmul_f32(
         return Ok(());
     }
     if d.b_transposed && d.k > 0 {
-        let (bt, stride) = transpose_b(&d, b);
-        let d2 = MatmulDesc {
-            b_transposed: false,
-            b_batch_stride: stride,
-            ..d
-        };
-        // SAFETY: `bt` holds every batch's k×n `B`; the rest as checked above.
-        unsafe { run_kn(&d2, a.as_ptr(), bt.as_ptr(), c, epi, threads) };
-        return Ok(());
+        return TRANSPOSED.with_borrow_mut(|bt| {
+            let stride = transpose_b(&d, b, bt);
+            let d2 = MatmulDesc {
+                b_transposed: false,
+                b_batch_stride: stride,
+                ..d
+            };
+            // SAFETY: `bt` holds every batch's k×n `B`; the rest as checked above.
+            unsafe { run_kn(&d2, a.as_ptr(), bt.as_ptr(), c, epi, threads) };
+            Ok(())
+        });
     }
     // SAFETY: `check` proved every addressed element in bounds.
     unsafe { run_kn(&d, a.as_ptr(), b.as_ptr(), c, epi, threads) };
@@ -165,22 +167,62 @@ unsafe fn zero_k(c: &mut [f32], m: usize, n: usize, batch: usize, epi: Epi) {
     }
 }
 
-/// Every distinct batch of a transposed `B` as k×n, and the new batch stride.
-fn transpose_b(d: &MatmulDesc, b: &[f32]) -> (Vec<f32>, usize) {
+/// `dst` (k×n) = transpose of `src` (n×k): one 16-lane gather per output vector.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose512(src: &[f32], dst: &mut [f32], n: usize, k: usize) {
+    use std::arch::x86_64::*;
+    let step = _mm512_set1_epi32(k as i32);
+    let idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        step,
+    );
+    for j0 in (0..n).step_by(16) {
+        let mask = super::epilogue::lanes(n - j0);
+        let base = src.as_ptr().add(j0 * k);
+        for p in 0..k {
+            let v = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, idx, base.add(p));
+            _mm512_mask_storeu_ps(dst.as_mut_ptr().add(p * n + j0), mask, v);
+        }
+    }
+}
+
+thread_local! {
+    /// The calling thread's buffer for transposed `B` operands, reused across calls.
+    static TRANSPOSED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes every distinct batch of a transposed `B` (n×k) into `out` as k×n and
+/// returns the new batch stride. Blocks of 16×16 keep reads and writes in cache.
+fn transpose_b(d: &MatmulDesc, b: &[f32], out: &mut Vec<f32>) -> usize {
     let (n, k) = (d.n, d.k);
     let count = if d.b_batch_stride == 0 { 1 } else { d.batch };
-    let mut out = vec![0f32; count * k * n];
+    out.clear();
+    out.resize(count * k * n, 0.0);
     for g in 0..count {
-        let src = &b[g * d.b_batch_stride..];
-        let dst = &mut out[g * k * n..(g + 1) * k * n];
-        for j in 0..n {
-            for p in 0..k {
-                dst[p * n + j] = src[j * k + p];
+        let src = &b[g * d.b_batch_stride..][..n * k];
+        let dst = &mut out[g * k * n..][..k * n];
+        #[cfg(target_arch = "x86_64")]
+        if super::use_avx512() && k < (1 << 26) {
+            // SAFETY: AVX-512F is available; src holds n×k, dst k×n elements.
+            unsafe { transpose512(src, dst, n, k) };
+            continue;
+        }
+        for j0 in (0..n).step_by(16) {
+            for p0 in (0..k).step_by(16) {
+                for j in j0..(j0 + 16).min(n) {
+                    for p in p0..(p0 + 16).min(k) {
+                        dst[p * n + j] = src[j * k + p];
+                    }
+                }
             }
         }
     }
-    let stride = if count == 1 { 0 } else { k * n };
-    (out, stride)
+    if count == 1 {
+        0
+    } else {
+        k * n
+    }
 }
 
 /// Elements an operand of `batch` matrices of `size` with `stride` needs.

@@ -7,13 +7,16 @@
 //!   else im2col + GEMM per group.
 //! - [`softmax_rows_f32`], [`layer_norm_rows_f32`]: row kernels over the last axis.
 //!
-//! Every kernel has an AVX-512 path (picked at run time) and a portable path.
+//! Every kernel has an AVX-512 path (picked at run time) and a portable path;
+//! the GEMM tiles (matmul, 1×1 and im2col convolutions) also have AVX2+FMA.
 //! Threads: `threads == 1` runs on the caller's thread; more splits the work into
 //! about that many rayon tasks on the current pool, but only when the work is
 //! large enough to pay for waking threads (see [`PAR_MIN_FLOPS`]).
 
 mod conv;
 mod depthwise;
+#[cfg(target_arch = "x86_64")]
+mod depthwise3x3;
 mod epilogue;
 mod exp;
 mod gemv;
@@ -23,6 +26,8 @@ mod packed;
 mod par;
 mod rows;
 mod tile;
+#[cfg(target_arch = "x86_64")]
+mod tile_avx2;
 
 pub use conv::{Conv2d, Conv2dDesc};
 pub use epilogue::{Activation, Epilogue};
@@ -34,6 +39,7 @@ pub use rows::{layer_norm_rows_f32, softmax_rows_f32};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static FORCE_PORTABLE: AtomicBool = AtomicBool::new(false);
+static FORCE_AVX2: AtomicBool = AtomicBool::new(false);
 
 /// Makes every kernel take its portable (non-SIMD) path; for tests of that path.
 #[doc(hidden)]
@@ -41,17 +47,35 @@ pub fn force_portable(on: bool) {
     FORCE_PORTABLE.store(on, Ordering::Relaxed);
 }
 
+/// Makes kernels skip AVX-512 (GEMM tiles then use AVX2+FMA, others the
+/// portable path); for tests of the AVX2 kernels on AVX-512 machines.
+#[doc(hidden)]
+pub fn force_avx2(on: bool) {
+    FORCE_AVX2.store(on, Ordering::Relaxed);
+}
+
 /// Whether the AVX-512F kernels may run on this CPU.
 #[inline]
 pub(crate) fn use_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        !FORCE_PORTABLE.load(Ordering::Relaxed) && std::is_x86_feature_detected!("avx512f")
+        !FORCE_PORTABLE.load(Ordering::Relaxed)
+            && !FORCE_AVX2.load(Ordering::Relaxed)
+            && std::is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
     }
+}
+
+/// Whether the AVX2+FMA kernels may run on this CPU.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn use_avx2() -> bool {
+    !FORCE_PORTABLE.load(Ordering::Relaxed)
+        && std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
 }
 
 /// `Err(InvalidArgument)` for kernel `op`.

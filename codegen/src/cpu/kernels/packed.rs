@@ -4,7 +4,7 @@
 //! `B` is stored in column panels of [`PANEL`] columns, each panel k×PANEL
 //! row-major (the last one narrower). The tiled kernel reads a panel with
 //! leading dimension PANEL, so for `m == 1` (a GEMV, whose 1×128 tile spans a
-//! whole panel) the weights stream contiguously; for larger `m` the 8×32 tiles
+//! whole panel) the weights stream contiguously; for larger `m` the 12×32 tiles
 //! read 128-byte rows of a panel. The panels are independent GEMMs to the
 //! tiled driver, so threads split them.
 

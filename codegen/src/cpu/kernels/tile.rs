@@ -2,7 +2,7 @@
 //!
 //! `A` (m×k), `B` (k×n) and `C` (m×n) are row-major with leading dimensions, so a
 //! convolution's OIHW weights and NCHW activations are used in place, without
-//! packing. The AVX-512 micro-kernel keeps an 8×32 block of `C` in 16 registers
+//! packing. The AVX-512 micro-kernel keeps a 12×32 block of `C` in 24 registers
 //! (`m == 1` uses a 1×128 block), streams rows of `B` with masked loads (so column
 //! tails need no copies), broadcasts `A` from memory, and applies the epilogue to
 //! each vector while it is still in a register. Tiles run in strips (one row
@@ -39,12 +39,15 @@ pub(crate) struct Dims {
     pub k: usize,
 }
 
+/// Rows of the main micro-tile.
+const MR: usize = 12;
+
 /// Rows and columns of one micro-tile.
 fn block(m: usize) -> (usize, usize) {
     if m == 1 {
         (1, 128)
     } else {
-        (8, 32)
+        (MR, 32)
     }
 }
 
@@ -154,6 +157,23 @@ impl Order {
 unsafe fn tile(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, cols: usize) {
     #[cfg(target_arch = "x86_64")]
     if super::use_avx512() {
+        if cols <= 16 {
+            // A column tail of one vector: half the work of a 2-vector tile.
+            return match rows {
+                1 => tile512::<1, 1>(g, k, i0, j0, cols),
+                2 => tile512::<2, 1>(g, k, i0, j0, cols),
+                3 => tile512::<3, 1>(g, k, i0, j0, cols),
+                4 => tile512::<4, 1>(g, k, i0, j0, cols),
+                5 => tile512::<5, 1>(g, k, i0, j0, cols),
+                6 => tile512::<6, 1>(g, k, i0, j0, cols),
+                7 => tile512::<7, 1>(g, k, i0, j0, cols),
+                8 => tile512::<8, 1>(g, k, i0, j0, cols),
+                9 => tile512::<9, 1>(g, k, i0, j0, cols),
+                10 => tile512::<10, 1>(g, k, i0, j0, cols),
+                11 => tile512::<11, 1>(g, k, i0, j0, cols),
+                _ => tile512::<12, 1>(g, k, i0, j0, cols),
+            };
+        }
         return match rows {
             1 if cols > 32 => tile512::<1, 8>(g, k, i0, j0, cols),
             1 => tile512::<1, 2>(g, k, i0, j0, cols),
@@ -163,8 +183,16 @@ unsafe fn tile(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, cols: usiz
             5 => tile512::<5, 2>(g, k, i0, j0, cols),
             6 => tile512::<6, 2>(g, k, i0, j0, cols),
             7 => tile512::<7, 2>(g, k, i0, j0, cols),
-            _ => tile512::<8, 2>(g, k, i0, j0, cols),
+            8 => tile512::<8, 2>(g, k, i0, j0, cols),
+            9 => tile512::<9, 2>(g, k, i0, j0, cols),
+            10 => tile512::<10, 2>(g, k, i0, j0, cols),
+            11 => tile512::<11, 2>(g, k, i0, j0, cols),
+            _ => tile512::<12, 2>(g, k, i0, j0, cols),
         };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::use_avx2() {
+        return super::tile_avx2::tile(g, k, i0, j0, rows, cols);
     }
     tile_portable(g, k, i0, j0, rows, cols)
 }
