@@ -72,6 +72,11 @@ pub fn main() -> i32 {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
+        if msg.starts_with("failed printing to stdout") {
+            // The reader went away (`kiln ... | head`): stop quietly, as a
+            // SIGPIPE-killed process would.
+            std::process::exit(141);
+        }
         eprintln!("internal error (a bug in Kiln, please report it): {msg}{at}");
     }));
     let result = match cli.command {

@@ -8,6 +8,7 @@ pub(crate) mod alias;
 mod conv;
 pub(crate) mod dense;
 pub(crate) mod epilogue;
+mod expr;
 pub(crate) mod fallback;
 mod matmul;
 mod rows;
@@ -33,6 +34,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("conv", conv::build),
         ("matmul", matmul::build),
         ("rows", rows::build),
+        ("jit", expr::build),
         ("interpreter", build_fallback),
     ]
 }
