@@ -139,3 +139,40 @@ fn fallback_only_matches_the_default_pipeline() {
         assert!(max_rel_err(x, y) < 1e-5);
     }
 }
+
+#[test]
+fn gather_index_out_of_range_is_an_error_naming_the_node() {
+    use kiln::ir::{DType, Graph, Op, TensorType};
+    let mut g = Graph::new("g");
+    let d = g
+        .add_input("d", TensorType::new(DType::F32, vec![4, 3]))
+        .unwrap();
+    let i = g
+        .add_input("i", TensorType::new(DType::I64, vec![2]))
+        .unwrap();
+    let y = g
+        .add_node("pick", Op::new("Gather"), &[d, i], &["y"])
+        .unwrap();
+    g.set_outputs(y);
+    let exe = compile(&g, &CompileOptions::default().with_threads(1)).unwrap();
+    assert_eq!(exe.report().kernels[0].kernel, "gather[copy]");
+    let data = Tensor::from_vec(vec![4, 3], (0..12).map(|v| v as f32).collect()).unwrap();
+    let ok = HashMap::from([
+        ("d".to_string(), data.clone()),
+        (
+            "i".to_string(),
+            Tensor::from_vec(vec![2], vec![-1i64, 1]).unwrap(),
+        ),
+    ]);
+    let got = exe.run(&ok).unwrap().remove(0);
+    assert_eq!(got.as_slice::<f32>().unwrap(), &[9., 10., 11., 3., 4., 5.]);
+    let bad = HashMap::from([
+        ("d".to_string(), data),
+        (
+            "i".to_string(),
+            Tensor::from_vec(vec![2], vec![0i64, 4]).unwrap(),
+        ),
+    ]);
+    let err = exe.run(&bad).unwrap_err().to_string();
+    assert!(err.contains("`pick`") && err.contains("index 4"), "{err}");
+}

@@ -176,6 +176,20 @@ fn comparisons_where_cast() {
     check(to(DType::F32), &[(DType::I32, &[3], Gen::SmallInt)]);
     check(to(DType::Bool), &[(F, &[6], Gen::SmallInt)]);
     check(to(DType::F16), &[(F, &[6], S)]);
+    check(to(DType::Bool), &[(DType::I64, &[6], Gen::SmallInt)]);
+}
+
+#[test]
+fn logic_and_expand() {
+    let b = DType::Bool;
+    for k in ["And", "Or", "Xor"] {
+        check(Op::new(k), &[(b, &[3, 1], Gen::Bool), (b, &[4], Gen::Bool)]);
+    }
+    check(Op::new("Not"), &[(b, &[5, 2], Gen::Bool)]);
+    let ex = |s: Vec<i64>| Op::new("Expand").with("shape", Attr::Ints(s));
+    check(ex(vec![2, 3, 4]), &[(F, &[3, 1], S)]);
+    check(ex(vec![2, 1, 1]), &[(b, &[1, 5], Gen::Bool)]);
+    check(ex(vec![3, 1]), &[(DType::I32, &[4], Gen::SmallInt)]);
 }
 
 #[test]

@@ -15,7 +15,7 @@ pub struct CompileOptions {
     /// Generate code for tensor expressions (Cranelift); off means every op
     /// without a hand-written kernel runs on its interpreter fallback.
     pub jit: bool,
-    /// Use the hand-written dense kernels (conv, matmul, softmax, layer norm).
+    /// Use the hand-written kernels (conv, matmul, softmax, layer norm, gather).
     pub dense_kernels: bool,
 }
 

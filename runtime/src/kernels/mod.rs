@@ -10,6 +10,7 @@ pub(crate) mod dense;
 pub(crate) mod epilogue;
 mod expr;
 pub(crate) mod fallback;
+mod gather;
 mod matmul;
 mod rows;
 
@@ -34,6 +35,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("conv", conv::build),
         ("matmul", matmul::build),
         ("rows", rows::build),
+        ("gather", gather::build),
         ("jit", expr::build),
         ("interpreter", build_fallback),
     ]

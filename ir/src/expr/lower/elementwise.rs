@@ -151,8 +151,11 @@ fn where_(c: &Ctx) -> Result<Option<TensorExpr>> {
 
 fn cast(c: &Ctx) -> Result<Option<TensorExpr>> {
     let to = c.output.ty.dtype;
+    let from = c.inputs.first().map(|o| o.ty.dtype);
+    // 64-bit integers to bool: any non-zero value stays non-zero in f64.
+    let wide_to_bool = to == DType::Bool && matches!(from, Some(DType::I64 | DType::U64));
     if c.inputs.len() != 1
-        || !exact_in_f64(c.ty(0).dtype)
+        || !(exact_in_f64(c.ty(0).dtype) || wide_to_bool)
         || !(exact_in_f64(to) || to == DType::I64)
     {
         return Ok(None);

@@ -7,6 +7,7 @@ mod conv;
 mod elementwise;
 mod layout;
 mod linalg;
+mod logic;
 mod reduce;
 
 use super::scalar::ScalarExpr;
@@ -82,6 +83,7 @@ fn rules() -> &'static HashMap<&'static str, Rule> {
         let mut r = HashMap::new();
         elementwise::register(&mut r);
         linalg::register(&mut r);
+        logic::register(&mut r);
         reduce::register(&mut r);
         layout::register(&mut r);
         conv::register(&mut r);
