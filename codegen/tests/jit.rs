@@ -542,3 +542,28 @@ fn loop_nest_golden() {
     let got = apply(&e, &s).unwrap().to_string();
     assert_eq!(got, include_str!("golden/matmul_nest.txt"), "\n{got}");
 }
+
+/// Vector exp/tanh against f64 over a wide range (overflow, denormals,
+/// tiny arguments), with odd sizes so scalar tails run too.
+#[test]
+fn vector_math_accuracy() {
+    let n = 4001;
+    let v: Vec<f32> = (0..n)
+        .map(|i| -110.0 + 200.0 * i as f32 / n as f32)
+        .collect();
+    let tiny: Vec<f32> = (0..n).map(|i| (i as f32 - 2000.0) * 1e-5).collect();
+    for (k, f) in [("Exp", f64::exp as fn(f64) -> f64), ("Tanh", f64::tanh)] {
+        let e = lowered(Op::new(k), &[(F, &[n], S)]);
+        let kern = ExprKernel::compile(&e, &default_schedule(&e), &JitOptions::default()).unwrap();
+        for xs in [&v, &tiny] {
+            let x = Tensor::from_vec(vec![n], xs.clone()).unwrap();
+            let mut out = Tensor::zeros(F, vec![n]);
+            kern.run(&[&x], &mut out).unwrap();
+            for (a, &xi) in out.as_slice::<f32>().unwrap().iter().zip(xs.iter()) {
+                let want = f(xi as f64) as f32;
+                let ok = (a - want).abs() <= 2e-6 * want.abs() + 1e-38 || a == &want;
+                assert!(ok, "{k}({xi}) = {a}, want {want}");
+            }
+        }
+    }
+}
