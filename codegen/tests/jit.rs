@@ -239,6 +239,7 @@ fn binary_ops_broadcast() {
         }
     }
     check(Op::new("Pow"), &[(F, &[2, 7], Gen::Positive), (F, &[7], S)]);
+    check(Op::new("Mul"), &[(F, &[], S), (F, &[], S)]);
     check(
         Op::new("Add"),
         &[(DType::F64, &[3, 5], S), (DType::F64, &[5], S)],
@@ -320,6 +321,15 @@ fn reductions() {
     );
     check(Op::new("GlobalAveragePool"), &[(F, &[2, 3, 5, 7], S)]);
     check(Op::new("GlobalAveragePool"), &[(F, &[1, 2, 9], S)]);
+    // Everything reduced to a rank-0 output (no output loops).
+    check(
+        Op::new("ReduceMax").with("keepdims", Attr::Int(0)),
+        &[(F, &[5, 7], S)],
+    );
+    check(
+        Op::new("ReduceSum").with("axes", Attr::Ints(vec![1])),
+        &[(F, &[6, 1], S)],
+    );
 }
 
 #[test]
@@ -564,6 +574,31 @@ fn vector_math_accuracy() {
                 let ok = (a - want).abs() <= 2e-6 * want.abs() + 1e-38 || a == &want;
                 assert!(ok, "{k}({xi}) = {a}, want {want}");
             }
+        }
+    }
+}
+
+#[test]
+fn unoptimized_and_scalar_options_agree() {
+    let e = lowered(Op::new("Tanh"), &[(F, &[3, 11], S)]);
+    let x = Rng(7).tensor(F, &[3, 11], S);
+    let want = eval(&e, &[&x]).unwrap();
+    for opts in [
+        JitOptions {
+            optimize: false,
+            ..Default::default()
+        },
+        JitOptions {
+            allow_simd: false,
+            allow_fma: false,
+            ..Default::default()
+        },
+    ] {
+        let k = ExprKernel::compile(&e, &default_schedule(&e), &opts).unwrap();
+        let mut out = Tensor::zeros(F, vec![3, 11]);
+        k.run(&[&x], &mut out).unwrap();
+        for (a, b) in out.to_f64_vec().iter().zip(want.to_f64_vec()) {
+            assert!(close(*a, b, 1), "{a} vs {b} with {opts:?}");
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The default schedule: fuse the innermost run of output loops (and of
 //! reduction loops) whose accesses stay contiguous across the pair, vectorize
 //! the innermost contiguous loop (a contiguous innermost reduction gets
-//! vector partial accumulators; otherwise the innermost output loop), and
-//! mark the outermost output loop parallel.
+//! vector partial accumulators; otherwise the innermost output loop; with a
+//! reduction, unrolled by 4 for independent accumulators), tile strided
+//! pointwise copies 16x16, and mark the outermost output loop parallel.
 
 use super::dtypes::compute_type;
 use kiln_ir::expr::index::flat_offset;
@@ -152,7 +153,16 @@ pub fn default_schedule(e: &TensorExpr) -> Schedule {
         _ => None,
     };
     if let Some(iter) = vec {
-        steps.push(Step::Vectorize { iter, lanes });
+        // Unrolled by 4: independent accumulators (a vectorized reduction)
+        // or unroll-and-jam over the reduction (a vectorized output loop).
+        let unroll = red.is_some().then_some(4);
+        steps.push(Step::Vectorize {
+            iter: iter.clone(),
+            lanes,
+        });
+        if let Some(factor) = unroll {
+            steps.push(Step::Unroll { iter, factor });
+        }
     }
     if let Some((name, from)) = &out {
         let iter = if *from == 0 {
