@@ -484,6 +484,13 @@ fn unsupported_dtypes_are_refused() {
         matches!(err, Some(CodegenError::Unsupported { .. })),
         "{err:?}"
     );
+    let mut e = lowered(Op::new("Neg"), &[(F, &[6], S)]);
+    e.inputs[0].ty.dtype = DType::I64;
+    let err = ExprKernel::compile(&e, &Schedule::default(), &JitOptions::default()).err();
+    assert!(
+        matches!(err, Some(CodegenError::Unsupported { .. })),
+        "{err:?}"
+    );
     let e = lowered(Op::new("Relu"), &[(DType::F16, &[6], S)]);
     let err = ExprKernel::compile(&e, &Schedule::default(), &JitOptions::default()).err();
     assert!(
