@@ -609,3 +609,109 @@ fn unoptimized_and_scalar_options_agree() {
         }
     }
 }
+
+/// A random schedule over `e`'s loops: splits, a shuffle of output loops
+/// and of reduction loops, one vectorized loop, unrolls. May be invalid.
+fn random_schedule(e: &TensorExpr, rng: &mut Rng) -> Schedule {
+    let pick = |rng: &mut Rng, n: usize| (rng.next() * n as f64) as usize % n.max(1);
+    let mut outs: Vec<String> = e.iters.iter().map(|i| i.name.clone()).collect();
+    let mut reds: Vec<String> = e
+        .reduce
+        .iter()
+        .flat_map(|r| &r.iters)
+        .map(|i| i.name.clone())
+        .collect();
+    let mut steps = vec![];
+    for _ in 0..2 {
+        let red = !reds.is_empty() && rng.next() < 0.4;
+        let list = if red { &mut reds } else { &mut outs };
+        if list.is_empty() {
+            continue;
+        }
+        let k = pick(rng, list.len());
+        let name = list.remove(k);
+        let factor = 1 + pick(rng, 6);
+        steps.push(Step::Split {
+            iter: name.clone(),
+            factor,
+        });
+        list.insert(k, format!("{name}.i"));
+        list.insert(k, format!("{name}.o"));
+    }
+    for list in [&mut outs, &mut reds] {
+        for k in (1..list.len()).rev() {
+            list.swap(k, pick(rng, k + 1));
+        }
+        if list.len() > 1 {
+            steps.push(Step::Reorder {
+                order: list.clone(),
+            });
+        }
+    }
+    let all: Vec<String> = outs.iter().chain(&reds).cloned().collect();
+    if !all.is_empty() {
+        let v = all[pick(rng, all.len())].clone();
+        steps.push(Step::Vectorize {
+            iter: v.clone(),
+            lanes: lanes(e),
+        });
+        if rng.next() < 0.5 {
+            steps.push(Step::Unroll {
+                iter: v,
+                factor: 2 + pick(rng, 3),
+            });
+        }
+        let u = all[pick(rng, all.len())].clone();
+        steps.push(Step::Unroll { iter: u, factor: 2 });
+    }
+    Schedule::new(steps)
+}
+
+#[test]
+fn random_schedules_agree() {
+    let cases: Vec<(Op, Vec<In>)> = vec![
+        (Op::new("MatMul"), vec![(F, &[5, 7], S), (F, &[7, 9], S)]),
+        (
+            Op::new("ReduceMax").with("axes", Attr::Ints(vec![0, 2])),
+            vec![(F, &[3, 5, 6], S)],
+        ),
+        (
+            Op::new("ReduceMean").with("axes", Attr::Ints(vec![1])),
+            vec![(F, &[4, 9, 5], S)],
+        ),
+        (
+            Op::new("Transpose").with("perm", Attr::Ints(vec![2, 0, 1])),
+            vec![(F, &[3, 5, 7], S)],
+        ),
+        (Op::new("Add"), vec![(F, &[2, 9, 5], S), (F, &[9, 1], S)]),
+        (
+            Op::new("Reshape").with("shape", Attr::Ints(vec![5, 18])),
+            vec![(F, &[3, 5, 6], S)],
+        ),
+    ];
+    let ints = |v: &[i64]| Attr::Ints(v.to_vec());
+    let conv = Op::new("Conv")
+        .with("pads", ints(&[1, 0, 1, 2]))
+        .with("strides", ints(&[1, 2]));
+    let conv_ins: Vec<In> = vec![(F, &[1, 2, 6, 7], S), (F, &[3, 2, 3, 2], S)];
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    let (mut ran, mut refused) = (0, 0);
+    for (op, ins) in cases.into_iter().chain([(conv, conv_ins)]) {
+        let e = lowered(op, &ins);
+        let feeds: Vec<Tensor> = ins.iter().map(|(d, s, g)| rng.tensor(*d, s, *g)).collect();
+        let want = eval(&e, &feeds.iter().collect::<Vec<_>>()).unwrap();
+        for _ in 0..60 {
+            let s = random_schedule(&e, &mut rng);
+            if apply(&e, &s).is_err() {
+                refused += 1;
+                continue;
+            }
+            check_with(&e, &s, &feeds, &want);
+            ran += 1;
+        }
+    }
+    assert!(
+        ran > 60,
+        "only {ran} random schedules were valid ({refused} refused)"
+    );
+}

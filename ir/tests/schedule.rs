@@ -154,5 +154,5 @@ fn bad_steps_are_errors() {
     }
     // Splitting by a factor that divides the extent needs no tail bound.
     let n = apply(&e, &Schedule::new(vec![step_split("j", 3)])).unwrap();
-    assert!(n.loops.iter().all(|l| l.bound.is_none()));
+    assert!(n.loops.iter().all(|l| l.bounds.is_empty()));
 }

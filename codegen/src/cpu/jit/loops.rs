@@ -69,9 +69,9 @@ impl Emitter<'_, '_> {
             let hi = self.b.ins().smin(self.lo_hi.1, ext);
             return (self.lo_hi.0, hi);
         }
-        let bound = l.bound.clone();
+        let bounds = l.bounds.clone();
         let mut end = self.iconst(l.extent as i64);
-        if let Some(b) = bound {
+        for b in bounds {
             let v = self.affine(&b, 0);
             end = self.b.ins().smin(end, v);
         }
@@ -84,9 +84,12 @@ impl Emitter<'_, '_> {
         let (start, end) = self.bounds(level);
         let u = l.unroll.max(1) as i64;
         let n_out = self.nest.n_out();
-        // Unroll-and-jam: the copies of a vectorized last output loop share
+        // Unroll-and-jam: the copies of an unrolled last output loop share
         // the reduction loops inside, one accumulator each.
-        let jam = !l.reduce && level + 1 == n_out && self.nest.expr.reduce.is_some();
+        // (Not when a reduction loop is vectorized: its accumulator swap
+        // assumes one accumulator.)
+        let vector_red = self.nest.loops[n_out..].iter().any(|r| r.vector.is_some());
+        let jam = !l.reduce && level + 1 == n_out && self.nest.expr.reduce.is_some() && !vector_red;
         let body = |s: &mut Self, iv: Value, copies: i64, stride: i64| -> Res<()> {
             let vals: Vec<Value> = (0..copies)
                 .map(|k| {
