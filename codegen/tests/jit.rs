@@ -610,7 +610,7 @@ fn unoptimized_and_scalar_options_agree() {
     }
 }
 
-/// A random schedule over `e`'s loops: splits, a shuffle of output loops
+/// A random schedule over `e`'s loops: a fusion, splits, a shuffle of output loops
 /// and of reduction loops, one vectorized loop, unrolls. May be invalid.
 fn random_schedule(e: &TensorExpr, rng: &mut Rng) -> Schedule {
     let pick = |rng: &mut Rng, n: usize| (rng.next() * n as f64) as usize % n.max(1);
@@ -622,6 +622,15 @@ fn random_schedule(e: &TensorExpr, rng: &mut Rng) -> Schedule {
         .map(|i| i.name.clone())
         .collect();
     let mut steps = vec![];
+    if outs.len() >= 2 && rng.next() < 0.4 {
+        let k = pick(rng, outs.len() - 1);
+        let (a, b) = (outs[k].clone(), outs.remove(k + 1));
+        steps.push(Step::Fuse {
+            outer: a.clone(),
+            inner: b.clone(),
+        });
+        outs[k] = format!("{a}_{b}");
+    }
     for _ in 0..2 {
         let red = !reds.is_empty() && rng.next() < 0.4;
         let list = if red { &mut reds } else { &mut outs };
