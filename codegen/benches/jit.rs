@@ -1,7 +1,8 @@
 //! Throughput of expression kernels from the Cranelift JIT, default schedule.
 //!
 //! `cargo bench -p kiln-codegen --bench jit` prints one line per case:
-//! `kiln jit case=<name> threads=<t> gbps=<median GB/s> ms=<median ms>`,
+//! `kiln jit case=<name> threads=<t> gbps=<median GB/s> ms=<median ms>
+//! compile_ms=<JIT compile time>`,
 //! where bytes are the inputs read plus the output written once.
 //! Cases: elementwise add of 1M f32 (with a broadcast row), exp and
 //! sigmoid of 1M f32, a row reduction (ReduceSum over the last axis of
@@ -35,7 +36,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn bench(name: &str, e: &TensorExpr, threads: usize) {
+    let t = Instant::now();
     let k = ExprKernel::compile(e, &default_schedule(e), &JitOptions::default()).expect("compile");
+    let compile_ms = t.elapsed().as_secs_f64() * 1e3;
     let ins: Vec<Tensor> = e
         .inputs
         .iter()
@@ -58,7 +61,7 @@ fn bench(name: &str, e: &TensorExpr, threads: usize) {
     }
     let s = median(times);
     println!(
-        "kiln jit case={name} threads={threads} gbps={:.2} ms={:.3}",
+        "kiln jit case={name} threads={threads} gbps={:.2} ms={:.3} compile_ms={compile_ms:.2}",
         bytes as f64 / s / 1e9,
         s * 1e3
     );

@@ -239,6 +239,7 @@ fn binary_ops_broadcast() {
         }
     }
     check(Op::new("Pow"), &[(F, &[2, 7], Gen::Positive), (F, &[7], S)]);
+    check(Op::new("Mul"), &[(F, &[], S), (F, &[], S)]);
     check(
         Op::new("Add"),
         &[(DType::F64, &[3, 5], S), (DType::F64, &[5], S)],
@@ -320,6 +321,15 @@ fn reductions() {
     );
     check(Op::new("GlobalAveragePool"), &[(F, &[2, 3, 5, 7], S)]);
     check(Op::new("GlobalAveragePool"), &[(F, &[1, 2, 9], S)]);
+    // Everything reduced to a rank-0 output (no output loops).
+    check(
+        Op::new("ReduceMax").with("keepdims", Attr::Int(0)),
+        &[(F, &[5, 7], S)],
+    );
+    check(
+        Op::new("ReduceSum").with("axes", Attr::Ints(vec![1])),
+        &[(F, &[6, 1], S)],
+    );
 }
 
 #[test]
@@ -474,6 +484,13 @@ fn unsupported_dtypes_are_refused() {
         matches!(err, Some(CodegenError::Unsupported { .. })),
         "{err:?}"
     );
+    let mut e = lowered(Op::new("Neg"), &[(F, &[6], S)]);
+    e.inputs[0].ty.dtype = DType::I64;
+    let err = ExprKernel::compile(&e, &Schedule::default(), &JitOptions::default()).err();
+    assert!(
+        matches!(err, Some(CodegenError::Unsupported { .. })),
+        "{err:?}"
+    );
     let e = lowered(Op::new("Relu"), &[(DType::F16, &[6], S)]);
     let err = ExprKernel::compile(&e, &Schedule::default(), &JitOptions::default()).err();
     assert!(
@@ -541,4 +558,169 @@ fn loop_nest_golden() {
     ]);
     let got = apply(&e, &s).unwrap().to_string();
     assert_eq!(got, include_str!("golden/matmul_nest.txt"), "\n{got}");
+}
+
+/// Vector exp/tanh against f64 over a wide range (overflow, denormals,
+/// tiny arguments), with odd sizes so scalar tails run too.
+#[test]
+fn vector_math_accuracy() {
+    let n = 4001;
+    let v: Vec<f32> = (0..n)
+        .map(|i| -110.0 + 200.0 * i as f32 / n as f32)
+        .collect();
+    let tiny: Vec<f32> = (0..n).map(|i| (i as f32 - 2000.0) * 1e-5).collect();
+    for (k, f) in [("Exp", f64::exp as fn(f64) -> f64), ("Tanh", f64::tanh)] {
+        let e = lowered(Op::new(k), &[(F, &[n], S)]);
+        let kern = ExprKernel::compile(&e, &default_schedule(&e), &JitOptions::default()).unwrap();
+        for xs in [&v, &tiny] {
+            let x = Tensor::from_vec(vec![n], xs.clone()).unwrap();
+            let mut out = Tensor::zeros(F, vec![n]);
+            kern.run(&[&x], &mut out).unwrap();
+            for (a, &xi) in out.as_slice::<f32>().unwrap().iter().zip(xs.iter()) {
+                let want = f(xi as f64) as f32;
+                let ok = (a - want).abs() <= 2e-6 * want.abs() + 1e-38 || a == &want;
+                assert!(ok, "{k}({xi}) = {a}, want {want}");
+            }
+        }
+    }
+}
+
+#[test]
+fn unoptimized_and_scalar_options_agree() {
+    let e = lowered(Op::new("Tanh"), &[(F, &[3, 11], S)]);
+    let x = Rng(7).tensor(F, &[3, 11], S);
+    let want = eval(&e, &[&x]).unwrap();
+    for opts in [
+        JitOptions {
+            optimize: false,
+            ..Default::default()
+        },
+        JitOptions {
+            allow_simd: false,
+            allow_fma: false,
+            ..Default::default()
+        },
+    ] {
+        let k = ExprKernel::compile(&e, &default_schedule(&e), &opts).unwrap();
+        let mut out = Tensor::zeros(F, vec![3, 11]);
+        k.run(&[&x], &mut out).unwrap();
+        for (a, b) in out.to_f64_vec().iter().zip(want.to_f64_vec()) {
+            assert!(close(*a, b, 1), "{a} vs {b} with {opts:?}");
+        }
+    }
+}
+
+/// A random schedule over `e`'s loops: a fusion, splits, a shuffle of output loops
+/// and of reduction loops, one vectorized loop, unrolls. May be invalid.
+fn random_schedule(e: &TensorExpr, rng: &mut Rng) -> Schedule {
+    let pick = |rng: &mut Rng, n: usize| (rng.next() * n as f64) as usize % n.max(1);
+    let mut outs: Vec<String> = e.iters.iter().map(|i| i.name.clone()).collect();
+    let mut reds: Vec<String> = e
+        .reduce
+        .iter()
+        .flat_map(|r| &r.iters)
+        .map(|i| i.name.clone())
+        .collect();
+    let mut steps = vec![];
+    if outs.len() >= 2 && rng.next() < 0.4 {
+        let k = pick(rng, outs.len() - 1);
+        let (a, b) = (outs[k].clone(), outs.remove(k + 1));
+        steps.push(Step::Fuse {
+            outer: a.clone(),
+            inner: b.clone(),
+        });
+        outs[k] = format!("{a}_{b}");
+    }
+    for _ in 0..2 {
+        let red = !reds.is_empty() && rng.next() < 0.4;
+        let list = if red { &mut reds } else { &mut outs };
+        if list.is_empty() {
+            continue;
+        }
+        let k = pick(rng, list.len());
+        let name = list.remove(k);
+        let factor = 1 + pick(rng, 6);
+        steps.push(Step::Split {
+            iter: name.clone(),
+            factor,
+        });
+        list.insert(k, format!("{name}.i"));
+        list.insert(k, format!("{name}.o"));
+    }
+    for list in [&mut outs, &mut reds] {
+        for k in (1..list.len()).rev() {
+            list.swap(k, pick(rng, k + 1));
+        }
+        if list.len() > 1 {
+            steps.push(Step::Reorder {
+                order: list.clone(),
+            });
+        }
+    }
+    let all: Vec<String> = outs.iter().chain(&reds).cloned().collect();
+    if !all.is_empty() {
+        let v = all[pick(rng, all.len())].clone();
+        steps.push(Step::Vectorize {
+            iter: v.clone(),
+            lanes: lanes(e),
+        });
+        if rng.next() < 0.5 {
+            steps.push(Step::Unroll {
+                iter: v,
+                factor: 2 + pick(rng, 3),
+            });
+        }
+        let u = all[pick(rng, all.len())].clone();
+        steps.push(Step::Unroll { iter: u, factor: 2 });
+    }
+    Schedule::new(steps)
+}
+
+#[test]
+fn random_schedules_agree() {
+    let cases: Vec<(Op, Vec<In>)> = vec![
+        (Op::new("MatMul"), vec![(F, &[5, 7], S), (F, &[7, 9], S)]),
+        (
+            Op::new("ReduceMax").with("axes", Attr::Ints(vec![0, 2])),
+            vec![(F, &[3, 5, 6], S)],
+        ),
+        (
+            Op::new("ReduceMean").with("axes", Attr::Ints(vec![1])),
+            vec![(F, &[4, 9, 5], S)],
+        ),
+        (
+            Op::new("Transpose").with("perm", Attr::Ints(vec![2, 0, 1])),
+            vec![(F, &[3, 5, 7], S)],
+        ),
+        (Op::new("Add"), vec![(F, &[2, 9, 5], S), (F, &[9, 1], S)]),
+        (
+            Op::new("Reshape").with("shape", Attr::Ints(vec![5, 18])),
+            vec![(F, &[3, 5, 6], S)],
+        ),
+    ];
+    let ints = |v: &[i64]| Attr::Ints(v.to_vec());
+    let conv = Op::new("Conv")
+        .with("pads", ints(&[1, 0, 1, 2]))
+        .with("strides", ints(&[1, 2]));
+    let conv_ins: Vec<In> = vec![(F, &[1, 2, 6, 7], S), (F, &[3, 2, 3, 2], S)];
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    let (mut ran, mut refused) = (0, 0);
+    for (op, ins) in cases.into_iter().chain([(conv, conv_ins)]) {
+        let e = lowered(op, &ins);
+        let feeds: Vec<Tensor> = ins.iter().map(|(d, s, g)| rng.tensor(*d, s, *g)).collect();
+        let want = eval(&e, &feeds.iter().collect::<Vec<_>>()).unwrap();
+        for _ in 0..60 {
+            let s = random_schedule(&e, &mut rng);
+            if apply(&e, &s).is_err() {
+                refused += 1;
+                continue;
+            }
+            check_with(&e, &s, &feeds, &want);
+            ran += 1;
+        }
+    }
+    assert!(
+        ran > 60,
+        "only {ran} random schedules were valid ({refused} refused)"
+    );
 }

@@ -18,8 +18,9 @@ pub struct Loop {
     pub name: String,
     /// Static trip count upper bound.
     pub extent: usize,
-    /// Dynamic bound over enclosing loop ids: runs `0..min(extent, bound)`.
-    pub bound: Option<AffineExpr>,
+    /// Dynamic upper bounds over enclosing loop ids (tails of splits): the
+    /// loop runs `0..min(extent, bounds...)`.
+    pub bounds: Vec<AffineExpr>,
     /// Iterates a reduction iterator.
     pub reduce: bool,
     /// SIMD width when vectorized.
@@ -55,7 +56,7 @@ impl LoopNest {
                 id: k,
                 name: it.name.clone(),
                 extent: it.extent,
-                bound: None,
+                bounds: vec![],
                 reduce: k >= n_out,
                 vector: None,
                 unroll: 1,
@@ -128,7 +129,7 @@ impl LoopNest {
             id,
             name,
             extent,
-            bound: None,
+            bounds: vec![],
             reduce: like.reduce,
             vector: None,
             unroll: 1,
@@ -151,8 +152,8 @@ impl LoopNest {
             *d = d.substitute(&f).simplified(None);
         }
         for l in &mut self.loops {
-            if let Some(b) = &l.bound {
-                l.bound = Some(b.substitute(&f).simplified(None));
+            for b in &mut l.bounds {
+                *b = b.substitute(&f).simplified(None);
             }
         }
     }
@@ -163,25 +164,29 @@ impl LoopNest {
         if f == 0 {
             return Err(format!("split factor of `{name}` is 0"));
         }
-        let l = self.loops.remove(p);
         let (on, inn) = (format!("{name}.o"), format!("{name}.i"));
-        let o = self.add_loop(p, on, l.extent.div_ceil(f), &l);
-        let i = self.add_loop(p + 1, inn, f.min(l.extent.max(1)), &l);
-        if o == usize::MAX || i == usize::MAX {
-            self.loops.insert(p, l);
+        if self.position(&on).is_some() || self.position(&inn).is_some() {
             return Err(format!("split of `{name}` makes a loop name that exists"));
         }
+        let l = self.loops.remove(p);
+        let o = self.add_loop(p, on, l.extent.div_ceil(f), &l);
+        let i = self.add_loop(p + 1, inn, f.min(l.extent.max(1)), &l);
         let (fi, fo) = (f as i64, AffineExpr::iter(o));
-        let whole = l
-            .bound
-            .clone()
-            .unwrap_or(AffineExpr::constant(l.extent as i64));
-        if let Some(b) = &l.bound {
-            self.loops[p].bound = Some(b.clone().offset(fi - 1).floor_div(fi));
+        // The outer loop: ceil(b / f) for each bound b; the inner loop:
+        // b - f*o for each bound b and for the extent (if f does not divide it).
+        self.loops[p].bounds = l
+            .bounds
+            .iter()
+            .map(|b| b.clone().offset(fi - 1).floor_div(fi))
+            .collect();
+        let mut tails = l.bounds.clone();
+        if !l.extent.is_multiple_of(f) {
+            tails.push(AffineExpr::constant(l.extent as i64));
         }
-        if l.bound.is_some() || !l.extent.is_multiple_of(f) {
-            self.loops[p + 1].bound = Some(whole.add_scaled(&fo, -fi).simplified(None));
-        }
+        self.loops[p + 1].bounds = tails
+            .into_iter()
+            .map(|b| b.add_scaled(&fo, -fi).simplified(None))
+            .collect();
         let by = AffineExpr::iter(i).plus_iter(fi, o);
         self.substitute(l.id, &by);
         Ok(())
@@ -200,7 +205,7 @@ impl LoopNest {
                 "cannot fuse output loop with reduction loop (`{outer}`, `{inner}`)"
             ));
         }
-        if a.bound.is_some() || b.bound.is_some() {
+        if !a.bounds.is_empty() || !b.bounds.is_empty() {
             return Err(format!(
                 "cannot fuse `{outer}` and `{inner}`: a split tail bounds one"
             ));
@@ -240,9 +245,8 @@ impl LoopNest {
     /// Every dynamic bound refers only to enclosing loops.
     fn check_bounds(&self) -> Res {
         for (p, l) in self.loops.iter().enumerate() {
-            let Some(b) = &l.bound else { continue };
             for inner in &self.loops[p..] {
-                if b.uses(inner.id) {
+                if l.bounds.iter().any(|b| b.uses(inner.id)) {
                     return Err(format!(
                         "`{}` must stay inside `{}` (its bound uses it)",
                         l.name, inner.name
@@ -297,7 +301,7 @@ impl LoopNest {
         for (p, l) in self.loops.iter().enumerate() {
             let bounded = self.loops[p..]
                 .iter()
-                .find(|i| i.bound.as_ref().is_some_and(|b| b.uses(l.id)));
+                .find(|i| i.bounds.iter().any(|b| b.uses(l.id)));
             if let (Some(_), Some(i)) = (l.vector, bounded) {
                 return Err(format!(
                     "vectorized loop `{}` bounds inner loop `{}` (lanes would need different trip counts)",

@@ -30,9 +30,11 @@ fn loop_line(l: &Loop, names: &[&str]) -> String {
         tags.push(format!("unroll({})", l.unroll));
     }
     tags.push("for".into());
-    let range = match &l.bound {
-        Some(b) => format!("0..min({}, {})", l.extent, affine_named(b, names)),
-        None => format!("0..{}", l.extent),
+    let range = if l.bounds.is_empty() {
+        format!("0..{}", l.extent)
+    } else {
+        let b: Vec<String> = l.bounds.iter().map(|b| affine_named(b, names)).collect();
+        format!("0..min({}, {})", l.extent, b.join(", "))
     };
     format!("{} {} in {range}", tags.join(" "), l.name)
 }

@@ -1,8 +1,9 @@
 //! The default schedule: fuse the innermost run of output loops (and of
 //! reduction loops) whose accesses stay contiguous across the pair, vectorize
 //! the innermost contiguous loop (a contiguous innermost reduction gets
-//! vector partial accumulators; otherwise the innermost output loop), and
-//! mark the outermost output loop parallel.
+//! vector partial accumulators; otherwise the innermost output loop; with a
+//! reduction, unrolled by 4 for independent accumulators), tile strided
+//! pointwise copies 16x16, and mark the outermost output loop parallel.
 
 use super::dtypes::compute_type;
 use kiln_ir::expr::index::flat_offset;
@@ -65,6 +66,56 @@ fn contiguous(offs: &[AffineExpr], i: usize) -> bool {
     c.iter().all(|c| matches!(c, Some(0 | 1))) && c.contains(&Some(1))
 }
 
+/// Tile size of a transposing copy.
+const TILE: usize = 16;
+
+/// For a pointwise expression whose innermost loop `b` (outermost member
+/// `from`) reads some input with a stride: 16x16 tiles of the two innermost
+/// loops so that each cache line read is used whole. Returns the steps and
+/// the new outermost loop name.
+fn tile_strided(e: &TensorExpr, b: &str, from: usize, lanes: usize) -> Option<(Vec<Step>, String)> {
+    let n = e.iters.len();
+    let strided = offsets(e, false)
+        .iter()
+        .any(|o| !matches!(o.linear_coef(n - 1), Some(0 | 1)));
+    let inner: usize = e.iters[from..].iter().map(|i| i.extent).product();
+    if e.reduce.is_some()
+        || from == 0
+        || !strided
+        || inner < TILE
+        || e.iters[from - 1].extent < TILE
+    {
+        return None;
+    }
+    let a = e.iters[from - 1].name.clone();
+    let (ao, ai, bo, bi) = (
+        format!("{a}.o"),
+        format!("{a}.i"),
+        format!("{b}.o"),
+        format!("{b}.i"),
+    );
+    let steps = vec![
+        Step::Split {
+            iter: a.clone(),
+            factor: TILE,
+        },
+        Step::Split {
+            iter: b.to_string(),
+            factor: TILE,
+        },
+        Step::Reorder {
+            order: vec![ao.clone(), bo, ai, bi.clone()],
+        },
+        Step::Vectorize { iter: bi, lanes },
+    ];
+    let outer = if from == 1 {
+        ao
+    } else {
+        e.iters[0].name.clone()
+    };
+    Some((steps, outer))
+}
+
 /// A good schedule for `e`; see the module docs.
 pub fn default_schedule(e: &TensorExpr) -> Schedule {
     let lanes = compute_type(e).map_or(4, |t| 16 / t.bytes() as usize);
@@ -72,6 +123,13 @@ pub fn default_schedule(e: &TensorExpr) -> Schedule {
     let n_all = e.all_iters().len();
     let mut steps = vec![];
     let out = (n_out > 0).then(|| fuse_run(e, 0, n_out, &offsets(e, true), &mut steps));
+    if let Some((name, from)) = &out {
+        if let Some((tiled, outer)) = tile_strided(e, name, *from, lanes) {
+            steps.extend(tiled);
+            steps.push(Step::Parallel { iter: outer });
+            return Schedule::new(steps);
+        }
+    }
     let body = offsets(e, false);
     let red = (n_all > n_out).then(|| fuse_run(e, n_out, n_all, &body, &mut steps));
     let extent = |from: usize, to: usize| {
@@ -95,7 +153,16 @@ pub fn default_schedule(e: &TensorExpr) -> Schedule {
         _ => None,
     };
     if let Some(iter) = vec {
-        steps.push(Step::Vectorize { iter, lanes });
+        // Unrolled by 4: independent accumulators (a vectorized reduction)
+        // or unroll-and-jam over the reduction (a vectorized output loop).
+        let unroll = red.is_some().then_some(4);
+        steps.push(Step::Vectorize {
+            iter: iter.clone(),
+            lanes,
+        });
+        if let Some(factor) = unroll {
+            steps.push(Step::Unroll { iter, factor });
+        }
     }
     if let Some((name, from)) = &out {
         let iter = if *from == 0 {

@@ -1,7 +1,8 @@
 //! Dtypes: the compute type of an expression (f32 when every dtype it
-//! touches is exact in f32, else f64, matching the f64 oracle), loads that
-//! convert to it, stores and casts with Rust `as` semantics (truncation,
-//! saturation, NaN to 0; bool is `!= 0`).
+//! touches is exact in f32, else f64, matching the f64 oracle; integer
+//! arithmetic is therefore not i64-wrapping, and 64-bit integer inputs are
+//! refused), loads that convert to it, stores and casts with Rust `as`
+//! semantics (truncation, saturation, NaN to 0; bool is `!= 0`).
 
 use super::emit::{Emitter, Res};
 use crate::CodegenError;
@@ -49,7 +50,19 @@ fn collect_casts(e: &ScalarExpr, out: &mut Vec<DType>) {
 }
 
 /// F32 or F64: the type every value of `e` is computed in.
+/// I64/U64 inputs are refused: f64 compute would round values past 2^53.
 pub fn compute_type(e: &TensorExpr) -> Result<Type, CodegenError> {
+    if let Some(o) = e
+        .inputs
+        .iter()
+        .find(|o| matches!(o.ty.dtype, DType::I64 | DType::U64))
+    {
+        return Err(CodegenError::unsupported(format!(
+            "{} input `{}` (not exact in f64 compute)",
+            o.ty.dtype.name(),
+            o.name
+        )));
+    }
     let mut all: Vec<DType> = e.inputs.iter().map(|o| o.ty.dtype).collect();
     all.push(e.output.dtype);
     collect_casts(&e.body, &mut all);

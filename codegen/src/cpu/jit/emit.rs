@@ -37,6 +37,12 @@ pub(super) struct Emitter<'a, 'f> {
     pub ptrs: Vec<Value>,
     /// The accumulator (scalar or vector) while reducing.
     pub acc: Option<Variable>,
+    /// Independent accumulators of an unrolled vectorized reduction loop.
+    pub split_accs: Vec<Variable>,
+    /// Unroll-and-jam copies: (loop id, its value) per copy, with one
+    /// accumulator each.
+    pub jam: Vec<(usize, Value)>,
+    pub jam_accs: Vec<Variable>,
     pub use_fma: bool,
     pub funcs: HashMap<&'static str, FuncRef>,
     /// The outermost loop's range from the caller.

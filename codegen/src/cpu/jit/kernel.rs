@@ -122,8 +122,19 @@ impl ExprKernel {
     /// pointer per input, and `lo <= hi <= parallel_extent()`. Writes only
     /// output elements of outer iterations `lo..hi`.
     pub unsafe fn run_range(&self, inputs: &[*const u8], output: *mut u8, lo: usize, hi: usize) {
-        let mut ptrs: Vec<*mut u8> = inputs.iter().map(|&p| p as *mut u8).collect();
-        ptrs.push(output);
+        const STACK: usize = 8;
+        let mut small = [std::ptr::null_mut::<u8>(); STACK];
+        let mut heap = vec![];
+        let ptrs: &mut [*mut u8] = if inputs.len() < STACK {
+            &mut small[..=inputs.len()]
+        } else {
+            heap.resize(inputs.len() + 1, std::ptr::null_mut());
+            &mut heap
+        };
+        for (slot, &p) in ptrs.iter_mut().zip(inputs) {
+            *slot = p as *mut u8;
+        }
+        ptrs[inputs.len()] = output;
         // SAFETY: the caller upholds the buffer contract above.
         unsafe { (self.func)(ptrs.as_ptr(), lo as i64, hi as i64) }
     }
@@ -279,6 +290,9 @@ fn emitter<'a, 'f>(
         in_vector: false,
         ptrs,
         acc: None,
+        split_accs: vec![],
+        jam: vec![],
+        jam_accs: vec![],
         use_fma: opts.allow_fma && super::has_fma(),
         funcs: HashMap::new(),
         lo_hi,

@@ -7,6 +7,7 @@
 use super::emit::{Emitter, Res};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_frontend::Variable;
 use kiln_ir::expr::{BinaryOp, ReduceKind, ScalarExpr};
 
 impl Emitter<'_, '_> {
@@ -68,9 +69,9 @@ impl Emitter<'_, '_> {
             let hi = self.b.ins().smin(self.lo_hi.1, ext);
             return (self.lo_hi.0, hi);
         }
-        let bound = l.bound.clone();
+        let bounds = l.bounds.clone();
         let mut end = self.iconst(l.extent as i64);
-        if let Some(b) = bound {
+        for b in bounds {
             let v = self.affine(&b, 0);
             end = self.b.ins().smin(end, v);
         }
@@ -82,16 +83,40 @@ impl Emitter<'_, '_> {
         let l = self.nest.loops[level].clone();
         let (start, end) = self.bounds(level);
         let u = l.unroll.max(1) as i64;
+        let n_out = self.nest.n_out();
+        // Unroll-and-jam: the copies of an unrolled last output loop share
+        // the reduction loops inside, one accumulator each.
+        // (Not when a reduction loop is vectorized: its accumulator swap
+        // assumes one accumulator.)
+        let vector_red = self.nest.loops[n_out..].iter().any(|r| r.vector.is_some());
+        let jam = !l.reduce && level + 1 == n_out && self.nest.expr.reduce.is_some() && !vector_red;
         let body = |s: &mut Self, iv: Value, copies: i64, stride: i64| -> Res<()> {
-            for k in 0..copies {
-                let v = if k == 0 {
-                    iv
-                } else {
-                    s.b.ins().iadd_imm_s(iv, k * stride)
-                };
+            let vals: Vec<Value> = (0..copies)
+                .map(|k| {
+                    if k == 0 {
+                        iv
+                    } else {
+                        s.b.ins().iadd_imm_s(iv, k * stride)
+                    }
+                })
+                .collect();
+            if jam && copies > 1 {
+                s.jam = vals.iter().map(|&v| (l.id, v)).collect();
+                s.vars[l.id] = Some(iv);
+                let r = s.inner(level + 1);
+                s.jam.clear();
+                return r;
+            }
+            // Split accumulators belong to this loop's copies only.
+            let accs = std::mem::take(&mut s.split_accs);
+            for (k, v) in vals.into_iter().enumerate() {
+                if let Some(a) = accs.get(k) {
+                    s.acc = Some(*a);
+                }
                 s.vars[l.id] = Some(v);
                 s.inner(level + 1)?;
             }
+            s.split_accs = accs;
             Ok(())
         };
         let mut at = start;
@@ -100,7 +125,9 @@ impl Emitter<'_, '_> {
             let saved = self.begin_vector_reduction(l.reduce);
             self.in_vector = true;
             if u > 1 {
+                let first = self.split_accumulators(l.reduce, u as usize);
                 at = self.counted(at, end, lanes * u, &mut |s, iv| body(s, iv, u, lanes))?;
+                self.merge_accumulators(first)?;
             }
             at = self.counted(at, end, lanes, &mut |s, iv| body(s, iv, 1, lanes))?;
             self.in_vector = false;
@@ -113,7 +140,41 @@ impl Emitter<'_, '_> {
         Ok(())
     }
 
-    /// One output point: the body, or a reduction and its epilogue; stored.
+    /// For an unrolled vectorized reduction loop: `u` independent vector
+    /// accumulators (the first is the current one), used by the copies.
+    fn split_accumulators(&mut self, reduce: bool, u: usize) -> Option<Variable> {
+        let first = self.acc.filter(|_| reduce)?;
+        let kind = self.nest.expr.reduce.as_ref()?.kind;
+        let mut accs = vec![first];
+        for _ in 1..u {
+            let a = self.b.declare_var(self.vt);
+            let init = self.fconst(kind.identity());
+            self.b.def_var(a, init);
+            accs.push(a);
+        }
+        self.split_accs = accs;
+        Some(first)
+    }
+
+    /// Combines the split accumulators back into the first.
+    fn merge_accumulators(&mut self, first: Option<Variable>) -> Res<()> {
+        let accs = std::mem::take(&mut self.split_accs);
+        let (Some(first), Some(kind)) = (first, self.nest.expr.reduce.as_ref().map(|r| r.kind))
+        else {
+            return Ok(());
+        };
+        let mut v = self.b.use_var(first);
+        for a in &accs[1..] {
+            let x = self.b.use_var(*a);
+            v = self.combine(kind, v, x)?;
+        }
+        self.b.def_var(first, v);
+        self.acc = Some(first);
+        Ok(())
+    }
+
+    /// One output point (or one per jammed copy): the body, or a reduction
+    /// and its epilogue; stored.
     fn point(&mut self) -> Res<()> {
         let e = &self.nest.expr;
         let Some(r) = &e.reduce else {
@@ -121,22 +182,52 @@ impl Emitter<'_, '_> {
             return self.store(v);
         };
         let (kind, epilogue) = (r.kind, e.epilogue.clone());
-        let acc = self.b.declare_var(self.cur_ty());
-        let init = self.fconst(kind.identity());
-        self.b.def_var(acc, init);
-        let outer = self.acc.replace(acc);
+        let jam = std::mem::take(&mut self.jam);
+        let copies = jam.len().max(1);
+        let mut accs = vec![];
+        for _ in 0..copies {
+            let acc = self.b.declare_var(self.cur_ty());
+            let init = self.fconst(kind.identity());
+            self.b.def_var(acc, init);
+            accs.push(acc);
+        }
+        self.jam_accs = accs.clone();
+        self.jam = jam.clone();
+        let outer = self.acc.replace(accs[0]);
         self.reduction_from(self.nest.n_out())?;
         self.acc = outer;
-        let v = self.b.use_var(acc);
-        let v = match &epilogue {
-            Some(ep) => self.value(ep, Some(v))?,
-            None => v,
-        };
-        self.store(v)
+        for (k, acc) in accs.into_iter().enumerate() {
+            if let Some(&(id, v)) = jam.get(k) {
+                self.vars[id] = Some(v);
+            }
+            let v = self.b.use_var(acc);
+            let v = match &epilogue {
+                Some(ep) => self.value(ep, Some(v))?,
+                None => v,
+            };
+            self.store(v)?;
+        }
+        Ok(())
     }
 
-    /// `acc = combine(acc, body)`, with FMA for a sum of products.
+    /// `acc = combine(acc, body)` for the current accumulator (or each
+    /// jammed copy), with FMA for a sum of products.
     fn accumulate(&mut self) -> Res<()> {
+        if self.jam.is_empty() {
+            return self.accumulate_one();
+        }
+        let (jam, accs) = (self.jam.clone(), self.jam_accs.clone());
+        let saved = self.acc;
+        for (&(id, v), acc) in jam.iter().zip(accs) {
+            self.vars[id] = Some(v);
+            self.acc = Some(acc);
+            self.accumulate_one()?;
+        }
+        self.acc = saved;
+        Ok(())
+    }
+
+    fn accumulate_one(&mut self) -> Res<()> {
         let e = &self.nest.expr;
         let (Some(r), Some(acc)) = (&e.reduce, self.acc) else {
             return Ok(());

@@ -126,6 +126,13 @@ impl Emitter<'_, '_> {
     }
 
     fn unary(&mut self, op: UnaryOp, x: Value) -> Res<Value> {
+        if self.in_vector && !self.is_f64() {
+            match op {
+                UnaryOp::Exp => return Ok(self.vexp_f32(x)),
+                UnaryOp::Tanh => return Ok(self.vtanh_f32(x)),
+                _ => {}
+            }
+        }
         if let Some(h) = math::unary_helper(op, self.is_f64()) {
             return self.lanewise(&[x], &mut |s, v| s.call_helper(h, v));
         }

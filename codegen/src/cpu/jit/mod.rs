@@ -5,7 +5,7 @@
 //! - [`kernel`]: [`ExprKernel`] (compile, run a range of outer iterations);
 //! - [`default_schedule()`]: fusion, vectorization, parallel outer loop;
 //! - internals: `module` (JIT module and code memory), `emit` (generation
-//!   state), `loops`, `lower_index`, `lower_scalar`, `dtypes`, `math`, `data`.
+//!   state), `loops`, `lower_index`, `lower_scalar`, `dtypes`, `math` (scalar helpers), `vmath` (f32x4 exp/tanh), `data`.
 
 mod data;
 mod default_schedule;
@@ -17,6 +17,7 @@ mod lower_index;
 mod lower_scalar;
 mod math;
 mod module;
+mod vmath;
 
 pub use default_schedule::default_schedule;
 pub use dtypes::compute_type;
