@@ -13,6 +13,7 @@ use crate::memory::{self, Request};
 use crate::report::{CompileReport, KernelReport};
 use crate::storage::{is_plain, Loc, Slot};
 use crate::{CompileOptions, Result, RuntimeError};
+use kiln_codegen::cpu::SpinPool;
 use kiln_ir::{Graph, Source, Tensor, ValueId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -271,15 +272,12 @@ fn place(
     report.unshared_bytes = mem.total_bytes;
     report.boxed_values = layout.boxed;
     let pool = if opts.threads > 1 {
+        let spin = std::time::Duration::from_micros(opts.spin_us);
         Some(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(opts.threads)
-                .thread_name(|i| format!("kiln-worker-{i}"))
-                .build()
-                .map_err(|e| RuntimeError::ThreadPool {
-                    threads: opts.threads,
-                    reason: e.to_string(),
-                })?,
+            SpinPool::new(opts.threads, spin).map_err(|e| RuntimeError::ThreadPool {
+                threads: opts.threads,
+                reason: e.to_string(),
+            })?,
         )
     } else {
         None

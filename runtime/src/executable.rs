@@ -2,12 +2,16 @@
 //!
 //! An [`Executable`] owns its kernels, constants and thread pool. `run` is
 //! `&self`: concurrent calls from several threads are safe, each run takes
-//! its own frame (arena and boxed slots) from a pool of frames.
+//! its own frame (arena and boxed slots) from a pool of frames. Steps run on
+//! the calling thread; kernels split their work over the executable's
+//! [`SpinPool`] (one job at a time; a concurrent run that finds it busy runs
+//! its kernels on its own thread).
 
 use crate::kernel::{Kernel, StepIo};
 use crate::report::CompileReport;
 use crate::storage::{Arena, Env, Frame, Slot};
 use crate::{Result, RuntimeError};
+use kiln_codegen::cpu::SpinPool;
 use kiln_ir::{Tensor, TensorType};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,7 +35,7 @@ pub struct Executable {
     pub(crate) arena_bytes: usize,
     pub(crate) boxed_slots: usize,
     pub(crate) threads: usize,
-    pub(crate) pool: Option<rayon::ThreadPool>,
+    pub(crate) pool: Option<Arc<SpinPool>>,
     pub(crate) frames: Mutex<Vec<Frame>>,
     pub(crate) report: CompileReport,
 }

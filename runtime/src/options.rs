@@ -15,6 +15,9 @@ pub struct CompileOptions {
     /// Generate code for tensor expressions (Cranelift); off means every op
     /// without a hand-written kernel runs on its interpreter fallback.
     pub jit: bool,
+    /// How long idle pool workers poll for the next kernel before sleeping,
+    /// in microseconds (kernels of one run are microseconds apart).
+    pub spin_us: u64,
     /// Use the hand-written kernels (conv, matmul, softmax, layer norm, gather).
     pub dense_kernels: bool,
 }
@@ -27,6 +30,7 @@ impl Default for CompileOptions {
             fuse_elementwise: true,
             jit: true,
             dense_kernels: true,
+            spin_us: 300,
         }
     }
 }

@@ -12,9 +12,11 @@
 mod gemm;
 pub mod jit;
 pub mod kernels;
+pub mod pool;
 
 pub use gemm::{gemm_f32, Strides};
 pub use jit::{default_schedule, ExprKernel, JitOptions};
+pub use pool::{split, SpinPool};
 
 /// SIMD features detected at run time (all `false` off x86-64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

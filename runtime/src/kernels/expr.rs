@@ -7,7 +7,7 @@ use super::Built;
 use crate::fusion::{group_expression, Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result};
-use kiln_codegen::cpu::{default_schedule, ExprKernel, JitOptions};
+use kiln_codegen::cpu::{default_schedule, split, ExprKernel, JitOptions};
 use kiln_ir::expr::{lower, TensorExpr};
 use kiln_ir::Graph;
 
@@ -39,17 +39,7 @@ impl Kernel for Generated {
             // expression's types; tasks write disjoint outer iterations.
             unsafe { self.kernel.run_range(&p, out as *mut u8, lo, hi) };
         };
-        if tasks == 1 {
-            run(0, n);
-            return Ok(());
-        }
-        let chunk = n.div_ceil(tasks);
-        rayon::scope(|s| {
-            for lo in (chunk..n).step_by(chunk) {
-                s.spawn(move |_| run(lo, (lo + chunk).min(n)));
-            }
-            run(0, chunk.min(n));
-        });
+        split(n, tasks, |r| run(r.start, r.end));
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! Splitting work over rayon tasks, and a `Send` raw pointer for disjoint writes.
+//! How many tasks a kernel splits into ([`split`] runs them on the current
+//! [`crate::cpu::SpinPool`] or rayon pool), and a `Send` raw pointer for disjoint writes.
 //!
 //! Threshold: waking a rayon worker costs a few microseconds, about what one
 //! core needs for 0.5 MFLOP of GEMM, so a kernel uses one task per
@@ -6,8 +7,6 @@
 //! caller's thread below it. Work is counted in GEMM-equivalent flops: kernels
 //! that run slower per flop (memory-bound GEMV, depthwise, row kernels) weigh
 //! their flops up by how much slower they run (see each call of [`tasks_for`]).
-
-use std::ops::Range;
 
 /// Floating-point operations one extra task must have to be worth spawning.
 pub const PAR_MIN_FLOPS: usize = 500_000;
@@ -17,26 +16,7 @@ pub(crate) fn tasks_for(threads: usize, flops: usize) -> usize {
     threads.min(flops / PAR_MIN_FLOPS).max(1)
 }
 
-/// Calls `f` on `tasks` contiguous, near-equal ranges covering `0..items`:
-/// the first on the caller's thread, the others as tasks on the current rayon pool.
-pub(crate) fn split<F>(items: usize, tasks: usize, f: F)
-where
-    F: Fn(Range<usize>) + Sync,
-{
-    let tasks = tasks.min(items).max(1);
-    if tasks == 1 {
-        f(0..items);
-        return;
-    }
-    let range = |t: usize| (t * items / tasks)..((t + 1) * items / tasks);
-    rayon::scope(|s| {
-        for t in 1..tasks {
-            let f = &f;
-            s.spawn(move |_| f(range(t)));
-        }
-        f(range(0));
-    });
-}
+pub(crate) use crate::cpu::pool::split;
 
 /// A raw pointer that tasks writing disjoint parts of one buffer may share.
 #[derive(Clone, Copy)]
