@@ -176,3 +176,40 @@ fn gather_index_out_of_range_is_an_error_naming_the_node() {
     let err = exe.run(&bad).unwrap_err().to_string();
     assert!(err.contains("`pick`") && err.contains("index 4"), "{err}");
 }
+
+#[test]
+fn exported_gelu_fuses_into_the_matmul_epilogue() {
+    let src = "graph t {
+  input x: f32[5,8]
+  const w: f32[8,6] = [SEQ48]
+  const b: f32[6] = [0.1, -0.2, 0.3, 0.0, 0.5, -0.6]
+  const r2: f32[] = [1.4142135]
+  const one: f32[] = [1.0]
+  const half: f32[] = [0.5]
+  node mm = MatMul(x, w) -> y: f32[5,6]
+  node ad = Add(b, y) -> z: f32[5,6]
+  node dv = Div(z, r2) -> q: f32[5,6]
+  node ef = Erf(q) -> e: f32[5,6]
+  node a1 = Add(e, one) -> f: f32[5,6]
+  node m1 = Mul(z, f) -> h: f32[5,6]
+  node m2 = Mul(h, half) -> out: f32[5,6]
+  output out
+}";
+    let seq: Vec<String> = (0..48)
+        .map(|i| format!("{}", (i as f32 * 0.37).sin()))
+        .collect();
+    let g = kiln::ir::text::parse(&src.replace("SEQ48", &seq.join(", "))).unwrap();
+    let exe = compile(&g, &CompileOptions::default().with_threads(1)).unwrap();
+    let r = exe.report();
+    assert_eq!(r.kernels.len(), 1, "{:?}", r.kernels);
+    assert_eq!(r.kernels[0].kernel, "matmul[packed]+bias+gelu");
+    let x = Tensor::from_vec(
+        vec![5, 8],
+        (0..40).map(|i| (i as f32 * 0.91).cos() * 2.0).collect(),
+    )
+    .unwrap();
+    let feeds = HashMap::from([("x".to_string(), x)]);
+    let want = kiln::run(&g, &feeds).unwrap();
+    let got = exe.run(&feeds).unwrap();
+    assert!(max_rel_err(&got[0], &want[0]) < 1e-5);
+}

@@ -4,7 +4,7 @@
 //! inspect, change or replay it; [`plan`] makes the default decisions:
 //! - reshape-like ops become aliases of their input (no kernel, no copy);
 //! - a convolution or matmul absorbs its epilogue: a bias add, a residual
-//!   add and an activation (Relu, Clip, LeakyRelu);
+//!   add and an activation (Relu, Clip, LeakyRelu, the exported exact GELU);
 //! - element-wise ops chain into one expression kernel with their sole
 //!   consumers ([`kiln_ir::expr::inline`]), also into a reduction's epilogue.
 //!
@@ -107,6 +107,18 @@ fn grow_epilogue(g: &Graph, uses: &Uses, taken: &[bool], pos: usize) -> Group {
             break;
         }
         nodes = candidate;
+    }
+    let last = &g.nodes()[*nodes.last().expect("anchor")];
+    if let Some(gelu) = last
+        .outputs
+        .first()
+        .and_then(|&x| epilogue::gelu_nodes(g, uses, x))
+    {
+        let mut candidate = nodes.clone();
+        candidate.extend(&gelu);
+        if gelu.iter().all(|&p| !taken[p]) && epilogue::parse(g, &candidate).is_some() {
+            nodes = candidate;
+        }
     }
     let pattern = if nodes.len() > 1 {
         Pattern::Epilogue

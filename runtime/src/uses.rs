@@ -32,4 +32,13 @@ impl Uses {
             _ => None,
         }
     }
+
+    /// The nodes (by position) reading `v`, once per read.
+    pub fn readers(&self, v: ValueId) -> &[usize] {
+        &self.readers[v.0 as usize]
+    }
+
+    pub fn is_output(&self, v: ValueId) -> bool {
+        self.is_output[v.0 as usize]
+    }
 }

@@ -22,7 +22,7 @@ impl Rng {
     }
 }
 
-pub const ACTS: [Activation; 4] = [
+pub const ACTS: [Activation; 5] = [
     Activation::None,
     Activation::Relu,
     Activation::Clip {
@@ -30,6 +30,7 @@ pub const ACTS: [Activation; 4] = [
         max: 0.5,
     },
     Activation::LeakyRelu { alpha: 0.1 },
+    Activation::Gelu,
 ];
 
 pub fn act64(a: Activation, x: f64) -> f64 {
@@ -44,6 +45,7 @@ pub fn act64(a: Activation, x: f64) -> f64 {
                 alpha as f64 * x
             }
         }
+        Activation::Gelu => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
     }
 }
 

@@ -46,6 +46,7 @@ pub(crate) fn activation(a: Act) -> Activation {
         Act::Relu => Activation::Relu,
         Act::Clip { min, max } => Activation::Clip { min, max },
         Act::LeakyRelu { alpha } => Activation::LeakyRelu { alpha },
+        Act::Gelu => Activation::Gelu,
     }
 }
 

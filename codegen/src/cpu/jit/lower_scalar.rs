@@ -130,6 +130,7 @@ impl Emitter<'_, '_> {
             match op {
                 UnaryOp::Exp => return Ok(self.vexp_f32(x)),
                 UnaryOp::Tanh => return Ok(self.vtanh_f32(x)),
+                UnaryOp::Erf => return Ok(self.verf_f32(x)),
                 _ => {}
             }
         }

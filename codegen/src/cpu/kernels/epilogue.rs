@@ -18,6 +18,8 @@ pub enum Activation {
     Clip { min: f32, max: f32 },
     /// `x` if `x >= 0`, else `alpha·x`.
     LeakyRelu { alpha: f32 },
+    /// The exact GELU, `x/2 · (1 + erf(x/√2))`.
+    Gelu,
 }
 
 impl Activation {
@@ -35,6 +37,7 @@ impl Activation {
                     alpha * x
                 }
             }
+            Activation::Gelu => super::erf::gelu(x),
         }
     }
 
@@ -52,6 +55,7 @@ impl Activation {
                 let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm512_setzero_ps());
                 _mm512_mask_mul_ps(x, neg, x, _mm512_set1_ps(alpha))
             }
+            Activation::Gelu => super::erf::gelu16(x),
         }
     }
 }

@@ -18,6 +18,7 @@ mod depthwise;
 #[cfg(target_arch = "x86_64")]
 mod depthwise3x3;
 mod epilogue;
+mod erf;
 mod exp;
 mod gemv;
 mod im2col;
