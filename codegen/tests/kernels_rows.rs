@@ -24,6 +24,24 @@ fn softmax_handles_extremes() {
 }
 
 #[test]
+fn softmax_masked_rows_and_nan() {
+    // Attention masks add -3.4e38: those lanes are exactly 0, the rest a softmax.
+    let mut x = vec![-3.4e38f32; 20];
+    x[..12]
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v = i as f32 * 0.1);
+    let mut y = vec![0f32; 20];
+    softmax_rows_f32(&x, &mut y, 1, 20, 1).unwrap();
+    assert!(y[12..].iter().all(|&v| v == 0.0));
+    assert_close("masked softmax", &y, &softmax_ref(&x, 20), &[0.0; 20]);
+    // A NaN input makes its row NaN, never a finite value.
+    x[3] = f32::NAN;
+    softmax_rows_f32(&x, &mut y, 1, 20, 1).unwrap();
+    assert!(y[..12].iter().all(|v| v.is_nan()), "{y:?}");
+}
+
+#[test]
 fn rows_reject_bad_arguments() {
     let (x, mut y) = (vec![1.0; 12], vec![0.0; 12]);
     assert!(softmax_rows_f32(&x, &mut y, 3, 4, 0).is_err());
