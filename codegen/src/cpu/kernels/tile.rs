@@ -131,7 +131,9 @@ impl Order {
     fn new(d: Dims) -> Order {
         let (mr, nr) = block(d.m);
         let panels = (CHUNK_BYTES / (4 * d.k.max(1) * nr)).max(1);
-        let nc = (panels * nr).min(d.n.div_ceil(nr) * nr);
+        // Equal chunks (e.g. 64 + 64, not 96 + 32), so threads get equal strips.
+        let chunks = d.n.div_ceil(panels * nr);
+        let nc = d.n.div_ceil(chunks).div_ceil(nr) * nr;
         let mt = d.m.div_ceil(mr);
         let strips = mt * d.n.div_ceil(nc);
         Order {
