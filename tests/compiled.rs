@@ -213,3 +213,137 @@ fn exported_gelu_fuses_into_the_matmul_epilogue() {
     let got = exe.run(&feeds).unwrap();
     assert!(max_rel_err(&got[0], &want[0]) < 1e-5);
 }
+
+fn parse(src: &str) -> kiln::ir::Graph {
+    kiln::ir::text::parse(src).unwrap()
+}
+
+fn feeds_for(g: &kiln::ir::Graph) -> HashMap<String, Tensor> {
+    g.inputs()
+        .iter()
+        .map(|&i| {
+            let v = g.value(i);
+            let data = (0..v.ty.numel())
+                .map(|k| ((k as f32) * 0.77).sin() + 0.1)
+                .collect();
+            (
+                v.name.clone(),
+                Tensor::from_vec(v.ty.shape.clone(), data).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn maps_write_in_place_only_over_dead_buffers() {
+    // t = softmax(x) is read only by the map: its output may reuse t's buffer.
+    let g = parse(
+        "graph t {
+  input x: f32[4,8]
+  node s = Softmax{axis=-1}(x) -> t: f32[4,8]
+  node e = Exp(t) -> u: f32[4,8]
+  node m = Softmax{axis=-1}(u) -> y: f32[4,8]
+  output y
+}",
+    );
+    let exe = compile(&g, &CompileOptions::default().with_threads(1)).unwrap();
+    assert_eq!(exe.report().in_place, 1);
+    let feeds = feeds_for(&g);
+    assert!(
+        max_rel_err(
+            &exe.run(&feeds).unwrap()[0],
+            &kiln::run(&g, &feeds).unwrap()[0]
+        ) < 1e-6
+    );
+    // Here t is also read after the Exp, so the Exp must not overwrite it.
+    let g = parse(
+        "graph t {
+  input x: f32[4,8]
+  node s = Softmax{axis=-1}(x) -> t: f32[4,8]
+  node e = Exp(t) -> u: f32[4,8]
+  node m = Softmax{axis=-1}(u) -> v: f32[4,8]
+  node a = Add(v, t) -> y: f32[4,8]
+  output y
+}",
+    );
+    let exe = compile(&g, &CompileOptions::default().with_threads(1)).unwrap();
+    // Only the Add may (over v, dead after it); the Exp must not (t is read later).
+    assert_eq!(exe.report().in_place, 1);
+    let got = exe.run(&feeds).unwrap();
+    assert!(max_rel_err(&got[0], &kiln::run(&g, &feeds).unwrap()[0]) < 1e-6);
+}
+
+#[test]
+fn fusion_plans_are_data_that_can_be_edited_and_are_checked() {
+    use kiln_runtime::fusion::{self, FusionPlan, Group, Pattern};
+    let g = parse(
+        "graph t {
+  input x: f32[3,5]
+  node a = Exp(x) -> p: f32[3,5]
+  node b = Neg(p) -> q: f32[3,5]
+  node c = Relu(q) -> y: f32[3,5]
+  output y
+}",
+    );
+    let opts = CompileOptions::default().with_threads(1);
+    let plan = fusion::plan(&g, &opts);
+    assert_eq!(plan.groups.len(), 1, "{plan:?}");
+    let json = serde_json::to_string(&plan).unwrap();
+    let back: FusionPlan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, plan);
+    // Split the chain by hand: two kernels, same result.
+    let edited = FusionPlan {
+        groups: vec![
+            Group {
+                nodes: vec![0, 1],
+                pattern: Pattern::Expression,
+            },
+            Group {
+                nodes: vec![2],
+                pattern: Pattern::Single,
+            },
+        ],
+    };
+    let exe = kiln_runtime::compile_with_plan(&g, &edited, &opts).unwrap();
+    assert_eq!(exe.report().kernels.len(), 2);
+    let feeds = feeds_for(&g);
+    assert!(
+        max_rel_err(
+            &exe.run(&feeds).unwrap()[0],
+            &kiln::run(&g, &feeds).unwrap()[0]
+        ) < 1e-6
+    );
+    // Missing nodes, duplicates and wrong order are refused.
+    for bad in [
+        vec![Group {
+            nodes: vec![0, 1],
+            pattern: Pattern::Expression,
+        }],
+        vec![
+            Group {
+                nodes: vec![0, 1, 2],
+                pattern: Pattern::Expression,
+            },
+            Group {
+                nodes: vec![2],
+                pattern: Pattern::Single,
+            },
+        ],
+        vec![
+            Group {
+                nodes: vec![2],
+                pattern: Pattern::Single,
+            },
+            Group {
+                nodes: vec![0, 1],
+                pattern: Pattern::Expression,
+            },
+        ],
+    ] {
+        let err = kiln_runtime::compile_with_plan(&g, &FusionPlan { groups: bad }, &opts)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("invalid fusion plan"), "{err}");
+    }
+}

@@ -9,14 +9,14 @@
 use crate::executable::{Executable, Step};
 use crate::fusion::{self, FusionPlan, Group, Pattern};
 use crate::kernels::{builders, Built};
-use crate::memory::{self, Request};
+use crate::placement;
 use crate::report::{CompileReport, KernelReport};
-use crate::storage::{is_plain, Loc, Slot};
+use crate::storage::Slot;
 use crate::{CompileOptions, Result, RuntimeError};
 use kiln_codegen::cpu::SpinPool;
-use kiln_ir::{Graph, Source, Tensor, ValueId};
+use kiln_ir::{Graph, Source, ValueId};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// Compiles `g` with the default fusion decisions.
@@ -153,112 +153,32 @@ fn record(g: &Graph, b: &Built, nodes: &[usize], report: &mut CompileReport) {
     });
 }
 
-/// Where each value lives, and the arena layout.
-struct Layout {
-    locs: HashMap<ValueId, Loc>,
-    consts: Vec<Arc<Tensor>>,
-    boxed: usize,
-}
-
-fn root(alias_of: &HashMap<ValueId, ValueId>, mut v: ValueId) -> ValueId {
-    while let Some(&src) = alias_of.get(&v) {
-        v = src;
-    }
-    v
-}
-
 fn place(
     g: &Graph,
     built: Vec<(Built, Vec<usize>)>,
-    alias_of: &HashMap<ValueId, ValueId>,
+    views: &HashMap<ValueId, ValueId>,
     opts: &CompileOptions,
     mut report: CompileReport,
 ) -> Result<Executable> {
-    let n_steps = built.len();
-    let mut layout = Layout {
-        locs: HashMap::new(),
-        consts: Vec::new(),
-        boxed: 0,
-    };
-    for (k, &v) in g.inputs().iter().enumerate() {
-        layout.locs.insert(v, Loc::Input(k));
-    }
-    for (v, t) in g.consts() {
-        layout.locs.insert(v, Loc::Const(layout.consts.len()));
-        layout.consts.push(t.clone());
-    }
-    // Lifetimes of the buffers steps write (by root value), then scratch.
-    let mut life: HashMap<ValueId, (usize, usize)> = HashMap::new();
-    for (s, (b, _)) in built.iter().enumerate() {
-        for &o in &b.outputs {
-            life.insert(o, (s, s));
-        }
-    }
-    let mut extend = |v: ValueId, s: usize| {
-        if let Some(l) = life.get_mut(&root(alias_of, v)) {
-            l.1 = l.1.max(s);
-        }
-    };
-    for (s, (b, _)) in built.iter().enumerate() {
-        b.inputs.iter().for_each(|&v| extend(v, s));
-    }
-    g.outputs().iter().for_each(|&v| extend(v, n_steps));
-    let mut roots: Vec<ValueId> = life.keys().copied().collect();
-    roots.sort();
-    let mut requests = Vec::new();
-    let mut owners = Vec::new();
-    for &v in &roots {
-        let ty = &g.value(v).ty;
-        if is_plain(ty.dtype) {
-            let (first, last) = life[&v];
-            requests.push(Request {
-                bytes: ty.bytes(),
-                first,
-                last,
-            });
-            owners.push(Some(v));
-        } else {
-            layout.locs.insert(v, Loc::Boxed(layout.boxed));
-            layout.boxed += 1;
-        }
-    }
-    for (s, (b, _)) in built.iter().enumerate() {
-        requests.push(Request {
-            bytes: b.kernel.scratch_bytes(),
-            first: s,
-            last: s,
-        });
-        owners.push(None);
-    }
-    let mem = memory::plan(&requests);
-    for (i, owner) in owners.iter().enumerate() {
-        if let Some(v) = owner {
-            layout.locs.insert(*v, Loc::Arena(mem.offsets[i]));
-        }
-    }
-    let scratch_base = roots.len() - layout.boxed;
+    let p = placement::place(g, &built, views);
     let slot = |v: ValueId| -> Result<Slot> {
-        let loc = layout
-            .locs
-            .get(&root(alias_of, v))
-            .copied()
-            .ok_or_else(|| {
-                RuntimeError::Options(format!(
-                    "internal: value `{}` has no location",
-                    g.value(v).name
-                ))
-            })?;
+        let loc = p.loc(v).ok_or_else(|| {
+            RuntimeError::Options(format!(
+                "internal: value `{}` has no location",
+                g.value(v).name
+            ))
+        })?;
         Ok(Slot {
             loc,
             ty: g.value(v).ty.clone(),
         })
     };
-    let mut steps = Vec::with_capacity(n_steps);
+    let mut steps = Vec::with_capacity(built.len());
     for (s, (b, nodes)) in built.into_iter().enumerate() {
         steps.push(Step {
             inputs: b.inputs.iter().map(|&v| slot(v)).collect::<Result<_>>()?,
             outputs: b.outputs.iter().map(|&v| slot(v)).collect::<Result<_>>()?,
-            scratch_offset: mem.offsets[scratch_base + s],
+            scratch_offset: p.scratch[s],
             node: g.nodes()[*nodes.last().expect("group")].name.clone(),
             kernel: b.kernel,
         });
@@ -268,9 +188,10 @@ fn place(
         .iter()
         .map(|&v| Ok((g.value(v).name.clone(), slot(v)?)))
         .collect::<Result<_>>()?;
-    report.arena_bytes = mem.arena_bytes;
-    report.unshared_bytes = mem.total_bytes;
-    report.boxed_values = layout.boxed;
+    report.arena_bytes = p.memory.arena_bytes;
+    report.unshared_bytes = p.memory.total_bytes;
+    report.boxed_values = p.boxed;
+    report.in_place = p.in_place;
     let pool = if opts.threads > 1 {
         let spin = std::time::Duration::from_micros(opts.spin_us);
         Some(
@@ -284,15 +205,15 @@ fn place(
     };
     Ok(Executable {
         steps,
-        consts: layout.consts,
+        consts: p.consts,
         inputs: g
             .inputs()
             .iter()
             .map(|&v| (g.value(v).name.clone(), g.value(v).ty.clone()))
             .collect(),
         outputs,
-        arena_bytes: mem.arena_bytes,
-        boxed_slots: layout.boxed,
+        arena_bytes: p.memory.arena_bytes,
+        boxed_slots: p.boxed,
         threads: opts.threads,
         pool,
         frames: Mutex::new(Vec::new()),

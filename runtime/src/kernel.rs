@@ -19,6 +19,11 @@ pub(crate) trait Kernel: Send + Sync {
     fn scratch_bytes(&self) -> usize {
         0
     }
+    /// An input whose buffer output 0 may overwrite: the kernel reads each
+    /// element of it only to compute the output element at the same offset.
+    fn in_place_input(&self) -> Option<usize> {
+        None
+    }
     /// Computes the outputs; `threads` is the pool's size.
     fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()>;
 }

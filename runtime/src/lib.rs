@@ -29,6 +29,7 @@ mod kernel;
 mod kernels;
 pub mod memory;
 mod options;
+mod placement;
 mod report;
 mod storage;
 mod uses;

@@ -32,6 +32,8 @@ pub struct CompileReport {
     pub arena_bytes: usize,
     /// What the intermediates would take without buffer reuse (bytes).
     pub unshared_bytes: usize,
+    /// Outputs written over a dead input's buffer (in place).
+    pub in_place: usize,
     /// Values kept as whole tensors (strings, low-bit types).
     pub boxed_values: usize,
 }

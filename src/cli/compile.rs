@@ -40,9 +40,10 @@ pub fn run(a: Args) -> Result<()> {
         r.threads
     );
     println!(
-        "peak intermediate memory {:.1} KiB (without reuse {:.1} KiB)",
+        "peak intermediate memory {:.1} KiB (without reuse {:.1} KiB), {} outputs in place",
         r.arena_bytes as f64 / 1024.0,
-        r.unshared_bytes as f64 / 1024.0
+        r.unshared_bytes as f64 / 1024.0,
+        r.in_place
     );
     let mut by_kernel: BTreeMap<String, usize> = BTreeMap::new();
     for k in &r.kernels {

@@ -8,7 +8,7 @@ use crate::fusion::{group_expression, Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::{default_schedule, split, ExprKernel, JitOptions};
-use kiln_ir::expr::{lower, TensorExpr};
+use kiln_ir::expr::{lower, AffineExpr, TensorExpr};
 use kiln_ir::Graph;
 
 /// Element-operations below which a kernel stays on one thread.
@@ -16,6 +16,7 @@ const PAR_MIN_POINTS: usize = 1 << 15;
 
 struct Generated {
     kernel: ExprKernel,
+    in_place: Option<usize>,
     /// Output points times reduction points: the work per run.
     points: usize,
     label: String,
@@ -24,6 +25,10 @@ struct Generated {
 impl Kernel for Generated {
     fn describe(&self) -> String {
         self.label.clone()
+    }
+
+    fn in_place_input(&self) -> Option<usize> {
+        self.in_place
     }
 
     fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
@@ -42,6 +47,32 @@ impl Kernel for Generated {
         split(n, tasks, |r| run(r.start, r.end));
         Ok(())
     }
+}
+
+/// An input a map reads only at the output's own index, with the output's
+/// shape and element size: the output may overwrite it.
+fn in_place_candidate(e: &TensorExpr) -> Option<usize> {
+    if e.reduce.is_some() {
+        return None;
+    }
+    let rank = e.output.rank();
+    let identity = |i: usize| {
+        let mut ok = true;
+        e.body.visit_accesses(&mut |a| {
+            if a.input == i {
+                ok &= a.index.len() == rank
+                    && a.index
+                        .iter()
+                        .enumerate()
+                        .all(|(k, x)| *x == AffineExpr::iter(k));
+            }
+        });
+        ok
+    };
+    (0..e.inputs.len()).find(|&i| {
+        let ty = &e.inputs[i].ty;
+        ty.shape == e.output.shape && ty.dtype.size_of() == e.output.dtype.size_of() && identity(i)
+    })
 }
 
 /// The expression of a group: the fused chain, or a single node's lowering.
@@ -88,6 +119,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     Ok(Some(Built {
         kernel: Box::new(Generated {
             kernel,
+            in_place: in_place_candidate(&e),
             points: e.output.numel() * red,
             label: format!("jit[{}]", if e.reduce.is_some() { "reduce" } else { "map" }),
         }),
