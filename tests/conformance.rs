@@ -120,6 +120,9 @@ fn close(a: &Tensor, b: &Tensor, (rtol, atol): (f64, f64)) -> Result<(), String>
     Ok(())
 }
 
+/// Kernels the compiled runtime used over the whole suite, by family.
+static KERNEL_KINDS: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
 /// The runtimes of the matrix, in report order.
 const RUNTIMES: [&str; 2] = ["interpreter", "compiled"];
 
@@ -136,6 +139,12 @@ fn compiled_run(
 ) -> Result<Vec<Tensor>, String> {
     let opts = kiln_runtime::CompileOptions::default().with_threads(2);
     let exe = kiln_runtime::compile(g, &opts).map_err(|e| format!("compile: {e}"))?;
+    let mut kinds = KERNEL_KINDS.lock().unwrap_or_else(|e| e.into_inner());
+    for k in &exe.report().kernels {
+        let family = k.kernel.split('[').next().unwrap_or("?").to_string();
+        *kinds.entry(family).or_default() += 1;
+    }
+    drop(kinds);
     exe.run(feeds).map_err(|e| format!("run: {e}"))
 }
 
@@ -398,6 +407,10 @@ fn report(results: &BTreeMap<String, (String, Outcomes)>, total: usize, filtered
         let [p, f, u] = totals[k].0;
         println!("conformance[{rt}]: {p} passed, {f} failed, {u} unsupported of {total}");
     }
+    let kinds = KERNEL_KINDS.lock().unwrap_or_else(|e| e.into_inner());
+    let listed: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!("compiled kernels over the suite: {}", listed.join(", "));
+    drop(kinds);
     if !new.is_empty() {
         println!("{} passing cases are not on the expected-pass list (KILN_CONFORMANCE_UPDATE=1 adds them)", new.len());
     }
