@@ -11,7 +11,7 @@ status=0
 cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
 awk '
   /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
-  /^conformance: / { cp += $2; cf += $4 }
+  /^conformance\[[a-z]+\]: / { cp += $2; cf += $4 }
   END { printf "tests: %d passed, %d failed\n", p + cp, f + cf }
 ' "$log"
 exit "$status"

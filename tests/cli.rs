@@ -162,3 +162,57 @@ fn bench_reports_latency_on_random_inputs() {
         &["--iters"],
     );
 }
+
+fn shipped(name: &str) -> String {
+    format!("{}/testdata/{name}/{name}.onnx", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn compile_reports_kernels_fallbacks_memory_and_time() {
+    let o = kiln(&["compile", &shipped("bert_tiny"), "--threads", "2", "--json"]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["threads"], 2);
+    assert!(v["kernels"].as_array().unwrap().len() > 10);
+    assert!(v["arena_bytes"].as_u64().unwrap() > 0);
+    assert!(v["compile_ms"].as_f64().unwrap() > 0.0);
+    assert!(v["fallbacks"].as_object().unwrap().is_empty(), "{v}");
+    let o = kiln(&["compile", &shipped("mlp"), "--no-jit", "--no-fuse"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("peak intermediate memory"), "{out}");
+    assert_user_error(
+        &kiln(&["compile", &shipped("mlp"), "--threads", "0"]),
+        &["--threads"],
+    );
+}
+
+#[test]
+fn run_interpret_and_compiled_agree_and_bench_takes_threads() {
+    let d = temp_dir("cli-engines");
+    let p = write_model(&d, "add.onnx", &add_model());
+    for engine in [
+        &["--interpret"][..],
+        &["--threads", "1"][..],
+        &["--rewrite"][..],
+    ] {
+        let mut args = vec!["bench", p.to_str().unwrap(), "--iters", "3", "--json"];
+        args.extend(engine);
+        let o = kiln(&args);
+        let (_, err) = text(&o);
+        assert!(o.status.success(), "{engine:?}: {err}");
+    }
+}
+
+#[test]
+fn explain_reports_rewrites_histograms_and_egraph() {
+    let o = kiln(&["explain", &shipped("bert_tiny"), "--json"]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["egraph_nodes"].as_u64().unwrap() > 0);
+    assert!(!v["applied"].as_object().unwrap().is_empty(), "{v}");
+    assert!(v["ops_before"]["MatMul"].as_u64().unwrap() == 16);
+    assert!(v["cost_after"].as_f64().unwrap() <= v["cost_before"].as_f64().unwrap());
+}

@@ -22,6 +22,9 @@ pub struct EngineArgs {
     /// Compile without generated code: ops without a hand-written kernel use the interpreter.
     #[arg(long)]
     no_jit: bool,
+    /// Run the rewrite stage (equality saturation, `kiln explain`) before compiling.
+    #[arg(long)]
+    rewrite: bool,
 }
 
 impl EngineArgs {
@@ -52,7 +55,13 @@ impl<'g> Engine<'g> {
             return Ok((Engine::Interpreter(g), 0.0));
         }
         let t = Instant::now();
-        let exe = kiln_runtime::compile(g, &a.options()?)?;
+        let exe = if a.rewrite {
+            let limits = kiln_rewrite::Limits::default();
+            let (rewritten, _) = kiln_rewrite::optimize(g, &limits, &Default::default())?;
+            kiln_runtime::compile(&rewritten, &a.options()?)?
+        } else {
+            kiln_runtime::compile(g, &a.options()?)?
+        };
         Ok((
             Engine::Compiled(Box::new(exe)),
             t.elapsed().as_secs_f64() * 1e3,

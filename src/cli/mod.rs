@@ -3,6 +3,7 @@
 mod bench;
 mod compile;
 mod engine;
+mod explain;
 mod inspect;
 mod run;
 
@@ -28,6 +29,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Compile a model and report kernels, fusion, fallbacks, memory and time.
     Compile(compile::Args),
+    /// Run the rewrite stage and report rewrites, op histograms, costs, e-graph size.
+    Explain(explain::Args),
     /// Run a model on .npy inputs and write its outputs as .npy files.
     Run(run::Args),
     /// Measure a model's latency (median/min/max ms) on given or random inputs.
@@ -82,6 +85,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Compile(a) => compile::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::Run(a) => run::run(a),
         Command::Bench(a) => bench::run(a),
     };

@@ -5,6 +5,7 @@
 //! its uses are counted in the compile report.
 
 pub(crate) mod alias;
+mod cast;
 mod conv;
 pub(crate) mod dense;
 pub(crate) mod epilogue;
@@ -37,6 +38,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("rows", rows::build),
         ("gather", gather::build),
         ("jit", expr::build),
+        ("cast", cast::build),
         ("interpreter", build_fallback),
     ]
 }

@@ -1,0 +1,72 @@
+//! `kiln explain MODEL [--json]`: runs the rewrite stage (equality saturation
+//! and extraction) and reports the rewrites applied per rule, the op
+//! histogram and estimated cost before and after, the e-graph size and times.
+
+use anyhow::Result;
+use kiln_models::onnx::ImportOptions;
+use kiln_rewrite::{optimize, Limits, Roofline};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The ONNX model file.
+    model: PathBuf,
+    /// E-node limit of the search.
+    #[arg(long, default_value_t = Limits::default().max_nodes)]
+    max_nodes: usize,
+    /// Iteration limit of the search.
+    #[arg(long, default_value_t = Limits::default().max_iterations)]
+    max_iterations: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let m = kiln_models::onnx::load(&a.model, &ImportOptions::default())?;
+    let limits = Limits {
+        max_nodes: a.max_nodes,
+        max_iterations: a.max_iterations,
+        ..Limits::default()
+    };
+    let (_, r) = optimize(&m.graph, &limits, &Roofline::default())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "{}: e-graph {} nodes in {} classes after {} iterations ({}), saturated in {:.1} ms, extracted in {:.1} ms",
+        a.model.display(),
+        r.egraph_nodes,
+        r.egraph_classes,
+        r.iterations,
+        r.stop_reason,
+        r.saturate_ms,
+        r.extract_ms
+    );
+    println!(
+        "estimated cost {:.1} us -> {:.1} us (roofline model){}",
+        r.cost_before,
+        r.cost_after,
+        if r.kept_original {
+            "; nothing cheaper found, the input graph is kept"
+        } else {
+            ""
+        }
+    );
+    println!("rewrites applied");
+    for (rule, n) in &r.applied {
+        println!("  {rule:<24} {n}");
+    }
+    println!("{:<24} {:>6} {:>6}", "op", "before", "after");
+    let kinds: std::collections::BTreeSet<&String> =
+        r.ops_before.keys().chain(r.ops_after.keys()).collect();
+    for k in kinds {
+        let (b, f) = (
+            r.ops_before.get(k).unwrap_or(&0),
+            r.ops_after.get(k).unwrap_or(&0),
+        );
+        println!("{k:<24} {b:>6} {f:>6}");
+    }
+    Ok(())
+}
