@@ -3,6 +3,8 @@
 //! [`Conv2d::new`] picks the algorithm from the shape:
 //! - 1×1, stride 1, no padding: per (batch, group) a GEMM `W[co, ci] · X[ci, p]`
 //!   with m = c_out/groups, k = c_in/groups, n = H·W, straight on NCHW memory;
+//!   ungrouped ones on small planes (e.g. 7×7) vectorize over output channels
+//!   instead ([`super::pointwise_t`], AVX-512), so 49 pixels do not fill 64 lanes;
 //! - depthwise (`groups == c_in == c_out`): the direct kernel of [`super::depthwise`];
 //! - anything else: im2col of one (batch, group) into the scratch buffer, then
 //!   the same GEMM with k = c_in/groups · kh · kw.
@@ -13,7 +15,7 @@
 use super::epilogue::{Activation, Bias, Epi};
 use super::par::{split, tasks_for, SendPtr};
 use super::tile::{self, Dims, Gemm, Offsets};
-use super::{depthwise, im2col, invalid, need};
+use super::{depthwise, im2col, invalid, need, pointwise_t};
 use crate::CodegenError;
 
 /// Shape of an NCHW convolution with OIHW weights (`c_in / groups` input channels each).
@@ -146,6 +148,9 @@ pub struct Conv2d {
     algo: Algo,
     /// OIHW: per output channel, `c_in/groups · kh · kw` contiguous weights.
     weight: Vec<f32>,
+    /// Ungrouped 1×1 convolutions on small planes: the weights packed for
+    /// [`pointwise_t`] (channel-vectorized, AVX-512 only).
+    weight_t: Option<Vec<f32>>,
     bias: Option<Vec<f32>>,
     activation: Activation,
 }
@@ -177,10 +182,14 @@ impl Conv2d {
             Algo::Im2col
         };
         tracing::debug!(?desc, ?algo, "Conv2d");
+        let weight_t =
+            (algo == Algo::Pointwise && desc.groups == 1 && pointwise_t::wanted(desc.h * desc.w))
+                .then(|| pointwise_t::pack(weight, desc.c_out, desc.c_in));
         Ok(Conv2d {
             desc,
             algo,
             weight: weight[..desc.c_out * per].to_vec(),
+            weight_t,
             bias: bias.map(<[f32]>::to_vec),
             activation,
         })
@@ -231,6 +240,17 @@ impl Conv2d {
         // SAFETY: every length was checked against the validated descriptor.
         unsafe {
             match self.algo {
+                #[cfg(target_arch = "x86_64")]
+                Algo::Pointwise if self.weight_t.is_some() && super::use_avx512() => {
+                    let s = pointwise_t::Shape {
+                        batch: d.batch,
+                        m: d.c_out,
+                        n: d.h * d.w,
+                        k: d.c_in,
+                    };
+                    let wt = self.weight_t.as_deref().unwrap_or_default();
+                    pointwise_t::run(s, wt, input, output, epi, threads)
+                }
                 Algo::Pointwise => self.pointwise(input, output, epi, threads),
                 Algo::Depthwise => depthwise::run(d, input, &self.weight, output, epi, threads),
                 Algo::Im2col => self.im2col(input, output, scratch, epi, threads),

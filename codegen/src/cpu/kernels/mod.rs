@@ -24,6 +24,7 @@ mod im2col;
 mod matmul;
 mod packed;
 mod par;
+mod pointwise_t;
 mod rows;
 mod tile;
 #[cfg(target_arch = "x86_64")]
