@@ -12,6 +12,8 @@
 use super::conv::Conv2dDesc;
 #[cfg(target_arch = "x86_64")]
 use super::depthwise3x3::{plane3x3, plane3x3_narrow};
+#[cfg(target_arch = "x86_64")]
+use super::depthwise_flat;
 use super::epilogue::{lanes, Epi};
 use super::par::{split, tasks_for, SendPtr};
 #[cfg(target_arch = "x86_64")]
@@ -37,6 +39,8 @@ pub(crate) unsafe fn run(
     split(planes, tasks_for(threads, flops), |range| {
         let zeros = vec![0f32; d.w];
         let masks = tap_masks(d);
+        #[cfg(target_arch = "x86_64")]
+        let flat = depthwise_flat::masks(d);
         for t in range {
             let c = t % d.c_out;
             let x = &input[t * d.h * d.w..][..d.h * d.w];
@@ -52,6 +56,12 @@ pub(crate) unsafe fn run(
                 zeros: &zeros,
                 masks: &masks,
             };
+            #[cfg(target_arch = "x86_64")]
+            if !flat.is_empty() && super::use_avx512() {
+                // SAFETY: as below; the masks keep every load inside the plane.
+                unsafe { depthwise_flat::plane_flat(&p, y, &epi, &flat) };
+                continue;
+            }
             // SAFETY: the epilogue covers this plane, per the contract.
             unsafe { plane(&p, y, &epi) };
         }

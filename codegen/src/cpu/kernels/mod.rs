@@ -17,6 +17,8 @@ mod conv;
 mod depthwise;
 #[cfg(target_arch = "x86_64")]
 mod depthwise3x3;
+#[cfg(target_arch = "x86_64")]
+mod depthwise_flat;
 mod epilogue;
 mod exp;
 mod gemv;
