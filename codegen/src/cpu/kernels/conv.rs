@@ -318,14 +318,16 @@ impl Conv2d {
                 let x = &input[(b * d.c_in + g * cig) * hw..][..cig * hw];
                 let base = (b * d.c_out + g * cog) * oh * ow;
                 split(blocks, tasks_for(threads, flops), |range| {
+                    // The task's blocks reuse the scratch of its first block, so
+                    // the column matrix stays in cache (no stream of misses).
+                    let first = range.start * rows * ow * kk;
                     for blk in range {
                         let (oy0, oy1) = (blk * rows, ((blk + 1) * rows).min(oh));
                         let n = (oy1 - oy0) * ow;
-                        // SAFETY: block blk owns scratch[oy0·ow·kk..][..kk·n] and the
-                        // output columns oy0·ow.. of every channel of this group.
-                        let dst = unsafe {
-                            std::slice::from_raw_parts_mut(col.get().add(oy0 * ow * kk), kk * n)
-                        };
+                        // SAFETY: the task owns scratch[first..][..kk·rows·ow] (its first
+                        // block's) and the output columns oy0·ow.. of this group's channels.
+                        let dst =
+                            unsafe { std::slice::from_raw_parts_mut(col.get().add(first), kk * n) };
                         im2col::fill_block(d, x, oy0, oy1, dst);
                         let gemm = Gemm {
                             a: self.weight.as_ptr().wrapping_add(g * cog * kk),
