@@ -1,9 +1,9 @@
 //! 1×1 convolutions on small planes, computed with vectors over output channels.
 //!
 //! The NCHW GEMM vectorizes over pixels, so a 7×7 plane (49 pixels) fills 64
-//! lanes. Here each micro-tile holds `R ≤ 7` pixels × `NV ≤ 4` vectors of 16
+//! lanes. Here each micro-tile holds `R ≤ 7` pixels × `NV ≤ 3` vectors of 16
 //! output channels: per input channel it loads `NV` weight vectors (weights
-//! prepacked `k × 64` per block of [`CB`] output channels) and broadcasts `R`
+//! prepacked `k × 48` per block of [`CB`] output channels) and broadcasts `R`
 //! input pixels. The tile is written to a small buffer, then each output
 //! channel's `R` pixels are gathered into one vector, get the epilogue, and are
 //! stored with a mask into the NCHW output. Threads split (batch, channel
@@ -17,8 +17,9 @@ use super::par::{split, tasks_for, SendPtr};
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-/// Output channels per weight block (4 vectors).
-pub(crate) const CB: usize = 64;
+/// Output channels per weight block (3 vectors: 7×3 accumulators, 3 weight
+/// vectors and a broadcast fit the 32 registers; 7×4 spilled).
+pub(crate) const CB: usize = 48;
 /// Pixels per micro-tile.
 const PR: usize = 7;
 
@@ -94,7 +95,25 @@ unsafe fn store(
     c: *mut f32,
     e: &Epi,
 ) {
-    let idx = _mm512_setr_epi32(0, 64, 128, 192, 256, 320, 384, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    let s = CB as i32;
+    let idx = _mm512_setr_epi32(
+        0,
+        s,
+        2 * s,
+        3 * s,
+        4 * s,
+        5 * s,
+        6 * s,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    );
     let mask = lanes(r);
     let base = tmp.as_ptr() as *const f32;
     for cc in 0..ch {
@@ -122,8 +141,7 @@ unsafe fn micro(
             match nv {
                 1 => tile::<$r, 1>(w, x, n, k, tmp),
                 2 => tile::<$r, 2>(w, x, n, k, tmp),
-                3 => tile::<$r, 3>(w, x, n, k, tmp),
-                _ => tile::<$r, 4>(w, x, n, k, tmp),
+                _ => tile::<$r, 3>(w, x, n, k, tmp),
             }
         };
     }
