@@ -151,6 +151,8 @@ pub struct Conv2d {
     /// Ungrouped 1×1 convolutions on small planes: the weights packed for
     /// [`pointwise_t`] (channel-vectorized, AVX-512 only).
     weight_t: Option<Vec<f32>>,
+    /// Depthwise 3×3 "same" planes: the flattened kernel's load masks (else empty).
+    flat_masks: Vec<[u16; 9]>,
     bias: Option<Vec<f32>>,
     activation: Activation,
 }
@@ -185,9 +187,17 @@ impl Conv2d {
         let weight_t =
             (algo == Algo::Pointwise && desc.groups == 1 && pointwise_t::wanted(desc.h * desc.w))
                 .then(|| pointwise_t::pack(weight, desc.c_out, desc.c_in));
+        #[cfg(target_arch = "x86_64")]
+        let flat_masks = match algo {
+            Algo::Depthwise => super::depthwise_flat::masks(&desc),
+            _ => Vec::new(),
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let flat_masks = Vec::new();
         Ok(Conv2d {
             desc,
             algo,
+            flat_masks,
             weight: weight[..desc.c_out * per].to_vec(),
             weight_t,
             bias: bias.map(<[f32]>::to_vec),
@@ -252,7 +262,10 @@ impl Conv2d {
                     pointwise_t::run(s, wt, input, output, epi, threads)
                 }
                 Algo::Pointwise => self.pointwise(input, output, epi, threads),
-                Algo::Depthwise => depthwise::run(d, input, &self.weight, output, epi, threads),
+                Algo::Depthwise => {
+                    let (w, flat) = (&self.weight, &self.flat_masks);
+                    depthwise::run(d, input, w, output, epi, flat, threads)
+                }
                 Algo::Im2col => self.im2col(input, output, scratch, epi, threads),
             }
         }

@@ -19,7 +19,8 @@ use super::par::{split, tasks_for, SendPtr};
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-/// Runs the depthwise convolution of every (batch, channel) plane.
+/// Runs the depthwise convolution of every (batch, channel) plane; `flat`:
+/// the masks of [`super::depthwise_flat`] when its kernel applies, else empty.
 ///
 /// # Safety
 /// `input`, `weight`, `output` and the epilogue must hold the sizes `d` implies.
@@ -29,6 +30,7 @@ pub(crate) unsafe fn run(
     weight: &[f32],
     output: &mut [f32],
     epi: Epi,
+    flat: &[[u16; 9]],
     threads: usize,
 ) {
     let (oh, ow) = (d.out_h(), d.out_w());
@@ -39,8 +41,6 @@ pub(crate) unsafe fn run(
     split(planes, tasks_for(threads, flops), |range| {
         let zeros = vec![0f32; d.w];
         let masks = tap_masks(d);
-        #[cfg(target_arch = "x86_64")]
-        let flat = depthwise_flat::masks(d);
         for t in range {
             let c = t % d.c_out;
             let x = &input[t * d.h * d.w..][..d.h * d.w];
@@ -59,7 +59,7 @@ pub(crate) unsafe fn run(
             #[cfg(target_arch = "x86_64")]
             if !flat.is_empty() && super::use_avx512() {
                 // SAFETY: as below; the masks keep every load inside the plane.
-                unsafe { depthwise_flat::plane_flat(&p, y, &epi, &flat) };
+                unsafe { depthwise_flat::plane_flat(&p, y, &epi, flat) };
                 continue;
             }
             // SAFETY: the epilogue covers this plane, per the contract.
