@@ -293,12 +293,13 @@ pub fn conv_cases() -> Vec<Conv2dDesc> {
         conv(1, 2, 5, 30, 2, (3, 3), (1, 2), p1, (1, 1), 2), // 15 outputs, stride 2
         conv(2, 2, 9, 31, 2, (3, 3), (2, 2), [0, 2, 1, 0], (1, 1), 2),
         conv(1, 64, 30, 30, 20, (1, 1), (1, 1), [0; 4], (1, 1), 1), // several column chunks
-        // "Same" depthwise planes, flattened (rows < 64 wide).
+        // "Same" depthwise planes, flattened (rows < 128 wide).
         conv(2, 5, 14, 14, 5, (3, 3), (1, 1), p1, (1, 1), 5),
         conv(1, 3, 9, 5, 3, (3, 3), (1, 1), p1, (1, 1), 3),
         conv(1, 2, 3, 15, 2, (3, 3), (1, 1), p1, (1, 1), 2),
         conv(1, 3, 11, 28, 3, (3, 3), (1, 1), p1, (1, 1), 3),
         conv(1, 2, 5, 63, 2, (3, 3), (1, 1), p1, (1, 1), 2),
+        conv(1, 2, 4, 113, 2, (3, 3), (1, 1), p1, (1, 1), 2),
         conv(1, 2, 1, 1, 2, (3, 3), (1, 1), p1, (1, 1), 2),
         // Small planes: channel-vectorized 1x1 (channel blocks of 64 with tails).
         conv(2, 40, 7, 7, 150, (1, 1), (1, 1), [0; 4], (1, 1), 1),
