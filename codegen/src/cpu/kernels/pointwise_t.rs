@@ -8,7 +8,8 @@
 //! channel's `R` pixels are gathered into one vector, get the epilogue, and are
 //! stored with a mask into the NCHW output. Threads split (batch, channel
 //! block, pixel tile) items, channel-block-major so a block's weights are
-//! reused from cache across its pixel tiles.
+//! reused from cache across its pixel tiles (pixel-tile-major when several
+//! threads share fewer than 8 blocks, so uneven blocks do not unbalance the threads).
 
 #[cfg(target_arch = "x86_64")]
 use super::epilogue::{lanes, Epi};
@@ -61,10 +62,18 @@ pub(crate) unsafe fn run(s: Shape, wt: &[f32], x: &[f32], c: &mut [f32], epi: Ep
     let items = s.batch * blocks * tiles;
     let out = SendPtr(c.as_mut_ptr());
     let flops = 2 * s.batch * s.m * s.n * s.k;
-    split(items, tasks_for(threads, flops), |range| {
+    let tasks = tasks_for(threads, flops);
+    let tile_major = tasks > 1 && blocks < 8;
+    split(items, tasks, |range| {
         for t in range {
             let (b, rest) = (t / (blocks * tiles), t % (blocks * tiles));
-            let (blk, tile) = (rest / tiles, rest % tiles);
+            // Few blocks (160 channels: 48, 48, 48, 16) split block-major would
+            // give threads unequal channel counts; pixel-tile-major is even.
+            let (blk, tile) = if tile_major {
+                (rest % blocks, rest / blocks)
+            } else {
+                (rest / tiles, rest % tiles)
+            };
             let j0 = tile * PR;
             let r = PR.min(s.n - j0);
             let ch = CB.min(s.m - blk * CB);
