@@ -3,6 +3,8 @@
 //! [`Conv2d::new`] picks the algorithm from the shape:
 //! - 1×1, stride 1, no padding: per (batch, group) a GEMM `W[co, ci] · X[ci, p]`
 //!   with m = c_out/groups, k = c_in/groups, n = H·W, straight on NCHW memory;
+//!   ungrouped ones on small planes (e.g. 7×7) vectorize over output channels
+//!   instead ([`super::pointwise_t`], AVX-512), so 49 pixels do not fill 64 lanes;
 //! - depthwise (`groups == c_in == c_out`): the direct kernel of [`super::depthwise`];
 //! - anything else: im2col of one (batch, group) into the scratch buffer, then
 //!   the same GEMM with k = c_in/groups · kh · kw.
@@ -13,7 +15,7 @@
 use super::epilogue::{Activation, Bias, Epi};
 use super::par::{split, tasks_for, SendPtr};
 use super::tile::{self, Dims, Gemm, Offsets};
-use super::{depthwise, im2col, invalid, need};
+use super::{depthwise, im2col, invalid, need, pointwise_t};
 use crate::CodegenError;
 
 /// Shape of an NCHW convolution with OIHW weights (`c_in / groups` input channels each).
@@ -146,6 +148,11 @@ pub struct Conv2d {
     algo: Algo,
     /// OIHW: per output channel, `c_in/groups · kh · kw` contiguous weights.
     weight: Vec<f32>,
+    /// Ungrouped 1×1 convolutions on small planes: the weights packed for
+    /// [`pointwise_t`] (channel-vectorized, AVX-512 only).
+    weight_t: Option<Vec<f32>>,
+    /// Depthwise 3×3 "same" planes: the flattened kernel's load masks (else empty).
+    flat_masks: Vec<[u16; 9]>,
     bias: Option<Vec<f32>>,
     activation: Activation,
 }
@@ -177,10 +184,22 @@ impl Conv2d {
             Algo::Im2col
         };
         tracing::debug!(?desc, ?algo, "Conv2d");
+        let weight_t =
+            (algo == Algo::Pointwise && desc.groups == 1 && pointwise_t::wanted(desc.h * desc.w))
+                .then(|| pointwise_t::pack(weight, desc.c_out, desc.c_in));
+        #[cfg(target_arch = "x86_64")]
+        let flat_masks = match algo {
+            Algo::Depthwise => super::depthwise_flat::masks(&desc),
+            _ => Vec::new(),
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let flat_masks = Vec::new();
         Ok(Conv2d {
             desc,
             algo,
+            flat_masks,
             weight: weight[..desc.c_out * per].to_vec(),
+            weight_t,
             bias: bias.map(<[f32]>::to_vec),
             activation,
         })
@@ -231,8 +250,22 @@ impl Conv2d {
         // SAFETY: every length was checked against the validated descriptor.
         unsafe {
             match self.algo {
+                #[cfg(target_arch = "x86_64")]
+                Algo::Pointwise if self.weight_t.is_some() && super::use_avx512() => {
+                    let s = pointwise_t::Shape {
+                        batch: d.batch,
+                        m: d.c_out,
+                        n: d.h * d.w,
+                        k: d.c_in,
+                    };
+                    let wt = self.weight_t.as_deref().unwrap_or_default();
+                    pointwise_t::run(s, wt, input, output, epi, threads)
+                }
                 Algo::Pointwise => self.pointwise(input, output, epi, threads),
-                Algo::Depthwise => depthwise::run(d, input, &self.weight, output, epi, threads),
+                Algo::Depthwise => {
+                    let (w, flat) = (&self.weight, &self.flat_masks);
+                    depthwise::run(d, input, w, output, epi, flat, threads)
+                }
                 Algo::Im2col => self.im2col(input, output, scratch, epi, threads),
             }
         }
@@ -298,14 +331,16 @@ impl Conv2d {
                 let x = &input[(b * d.c_in + g * cig) * hw..][..cig * hw];
                 let base = (b * d.c_out + g * cog) * oh * ow;
                 split(blocks, tasks_for(threads, flops), |range| {
+                    // The task's blocks reuse the scratch of its first block, so
+                    // the column matrix stays in cache (no stream of misses).
+                    let first = range.start * rows * ow * kk;
                     for blk in range {
                         let (oy0, oy1) = (blk * rows, ((blk + 1) * rows).min(oh));
                         let n = (oy1 - oy0) * ow;
-                        // SAFETY: block blk owns scratch[oy0·ow·kk..][..kk·n] and the
-                        // output columns oy0·ow.. of every channel of this group.
-                        let dst = unsafe {
-                            std::slice::from_raw_parts_mut(col.get().add(oy0 * ow * kk), kk * n)
-                        };
+                        // SAFETY: the task owns scratch[first..][..kk·rows·ow] (its first
+                        // block's) and the output columns oy0·ow.. of this group's channels.
+                        let dst =
+                            unsafe { std::slice::from_raw_parts_mut(col.get().add(first), kk * n) };
                         im2col::fill_block(d, x, oy0, oy1, dst);
                         let gemm = Gemm {
                             a: self.weight.as_ptr().wrapping_add(g * cog * kk),

@@ -12,12 +12,15 @@
 use super::conv::Conv2dDesc;
 #[cfg(target_arch = "x86_64")]
 use super::depthwise3x3::{plane3x3, plane3x3_narrow};
+#[cfg(target_arch = "x86_64")]
+use super::depthwise_flat;
 use super::epilogue::{lanes, Epi};
 use super::par::{split, tasks_for, SendPtr};
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-/// Runs the depthwise convolution of every (batch, channel) plane.
+/// Runs the depthwise convolution of every (batch, channel) plane; `flat`:
+/// the masks of [`super::depthwise_flat`] when its kernel applies, else empty.
 ///
 /// # Safety
 /// `input`, `weight`, `output` and the epilogue must hold the sizes `d` implies.
@@ -27,6 +30,7 @@ pub(crate) unsafe fn run(
     weight: &[f32],
     output: &mut [f32],
     epi: Epi,
+    flat: &[[u16; 9]],
     threads: usize,
 ) {
     let (oh, ow) = (d.out_h(), d.out_w());
@@ -52,6 +56,12 @@ pub(crate) unsafe fn run(
                 zeros: &zeros,
                 masks: &masks,
             };
+            #[cfg(target_arch = "x86_64")]
+            if !flat.is_empty() && super::use_avx512() {
+                // SAFETY: as below; the masks keep every load inside the plane.
+                unsafe { depthwise_flat::plane_flat(&p, y, &epi, flat) };
+                continue;
+            }
             // SAFETY: the epilogue covers this plane, per the contract.
             unsafe { plane(&p, y, &epi) };
         }

@@ -17,6 +17,8 @@ mod conv;
 mod depthwise;
 #[cfg(target_arch = "x86_64")]
 mod depthwise3x3;
+#[cfg(target_arch = "x86_64")]
+mod depthwise_flat;
 mod epilogue;
 mod erf;
 mod exp;
@@ -25,6 +27,7 @@ mod im2col;
 mod matmul;
 mod packed;
 mod par;
+mod pointwise_t;
 mod rows;
 mod tile;
 #[cfg(target_arch = "x86_64")]

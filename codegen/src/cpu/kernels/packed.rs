@@ -10,6 +10,7 @@
 
 use super::epilogue::{Activation, Bias, Epi};
 use super::matmul::{run_kn, MatmulDesc};
+use super::par::{split, tasks_for};
 use super::tile::{self, Dims, Gemm, Offsets};
 use super::{invalid, need};
 use crate::CodegenError;
@@ -140,6 +141,11 @@ impl PackedMatmul {
             ldc: n,
             epi,
         };
+        if m == 1 {
+            // SAFETY: lengths checked above.
+            unsafe { self.gemv(base, threads) };
+            return Ok(());
+        }
         let full = n / PANEL;
         let offs = |p: usize| Offsets {
             a: 0,
@@ -168,5 +174,44 @@ impl PackedMatmul {
             }
         }
         Ok(())
+    }
+
+    /// `m == 1`: threads take equal ranges of 16-column units (a whole-panel
+    /// split leaves 7 panels + a tail of a 1000-wide layer unbalanced on 2
+    /// threads); each range runs as 1×≤128 tiles within the panels it covers.
+    ///
+    /// # Safety
+    /// `base` must address a 1×k `a`, this matmul's panels and a 1×n `c`.
+    unsafe fn gemv(&self, base: Gemm, threads: usize) {
+        let (k, n) = (self.k, self.n);
+        let units = n.div_ceil(16);
+        let tasks = tasks_for(threads, 8 * n * k);
+        split(units, tasks, |range| {
+            let (j0, j1) = (range.start * 16, (range.end * 16).min(n));
+            let mut j = j0;
+            while j < j1 {
+                let p = j / PANEL;
+                let end = ((p + 1) * PANEL).min(j1);
+                let width = PANEL.min(n - p * PANEL);
+                let g = Gemm {
+                    ldb: width,
+                    ..base.at(Offsets {
+                        a: 0,
+                        b: p * k * PANEL + (j - p * PANEL),
+                        c: j,
+                        row: 0,
+                        col: j,
+                    })
+                };
+                let d = Dims {
+                    m: 1,
+                    n: end - j,
+                    k,
+                };
+                // SAFETY: columns j..end of panel p exist, per the contract.
+                unsafe { tile::run(1, d, g, |_| Offsets::default(), 1) };
+                j = end;
+            }
+        });
     }
 }
