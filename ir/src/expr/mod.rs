@@ -19,6 +19,7 @@ mod nest_print;
 mod print;
 pub mod scalar;
 pub mod schedule;
+pub mod stage;
 pub mod tensor;
 
 pub use affine::{AffineExpr, Atom};
@@ -28,6 +29,7 @@ pub use lower::lower;
 pub use nest::{Loop, LoopNest};
 pub use scalar::{Access, BinaryOp, CmpOp, ScalarExpr, UnaryOp};
 pub use schedule::{apply, Schedule, Step};
+pub use stage::{Region, Stage, StageKind};
 pub use tensor::{Iter, Operand, ReduceKind, Reduction, TensorExpr};
 
 #[cfg(test)]
