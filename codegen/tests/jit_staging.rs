@@ -220,6 +220,13 @@ fn matmul_cache_read() {
         vec![
             vec![cache(0, "i")],
             vec![cache(1, "j")],
+            vec![cache(0, "j"), cache(1, "j"), unroll("j", 3)],
+            vec![
+                split("j", 4),
+                cache(1, "j.o"),
+                unroll("j.o", 3),
+                vec4("j.i"),
+            ],
             vec![cache(1, "i"), cache(0, "j")],
             vec![
                 split("j", 4),

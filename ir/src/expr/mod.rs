@@ -7,7 +7,9 @@
 //!
 //! - [`affine`]: index expressions; [`scalar`]: scalar bodies;
 //!   [`tensor`]: the tensor expression; [`print`]: its text form;
-//!   [`eval()`]: the naive evaluator; [`lower()`]: graph node to expression.
+//!   [`eval()`]: the naive evaluator; [`lower()`]: graph node to expression;
+//!   [`schedule`], [`nest`], [`stage`]: schedules, the loop nests they
+//!   make and the inputs they stage (pack, cache read, compute at).
 
 pub mod affine;
 mod eval;
