@@ -414,12 +414,12 @@ fn bad_schedules_are_errors() {
         Step::Parallel { iter: "d1".into() },
         Step::Pack {
             input: 0,
-            axis: 1,
+            axis: 9,
             block: 4,
         },
         Step::CacheRead {
             input: 0,
-            at: "d0".into(),
+            at: "nope".into(),
         },
     ];
     for step in bad {

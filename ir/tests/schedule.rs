@@ -71,6 +71,36 @@ fn printed_nest_matches_golden() {
 }
 
 #[test]
+fn printed_staging_matches_golden() {
+    let e = matmul();
+    let s = Schedule::new(vec![
+        step_split("j", 4),
+        step_split("k", 3),
+        Step::Reorder {
+            order: vec!["j.o".into(), "i".into()],
+        },
+        Step::Pack {
+            input: 0,
+            axis: 1,
+            block: 3,
+        },
+        Step::CacheRead {
+            input: 1,
+            at: "j.o".into(),
+        },
+    ]);
+    let got = apply(&e, &s).unwrap().to_string();
+    assert_eq!(got, include_str!("golden/staging_nest.txt"), "\n{got}");
+    let c = Schedule::new(vec![Step::ComputeAt {
+        producer: "x".into(),
+        at: "i".into(),
+    }]);
+    let n = apply(&e, &c).unwrap();
+    let r = n.region(&n.stages[0]);
+    assert_eq!(r.extent, vec![1, 7]);
+}
+
+#[test]
 fn bad_steps_are_errors() {
     let e = matmul();
     let cases = [
@@ -135,17 +165,63 @@ fn bad_steps_are_errors() {
             step_split("j", 2),
         ],
         vec![Step::Pack {
-            input: 1,
+            input: 2,
             axis: 1,
             block: 4,
         }],
+        vec![Step::Pack {
+            input: 1,
+            axis: 2,
+            block: 4,
+        }],
+        vec![Step::Pack {
+            input: 1,
+            axis: 1,
+            block: 0,
+        }],
         vec![Step::CacheRead {
             input: 0,
+            at: "nope".into(),
+        }],
+        vec![Step::CacheRead {
+            input: 3,
             at: "i".into(),
         }],
+        vec![
+            Step::CacheRead {
+                input: 0,
+                at: "i".into(),
+            },
+            Step::Pack {
+                input: 0,
+                axis: 0,
+                block: 2,
+            },
+        ],
+        vec![
+            Step::CacheRead {
+                input: 0,
+                at: "j".into(),
+            },
+            step_split("j", 2),
+        ],
+        vec![
+            Step::Vectorize {
+                iter: "j".into(),
+                lanes: 4,
+            },
+            Step::CacheRead {
+                input: 1,
+                at: "j".into(),
+            },
+        ],
         vec![Step::ComputeAt {
             producer: "p".into(),
             at: "i".into(),
+        }],
+        vec![Step::ComputeAt {
+            producer: "x".into(),
+            at: "nope".into(),
         }],
     ];
     for steps in cases {

@@ -41,8 +41,11 @@ impl AffineExpr {
             out = match a {
                 Atom::Iter(_) => out.plus(*c, a.clone()),
                 Atom::FloorDiv(e, d) | Atom::Mod(e, d) => {
-                    let e = e.simplified(ranges);
                     let is_div = matches!(a, Atom::FloorDiv(..));
+                    let (e, q) = split_multiples(e.simplified(ranges), *d);
+                    if is_div {
+                        out = out.add_scaled(&q, *c);
+                    }
                     let small = ranges
                         .and_then(|r| e.range(r))
                         .is_some_and(|(lo, hi)| lo >= 0 && hi < *d);
@@ -156,6 +159,25 @@ impl AffineExpr {
     }
 }
 
+/// Splits `e` into `(r, q)` with `e = r + d*q`, moving every term whose
+/// coefficient `d` divides (and the constant's multiple of `d`) into `q`,
+/// so that `e / d = r / d + q` and `e mod d = r mod d`.
+fn split_multiples(e: AffineExpr, d: i64) -> (AffineExpr, AffineExpr) {
+    if d <= 0 {
+        return (e, AffineExpr::default());
+    }
+    let mut r = AffineExpr::constant(e.constant.rem_euclid(d));
+    let mut q = AffineExpr::constant(e.constant.div_euclid(d));
+    for (c, a) in e.terms {
+        if c % d == 0 {
+            q = q.plus(c / d, a);
+        } else {
+            r = r.plus(c, a);
+        }
+    }
+    (r, q)
+}
+
 /// The element offset of `index` into a dense row-major tensor of `shape`.
 pub fn flat_offset(index: &[AffineExpr], shape: &[usize]) -> AffineExpr {
     let strides = crate::strides(shape);
@@ -192,6 +214,13 @@ mod tests {
             AffineExpr::constant(0)
         );
         let m = AffineExpr::iter(0).modulo(8).simplified(Some(&[(0, 3)]));
+        // (i + 4*o + 5) / 4 = o + 1 and (i + 4*o + 5) mod 4 = i + 1 for i < 3.
+        let blocked = AffineExpr::iter(0).plus_iter(4, 1).offset(5);
+        let r = [(0, 2), (0, 9)];
+        let div = blocked.clone().floor_div(4).simplified(Some(&r));
+        assert_eq!(div, AffineExpr::iter(1).offset(1));
+        let rem = blocked.modulo(4).simplified(Some(&r));
+        assert_eq!(rem, AffineExpr::iter(0).offset(1));
         assert_eq!(m, AffineExpr::iter(0));
         let s = AffineExpr::iter(0)
             .offset(2)

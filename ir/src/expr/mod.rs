@@ -7,7 +7,9 @@
 //!
 //! - [`affine`]: index expressions; [`scalar`]: scalar bodies;
 //!   [`tensor`]: the tensor expression; [`print`]: its text form;
-//!   [`eval()`]: the naive evaluator; [`lower()`]: graph node to expression.
+//!   [`eval()`]: the naive evaluator; [`lower()`]: graph node to expression;
+//!   [`schedule`], [`nest`], [`stage`]: schedules, the loop nests they
+//!   make and the inputs they stage (pack, cache read, compute at).
 
 pub mod affine;
 mod eval;
@@ -19,6 +21,7 @@ mod nest_print;
 mod print;
 pub mod scalar;
 pub mod schedule;
+pub mod stage;
 pub mod tensor;
 
 pub use affine::{AffineExpr, Atom};
@@ -28,6 +31,7 @@ pub use lower::lower;
 pub use nest::{Loop, LoopNest};
 pub use scalar::{Access, BinaryOp, CmpOp, ScalarExpr, UnaryOp};
 pub use schedule::{apply, Schedule, Step};
+pub use stage::{Region, Stage, StageKind};
 pub use tensor::{Iter, Operand, ReduceKind, Reduction, TensorExpr};
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 use super::affine::AffineExpr;
 use super::schedule::Step;
+use super::stage::{Stage, StageKind};
 use super::tensor::TensorExpr;
 
 /// One loop of a nest.
@@ -39,6 +40,8 @@ pub struct LoopNest {
     pub loops: Vec<Loop>,
     /// Per expression iterator: its value over loop ids.
     pub defs: Vec<AffineExpr>,
+    /// Staged inputs (packs, cache reads, compute-ats), at most one per input.
+    pub stages: Vec<Stage>,
     next_id: usize,
 }
 
@@ -69,6 +72,7 @@ impl LoopNest {
             next_id: loops.len(),
             loops,
             defs,
+            stages: vec![],
         }
     }
 
@@ -101,11 +105,62 @@ impl LoopNest {
                 self.loops[p].parallel = true;
                 Ok(())
             }
-            Step::Pack { .. } | Step::CacheRead { .. } | Step::ComputeAt { .. } => Err(format!(
-                "`{}` is schedule data only; loop nests do not implement it",
-                s.name()
-            )),
+            Step::Pack { input, axis, block } => self.pack(*input, *axis, *block),
+            Step::CacheRead { input, at } => {
+                let at = self.loops[self.find(at)?].id;
+                self.add_stage(*input, StageKind::CacheRead, Some(at))
+            }
+            Step::ComputeAt { producer, at } => {
+                let input = self.input_named(producer)?;
+                let at = self.loops[self.find(at)?].id;
+                self.add_stage(input, StageKind::ComputeAt, Some(at))
+            }
         }
+    }
+
+    /// The input named `name` (or numbered, when no input has that name).
+    fn input_named(&self, name: &str) -> std::result::Result<usize, String> {
+        let ins = &self.expr.inputs;
+        ins.iter()
+            .position(|o| o.name == name)
+            .or_else(|| name.parse().ok().filter(|&k: &usize| k < ins.len()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = ins.iter().map(|o| o.name.as_str()).collect();
+                format!("no input named `{name}` (inputs: {})", names.join(", "))
+            })
+    }
+
+    fn add_stage(&mut self, input: usize, kind: StageKind, at: Option<usize>) -> Res {
+        let n = self.expr.inputs.len();
+        if input >= n {
+            return Err(format!("input {input} does not exist ({n} inputs)"));
+        }
+        if self.stages.iter().any(|s| s.input == input) {
+            return Err(format!(
+                "input {input} (`{}`) is already staged (one stage per input)",
+                self.expr.inputs[input].name
+            ));
+        }
+        self.stages.push(Stage { input, kind, at });
+        Ok(())
+    }
+
+    fn pack(&mut self, input: usize, axis: usize, block: usize) -> Res {
+        let Some(op) = self.expr.inputs.get(input) else {
+            let n = self.expr.inputs.len();
+            return Err(format!("input {input} does not exist ({n} inputs)"));
+        };
+        let rank = op.ty.rank();
+        if axis >= rank {
+            return Err(format!(
+                "axis {axis} of input `{}` is out of range (rank {rank})",
+                op.name
+            ));
+        }
+        if block == 0 {
+            return Err(format!("pack block of input `{}` is 0", op.name));
+        }
+        self.add_stage(input, StageKind::Pack { axis, block }, None)
     }
 
     fn untransformed(&self, p: usize, what: &str) -> Res {
@@ -292,6 +347,7 @@ impl LoopNest {
     /// refer to enclosing loops, a parallel loop is the outermost output loop.
     pub fn finish(&self) -> Res {
         self.check_bounds()?;
+        self.check_stages()?;
         if let Some(w) = self.loops.windows(2).find(|w| w[0].reduce && !w[1].reduce) {
             return Err(format!(
                 "reduction loop `{}` encloses output loop `{}` (accumulating in memory is not supported)",
@@ -312,6 +368,41 @@ impl LoopNest {
                 return Err(format!(
                     "parallel loop `{}` is not the outermost output loop",
                     l.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every stage's loop still exists, encloses the vectorized loop, and
+    /// a computed input is not read by an epilogue outside its loop.
+    fn check_stages(&self) -> Res {
+        for s in &self.stages {
+            let Some(at) = s.at else { continue };
+            let what = match s.kind {
+                StageKind::ComputeAt => "compute_at",
+                _ => "cache_read",
+            };
+            let name = &self.expr.inputs[s.input].name;
+            let Some(p) = self.loops.iter().position(|l| l.id == at) else {
+                return Err(format!(
+                    "the loop of {what} `{name}` was split or fused after it (stage after transforming loops)"
+                ));
+            };
+            if let Some(v) = self.loops[..=p].iter().find(|l| l.vector.is_some()) {
+                return Err(format!(
+                    "{what} `{name}` at `{}` is inside vectorized loop `{}` (stage outside it)",
+                    self.loops[p].name, v.name
+                ));
+            }
+            let mut read = false;
+            if let Some(ep) = &self.expr.epilogue {
+                ep.visit_accesses(&mut |a| read |= a.input == s.input);
+            }
+            if s.kind == StageKind::ComputeAt && read && !self.epilogue_staged(s) {
+                return Err(format!(
+                    "compute_at `{name}` at reduction loop `{}`: the epilogue reads it outside that loop",
+                    self.loops[p].name
                 ));
             }
         }

@@ -1,6 +1,7 @@
-//! The text form of a loop nest: the expression's header line, one line per
-//! loop (indented, with its annotations and bound), then the definitions
-//! of transformed iterators and the expression itself.
+//! The text form of a loop nest: the expression's header line, packed
+//! inputs, one line per loop (indented, with its annotations and bound)
+//! followed by the buffers staged there, then the definitions of
+//! transformed iterators and the expression itself.
 //!
 //! ```text
 //! y: f32[5] <- x0: f32[5]
@@ -13,7 +14,43 @@
 use super::affine::AffineExpr;
 use super::nest::{Loop, LoopNest};
 use super::print::affine_named;
+use super::stage::{packed_shape, Stage, StageKind};
 use std::fmt;
+
+fn dims(v: &[usize]) -> String {
+    let v: Vec<String> = v.iter().map(|d| d.to_string()).collect();
+    v.join(", ")
+}
+
+/// `pack w axis 1 by 4 -> f32[7, 2, 4]` or
+/// `cache_read w[0.., 4*j.o..] -> f32[7, 4]`.
+fn stage_line(n: &LoopNest, s: &Stage, names: &[&str]) -> String {
+    let op = &n.expr.inputs[s.input];
+    let d = op.ty.dtype.name();
+    let (what, shape) = match s.kind {
+        StageKind::Pack { axis, block } => {
+            let shape = packed_shape(&op.ty.shape, axis, block);
+            return format!(
+                "pack {} axis {axis} by {block} -> {d}[{}]",
+                op.name,
+                dims(&shape)
+            );
+        }
+        StageKind::CacheRead => ("cache_read", n.region(s)),
+        StageKind::ComputeAt => ("compute_at", n.region(s)),
+    };
+    let start: Vec<String> = shape
+        .start
+        .iter()
+        .map(|e| format!("{}..", affine_named(e, names)))
+        .collect();
+    format!(
+        "{what} {}[{}] -> {d}[{}]",
+        op.name,
+        start.join(", "),
+        dims(&shape.extent)
+    )
+}
 
 fn loop_line(l: &Loop, names: &[&str]) -> String {
     let mut tags = vec![];
@@ -48,10 +85,16 @@ impl fmt::Display for LoopNest {
         let text = self.expr.to_string();
         let (head, body) = text.split_once('\n').unwrap_or((&text, ""));
         writeln!(f, "{head}")?;
+        for s in self.stages.iter().filter(|s| s.at.is_none()) {
+            writeln!(f, "{}", stage_line(self, s, &names))?;
+        }
         let mut pad = String::new();
         for l in &self.loops {
             writeln!(f, "{pad}{}", loop_line(l, &names))?;
             pad.push_str("  ");
+            for s in self.stages.iter().filter(|s| s.at == Some(l.id)) {
+                writeln!(f, "{pad}{}", stage_line(self, s, &names))?;
+            }
         }
         for (k, (it, d)) in self.expr.all_iters().iter().zip(&self.defs).enumerate() {
             let same = *d == AffineExpr::iter(k) && names.get(k) == Some(&it.name.as_str());

@@ -5,6 +5,10 @@
 //!
 //! Loops are named: initially after the expression's iterators; a split of
 //! `x` makes `x.o` and `x.i`; a fusion of `a` and `b` makes `a_b`.
+//!
+//! `Pack`, `CacheRead` and `ComputeAt` stage an input (at most one stage
+//! per input; see [`super::stage`]); the loop a stage names must still
+//! exist when the schedule ends (stage after splitting and fusing).
 
 use super::nest::LoopNest;
 use super::tensor::TensorExpr;
@@ -30,18 +34,23 @@ pub enum Step {
     Unroll { iter: String, factor: usize },
     /// Marks the outermost loop as the one split among threads.
     Parallel { iter: String },
-    /// Repacks input `input` so that `axis` is blocked by `block`
-    /// (data only: not implemented by loop nests yet).
+    /// Repacks input `input`, before the loops, so that `axis` is blocked
+    /// by `block`: `axis` becomes `axis / block` in place and `axis % block`
+    /// a new innermost dimension (last block zero-padded); the body reads
+    /// the packed copy.
     Pack {
         input: usize,
         axis: usize,
         block: usize,
     },
-    /// Copies the part of input `input` read inside loop `at` to a local
-    /// buffer (data only: not implemented yet).
+    /// At the top of each iteration of loop `at`, copies the box of input
+    /// `input` that the body reads during that iteration (clamped to the
+    /// input) into a dense local buffer, which the body then reads.
     CacheRead { input: usize, at: String },
-    /// Computes producer `producer` inside loop `at` of its consumer (data
-    /// only: not implemented yet).
+    /// Like `CacheRead`, but the box of input `producer` (named by the
+    /// input's name, or its number) is computed from the input's producer
+    /// expression, which the code generator is given; the input itself is
+    /// never read. `at` must enclose the vectorized loop.
     ComputeAt { producer: String, at: String },
 }
 

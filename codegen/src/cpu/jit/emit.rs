@@ -33,8 +33,18 @@ pub(super) struct Emitter<'a, 'f> {
     /// Loop id of the vectorized loop.
     pub vec_id: Option<usize>,
     pub in_vector: bool,
-    /// Input base pointers, then the output's.
+    /// Pointer slots (see `staging`): inputs, output, producer inputs,
+    /// buffers.
     pub ptrs: Vec<Value>,
+    /// Pointer slot of each input of the expression being emitted.
+    pub slots: Vec<usize>,
+    /// Pointer slot of the output.
+    pub out_slot: usize,
+    /// Staged inputs and the producers of computed ones.
+    pub staged: Vec<super::staging::Staged>,
+    pub producers: &'a [super::staging::Producer],
+    /// Reads of staged inputs use their buffers (off inside producers).
+    pub staging: bool,
     /// The accumulator (scalar or vector) while reducing.
     pub acc: Option<Variable>,
     /// Independent accumulators of an unrolled vectorized reduction loop.

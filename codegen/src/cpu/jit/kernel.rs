@@ -1,16 +1,20 @@
 //! [`ExprKernel`]: a tensor expression and schedule compiled to native code.
 //!
 //! The generated function is `extern "C" fn(ptrs: *const *mut u8, lo: i64,
-//! hi: i64)`: `ptrs` holds the input base pointers then the output's; the
-//! outermost loop (when it is an output loop) runs over `lo..hi`.
+//! hi: i64, scratch: *mut u8)`: `ptrs` holds the external input base
+//! pointers then the output's (for the order with producers see
+//! [`ExprKernel::compile_with_producers`]); the outermost loop (when it is
+//! an output loop) runs over `lo..hi`; `scratch` holds the staged buffers
+//! (per thread, reused across calls).
 
 use super::dtypes::{compute_type, flags};
 use super::emit::Emitter;
 use super::module::{new_module, Code};
+use super::staging::Layout;
 use super::JitOptions;
 use crate::CodegenError;
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, AbiParam, InstBuilder};
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
 use cranelift_module::{Linkage, Module};
@@ -18,7 +22,7 @@ use kiln_ir::expr::{apply, LoopNest, Schedule, TensorExpr};
 use kiln_ir::{Tensor, TensorType};
 use std::collections::HashMap;
 
-type KernelFn = unsafe extern "C" fn(*const *mut u8, i64, i64);
+type KernelFn = unsafe extern "C" fn(*const *mut u8, i64, i64, *mut u8);
 
 /// A compiled tensor expression; see the module docs.
 pub struct ExprKernel {
@@ -28,6 +32,7 @@ pub struct ExprKernel {
     inputs: Vec<TensorType>,
     output: TensorType,
     nest_text: String,
+    scratch_bytes: usize,
 }
 
 fn cl_err(e: impl std::fmt::Display) -> CodegenError {
@@ -69,21 +74,46 @@ fn check_supported(e: &TensorExpr, nest: &LoopNest, lanes: usize) -> Result<(), 
 }
 
 impl ExprKernel {
-    /// Compiles `expr` scheduled by `schedule`.
+    /// Compiles `expr` scheduled by `schedule` (a `ComputeAt` step needs
+    /// [`ExprKernel::compile_with_producers`]).
     pub fn compile(
         expr: &TensorExpr,
         schedule: &Schedule,
         opts: &JitOptions,
     ) -> Result<ExprKernel, CodegenError> {
-        let ct = compute_type(expr)?;
+        Self::compile_with_producers(expr, &[], schedule, opts)
+    }
+
+    /// Compiles `expr` with the inputs named by `ComputeAt` steps computed
+    /// inside the nest from their producers: `(input index, producer)`,
+    /// one per such step; a producer has no reduction and makes exactly
+    /// the input's type.
+    ///
+    /// The kernel's inputs ([`ExprKernel::input_types`], and the pointers
+    /// `run_range` takes) are then the consumer's inputs that are not
+    /// computed, in order, followed by each producer's inputs, producers
+    /// in the order given.
+    pub fn compile_with_producers(
+        expr: &TensorExpr,
+        producers: &[(usize, TensorExpr)],
+        schedule: &Schedule,
+        opts: &JitOptions,
+    ) -> Result<ExprKernel, CodegenError> {
+        let mut ct = compute_type(expr)?;
+        for (_, p) in producers {
+            if compute_type(p)? == types::F64 {
+                ct = types::F64;
+            }
+        }
         let mut nest = apply(expr, schedule).map_err(|e| CodegenError::Schedule(e.to_string()))?;
+        let layout = super::staging::layout(&nest, producers)?;
         let lanes = 16 / ct.bytes() as usize;
         if !opts.allow_simd {
             nest.loops.iter_mut().for_each(|l| l.vector = None);
         }
         check_supported(expr, &nest, lanes)?;
         let mut module = new_module(opts)?;
-        let id = build(&mut module, &nest, ct, opts)?;
+        let id = build(&mut module, &nest, &layout, ct, opts)?;
         module.finalize_definitions().map_err(cl_err)?;
         let ptr = module.get_finalized_function(id);
         // SAFETY: `build` defined this function with exactly this signature.
@@ -97,10 +127,21 @@ impl ExprKernel {
             _code: Code::new(module),
             func,
             extent,
-            inputs: expr.inputs.iter().map(|o| o.ty.clone()).collect(),
+            inputs: layout.ext_types,
             output: expr.output.clone(),
             nest_text: nest.to_string(),
+            scratch_bytes: layout.scratch_bytes,
         })
+    }
+
+    /// The types of the inputs the kernel takes, in order.
+    pub fn input_types(&self) -> &[TensorType] {
+        &self.inputs
+    }
+
+    /// Bytes of per-thread scratch memory the staged buffers use.
+    pub fn scratch_bytes(&self) -> usize {
+        self.scratch_bytes
     }
 
     /// Extent of the outermost loop; callers split `0..parallel_extent()`
@@ -114,11 +155,12 @@ impl ExprKernel {
         &self.nest_text
     }
 
-    /// Runs outer iterations `lo..hi`.
+    /// Runs outer iterations `lo..hi` (staged buffers in this thread's
+    /// scratch memory).
     ///
     /// # Safety
-    /// `inputs[i]` points to a dense row-major buffer of the expression's
-    /// input `i` type, `output` to one of its output type, `inputs` has one
+    /// `inputs[i]` points to a dense row-major buffer of the kernel's
+    /// input `i` type ([`ExprKernel::input_types`]), `output` to one of its output type, `inputs` has one
     /// pointer per input, and `lo <= hi <= parallel_extent()`. Writes only
     /// output elements of outer iterations `lo..hi`.
     pub unsafe fn run_range(&self, inputs: &[*const u8], output: *mut u8, lo: usize, hi: usize) {
@@ -135,8 +177,12 @@ impl ExprKernel {
             *slot = p as *mut u8;
         }
         ptrs[inputs.len()] = output;
-        // SAFETY: the caller upholds the buffer contract above.
-        unsafe { (self.func)(ptrs.as_ptr(), lo as i64, hi as i64) }
+        let f = |scratch| {
+            // SAFETY: the caller upholds the buffer contract above; the
+            // scratch memory holds `scratch_bytes` and is this call's alone.
+            unsafe { (self.func)(ptrs.as_ptr(), lo as i64, hi as i64, scratch) }
+        };
+        super::scratch::with_scratch(self.scratch_bytes, f)
     }
 
     /// Checks dtypes and shapes, then runs everything on this thread.
@@ -212,11 +258,12 @@ impl ExprKernel {
 fn build(
     module: &mut JITModule,
     nest: &LoopNest,
+    layout: &Layout,
     ct: types::Type,
     opts: &JitOptions,
 ) -> Result<cranelift_module::FuncId, CodegenError> {
     let mut ctx = module.make_context();
-    for _ in 0..3 {
+    for _ in 0..4 {
         ctx.func.signature.params.push(AbiParam::new(types::I64));
     }
     let id = module
@@ -228,16 +275,17 @@ fn build(
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
     let p = b.block_params(entry).to_vec();
-    let n_ptrs = nest.expr.inputs.len() + 1;
-    let ptrs = (0..n_ptrs)
-        .map(|k| b.ins().load(types::I64, flags(), p[0], (8 * k) as i32))
-        .collect();
+    let ptrs = slot_pointers(&mut b, layout, nest.expr.inputs.len(), p[0], p[3]);
     let mut em = emitter(b, module, nest, ct, opts, ptrs, (p[1], p[2]));
-    if nest.loops.first().is_none_or(|l| l.reduce) {
+    em.staged = layout.staged.clone();
+    em.producers = &layout.producers;
+    let packs = layout.staged.iter().any(|s| s.stage.at.is_none());
+    if packs || nest.loops.first().is_none_or(|l| l.reduce) {
         let (run, done) = (em.b.create_block(), em.b.create_block());
         let go = em.b.ins().icmp(IntCC::SignedLessThan, p[1], p[2]);
         em.b.ins().brif(go, run, &[], done, &[]);
         em.b.switch_to_block(run);
+        em.fill_stages(None)?;
         em.inner(0)?;
         em.b.ins().jump(done, &[]);
         em.b.switch_to_block(done);
@@ -256,14 +304,37 @@ fn build(
     Ok(id)
 }
 
+/// The value of every pointer slot (see `staging`): external pointers
+/// loaded from `ptrs`, buffers at their offsets in `scratch`.
+fn slot_pointers(
+    b: &mut FunctionBuilder,
+    layout: &Layout,
+    n_inputs: usize,
+    ptrs: Value,
+    scratch: Value,
+) -> Vec<Value> {
+    let zero = b.ins().iconst(types::I64, 0);
+    let mut v = vec![zero; layout.n_slots];
+    for (k, &slot) in layout.ext_slots.iter().enumerate() {
+        v[slot] = b.ins().load(types::I64, flags(), ptrs, (8 * k) as i32);
+    }
+    for s in &layout.staged {
+        v[s.slot] = b.ins().iadd_imm_s(scratch, s.offset as i64);
+        if s.producer.is_some() && s.stage.input < n_inputs {
+            v[s.stage.input] = v[s.slot];
+        }
+    }
+    v
+}
+
 fn emitter<'a, 'f>(
     b: FunctionBuilder<'f>,
     module: &'a mut JITModule,
     nest: &'a LoopNest,
     ct: types::Type,
     opts: &JitOptions,
-    ptrs: Vec<cranelift_codegen::ir::Value>,
-    lo_hi: (cranelift_codegen::ir::Value, cranelift_codegen::ir::Value),
+    ptrs: Vec<Value>,
+    lo_hi: (Value, Value),
 ) -> Emitter<'a, 'f> {
     let span = |n: usize| (0i64, n as i64 - 1);
     let mut ranges = vec![(0, 0); nest.id_count()];
@@ -288,7 +359,12 @@ fn emitter<'a, 'f>(
         vars: vec![None; nest.id_count()],
         vec_id: nest.loops.iter().find(|l| l.vector.is_some()).map(|l| l.id),
         in_vector: false,
+        slots: (0..nest.expr.inputs.len()).collect(),
+        out_slot: nest.expr.inputs.len(),
         ptrs,
+        staged: vec![],
+        producers: &[],
+        staging: true,
         acc: None,
         split_accs: vec![],
         jam: vec![],

@@ -31,7 +31,7 @@ impl Emitter<'_, '_> {
 
     /// `for iv in start..end step step { body(iv) }`; returns the first
     /// index not visited (`iv + step > end` there).
-    fn counted(
+    pub(super) fn counted(
         &mut self,
         start: Value,
         end: Value,
@@ -89,7 +89,13 @@ impl Emitter<'_, '_> {
         // (Not when a reduction loop is vectorized: its accumulator swap
         // assumes one accumulator.)
         let vector_red = self.nest.loops[n_out..].iter().any(|r| r.vector.is_some());
-        let jam = !l.reduce && level + 1 == n_out && self.nest.expr.reduce.is_some() && !vector_red;
+        // (Nor with local buffers: they are filled for one copy's values.)
+        let local = self.staged.iter().any(|s| s.stage.at.is_some());
+        let jam = !l.reduce
+            && level + 1 == n_out
+            && self.nest.expr.reduce.is_some()
+            && !vector_red
+            && !local;
         let body = |s: &mut Self, iv: Value, copies: i64, stride: i64| -> Res<()> {
             let vals: Vec<Value> = (0..copies)
                 .map(|k| {
@@ -114,6 +120,7 @@ impl Emitter<'_, '_> {
                     s.acc = Some(*a);
                 }
                 s.vars[l.id] = Some(v);
+                s.fill_stages(Some(l.id))?;
                 s.inner(level + 1)?;
             }
             s.split_accs = accs;
@@ -301,7 +308,7 @@ impl Emitter<'_, '_> {
             .map(kiln_ir::expr::AffineExpr::iter)
             .collect();
         let p = self.plan(&index, &shape);
-        let out = self.ptrs.len() - 1;
+        let out = self.out_slot;
         if !self.in_vector {
             let off = self.offset(&p, 0);
             return self.store_scalar(out, d, off, v);

@@ -7,7 +7,7 @@ use super::emit::Emitter;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use kiln_ir::expr::index::flat_offset;
-use kiln_ir::expr::{Access, AffineExpr, Atom};
+use kiln_ir::expr::{AffineExpr, Atom};
 
 /// How an access is addressed inside the loop nest.
 pub(super) struct AccessPlan {
@@ -18,6 +18,8 @@ pub(super) struct AccessPlan {
     pub shape: Vec<usize>,
     /// Every subscript provably in bounds.
     pub safe: bool,
+    /// Pointer slot read (inputs: set by `access_plan`).
+    pub ptr: usize,
 }
 
 impl Emitter<'_, '_> {
@@ -39,13 +41,8 @@ impl Emitter<'_, '_> {
             subs: index.iter().map(|s| self.to_loops(s)).collect(),
             shape: shape.to_vec(),
             safe,
+            ptr: self.out_slot,
         }
-    }
-
-    /// The addressing plan of an input access.
-    pub fn access_plan(&self, a: &Access) -> AccessPlan {
-        let shape = self.nest.expr.inputs[a.input].ty.shape.clone();
-        self.plan(&a.index, &shape)
     }
 
     /// The value of `e` (over loop ids) with the vector loop variable

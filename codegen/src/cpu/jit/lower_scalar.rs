@@ -74,7 +74,7 @@ impl Emitter<'_, '_> {
         let d = self.nest.expr.inputs[a.input].ty.dtype;
         if !self.in_vector {
             let off = self.offset(&p, 0);
-            return self.load_scalar(a.input, d, off);
+            return self.load_scalar(p.ptr, d, off);
         }
         let vid = self.vec_id.unwrap_or(usize::MAX);
         let coef = if p.safe {
@@ -86,19 +86,19 @@ impl Emitter<'_, '_> {
         match coef {
             Some(0) => {
                 let off = self.offset(&p, 0);
-                let s = self.load_scalar(a.input, d, off)?;
+                let s = self.load_scalar(p.ptr, d, off)?;
                 Ok(self.b.ins().splat(self.vt, s))
             }
             Some(1) if native => {
                 let off = self.offset(&p, 0);
-                let addr = self.addr(a.input, off, d.size_of());
+                let addr = self.addr(p.ptr, off, d.size_of());
                 Ok(self.b.ins().load(self.vt, flags(), addr, 0))
             }
             _ => {
                 let mut v = self.fconst(0.0);
                 for k in 0..self.lanes {
                     let off = self.offset(&p, k as i64);
-                    let s = self.load_scalar(a.input, d, off)?;
+                    let s = self.load_scalar(p.ptr, d, off)?;
                     v = self.b.ins().insertlane(v, s, k as u8);
                 }
                 Ok(v)

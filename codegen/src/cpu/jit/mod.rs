@@ -5,18 +5,22 @@
 //! - [`kernel`]: [`ExprKernel`] (compile, run a range of outer iterations);
 //! - [`default_schedule()`]: fusion, vectorization, parallel outer loop;
 //! - internals: `module` (JIT module and code memory), `emit` (generation
-//!   state), `loops`, `lower_index`, `lower_scalar`, `dtypes`, `math` (scalar helpers), `vmath` (f32x4 exp/tanh), `data`.
+//!   state), `loops`, `lower_index`, `lower_scalar`, `staging` (staged inputs' buffers and the ABI),
+//!   `fill` (filling and reading them), `scratch`, `dtypes`, `math` (scalar helpers), `vmath` (f32x4 exp/tanh), `data`.
 
 mod data;
 mod default_schedule;
 mod dtypes;
 mod emit;
+mod fill;
 pub mod kernel;
 mod loops;
 mod lower_index;
 mod lower_scalar;
 mod math;
 mod module;
+mod scratch;
+mod staging;
 mod vmath;
 
 pub use default_schedule::default_schedule;
