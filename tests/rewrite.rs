@@ -48,3 +48,32 @@ fn rewritten_models_compute_the_same_outputs_deterministically() {
         }
     }
 }
+
+#[test]
+fn common_subexpressions_and_dead_code_disappear() {
+    // Two identical Exp nodes hash-cons into one e-class; the dead Tanh is
+    // never extracted (only what the outputs need is emitted).
+    let g = text::parse(
+        "graph t {
+  input x: f32[4,5]
+  node e1 = Exp(x) -> a: f32[4,5]
+  node e2 = Exp(x) -> b: f32[4,5]
+  node d = Tanh(x) -> dead: f32[4,5]
+  node s = Add(a, b) -> y: f32[4,5]
+  output y
+}",
+    )
+    .unwrap();
+    let (out, r) = optimize(&g, &Limits::default(), &Roofline::default()).unwrap();
+    assert!(!r.kept_original && r.cost_after < r.cost_before, "{r:?}");
+    assert_eq!(r.ops_after.get("Exp"), Some(&1));
+    assert_eq!(r.ops_after.get("Tanh"), None);
+    let x = Tensor::from_vec(vec![4, 5], (0..20).map(|i| i as f32 * 0.1 - 1.0).collect()).unwrap();
+    let feeds = HashMap::from([("x".to_string(), x)]);
+    let (want, got) = (
+        kiln::run(&g, &feeds).unwrap(),
+        kiln::run(&out, &feeds).unwrap(),
+    );
+    assert!(max_rel_err(&got[0], &want[0]) < 1e-6);
+    assert_eq!(out.value(out.outputs()[0]).name, "y");
+}
