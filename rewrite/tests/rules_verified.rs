@@ -157,3 +157,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn conv_batchnorm_folds_into_one_cheaper_conv() {
+    let rule = rules::all()
+        .into_iter()
+        .find(|r| r.name == "conv-bn-fold")
+        .unwrap();
+    for g in (rule.cases)(5) {
+        let (out, r) = kiln_rewrite::optimize(&g, &Limits::default(), &Default::default()).unwrap();
+        assert_eq!(r.ops_after.get("BatchNormalization"), None, "{r:?}");
+        assert!(r.cost_after < r.cost_before);
+        let feeds = random_feeds(&g, 9);
+        let (want, got) = (
+            kiln_ir::interp::run(&g, &feeds).unwrap(),
+            kiln_ir::interp::run(&out, &feeds).unwrap(),
+        );
+        assert!(close(&got[0], &want[0]));
+    }
+}

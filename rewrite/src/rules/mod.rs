@@ -6,6 +6,7 @@
 //! value's dtype or shape); a condition beyond that is stated in the rule.
 
 mod algebra;
+mod fold;
 mod layout;
 
 use crate::analysis::{TGraph, TensorAnalysis};
@@ -27,6 +28,7 @@ pub struct RuleDef {
 pub fn all() -> Vec<RuleDef> {
     let mut rules = algebra::rules();
     rules.extend(layout::rules());
+    rules.extend(fold::rules());
     rules
 }
 
