@@ -108,22 +108,39 @@ impl SpinPool {
         // SAFETY: erases the borrow's lifetime; `run` waits below until every
         // task (the only users of the pointer) has finished.
         let erased: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(body) };
-        *s.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(Job {
-            body: erased,
-            tasks,
-        });
+        // Counters first: no worker is inside a job now (the last run waited
+        // for `active == 0`), and none can join before the job is published.
         s.next.store(0, Ordering::SeqCst);
         s.done.store(0, Ordering::SeqCst);
-        s.epoch.fetch_add(1, Ordering::SeqCst);
+        {
+            // Publish and bump the epoch under the lock a sleeping worker
+            // checks the epoch under, so its wake-up cannot be lost.
+            let mut job = s.job.lock().unwrap_or_else(|e| e.into_inner());
+            *job = Some(Job {
+                body: erased,
+                tasks,
+            });
+            s.epoch.fetch_add(1, Ordering::SeqCst);
+        }
         s.wake.notify_all();
         take_tasks(s, body, tasks);
-        while s.done.load(Ordering::Acquire) < tasks {
-            std::hint::spin_loop();
-        }
+        wait_until(|| s.done.load(Ordering::Acquire) >= tasks);
         // No worker may join once the job is gone; wait for those that did to
         // leave before the closure (and the task counters) can be reused.
         *s.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        while s.active.load(Ordering::Acquire) > 0 {
+        wait_until(|| s.active.load(Ordering::Acquire) == 0);
+    }
+}
+
+/// Spins until `done()`, yielding the core now and then (a worker that holds
+/// a task may be waiting for it when threads outnumber cores).
+fn wait_until(done: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while !done() {
+        spins += 1;
+        if spins % 256 == 0 {
+            std::thread::yield_now();
+        } else {
             std::hint::spin_loop();
         }
     }
