@@ -3,38 +3,12 @@
 //!   with `k = s / sqrt(v + eps)`, `W'[o] = W[o] * k[o]`, `b' = (b - m) * k + B`
 //!   (inference-mode BatchNormalization, f32, every parameter a constant).
 
-use super::{dims, f32s, RuleDef};
+use super::{dims, f32s, KindSearcher, RuleDef};
 use crate::analysis::{TGraph, TensorAnalysis};
 use crate::lang::{OpNode, TNode};
-use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
+use egg::{Applier, Id, PatternAst, Rewrite, Subst, Symbol};
 use kiln_ir::{Attr, Graph, Op, Tensor};
 use std::sync::Arc;
-
-/// Matches classes holding a BatchNormalization node.
-struct BatchNorms;
-
-impl Searcher<TNode, TensorAnalysis> for BatchNorms {
-    fn search_eclass_with_limit(
-        &self,
-        eg: &TGraph,
-        eclass: Id,
-        limit: usize,
-    ) -> Option<SearchMatches<'_, TNode>> {
-        let hit = eg[eclass]
-            .nodes
-            .iter()
-            .any(|n| n.kind() == Some("BatchNormalization"));
-        (hit && limit > 0).then(|| SearchMatches {
-            eclass,
-            substs: vec![Subst::default()],
-            ast: None,
-        })
-    }
-
-    fn vars(&self) -> Vec<Var> {
-        vec![]
-    }
-}
 
 /// The constant tensor of a class, whatever its size.
 fn const_of(eg: &TGraph, class: Id) -> Option<Arc<Tensor>> {
@@ -182,7 +156,12 @@ pub(super) fn rules() -> Vec<RuleDef> {
         name: "conv-bn-fold",
         identity:
             "batchnorm(conv(x, W, b)) == conv(x, W*k, (b - mean)*k + beta), k = s/sqrt(var+eps)",
-        rewrite: Rewrite::new("conv-bn-fold", BatchNorms, FoldConvBn).expect("rule"),
+        rewrite: Rewrite::new(
+            "conv-bn-fold",
+            KindSearcher(&["BatchNormalization"]),
+            FoldConvBn,
+        )
+        .expect("rule"),
         cases: Box::new(cases),
     }]
 }

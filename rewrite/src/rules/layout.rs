@@ -6,38 +6,11 @@
 //!   of another is one reshape of the inner input to the outer shape, and
 //!   `== x` when that shape is `x`'s own.
 
-use super::{dims, f32s, RuleDef};
+use super::{dims, f32s, KindSearcher, RuleDef};
 use crate::analysis::{TGraph, TensorAnalysis};
 use crate::lang::{OpNode, TNode};
-use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
+use egg::{Applier, Id, PatternAst, Rewrite, Subst, Symbol};
 use kiln_ir::{Attr, Attrs, Graph, Op};
-
-/// Matches every class holding an op node of one of `kinds` (the applier
-/// looks at the nodes itself).
-struct KindSearcher(&'static [&'static str]);
-
-impl Searcher<TNode, TensorAnalysis> for KindSearcher {
-    fn search_eclass_with_limit(
-        &self,
-        eg: &TGraph,
-        eclass: Id,
-        limit: usize,
-    ) -> Option<SearchMatches<'_, TNode>> {
-        let hit = eg[eclass]
-            .nodes
-            .iter()
-            .any(|n| n.kind().is_some_and(|k| self.0.contains(&k)));
-        (hit && limit > 0).then(|| SearchMatches {
-            eclass,
-            substs: vec![Subst::default()],
-            ast: None,
-        })
-    }
-
-    fn vars(&self) -> Vec<Var> {
-        vec![]
-    }
-}
 
 /// The op nodes of `kinds` in a class.
 fn ops_in(eg: &TGraph, class: Id, kinds: &[&str]) -> Vec<OpNode> {

@@ -11,7 +11,7 @@ mod layout;
 
 use crate::analysis::{TGraph, TensorAnalysis};
 use crate::lang::TNode;
-use egg::{Applier, Id, Pattern, PatternAst, Rewrite, Subst, Symbol};
+use egg::{Applier, Id, Pattern, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
 use kiln_ir::{DType, Graph, TensorType};
 
 /// A rule with its identity and its verification cases.
@@ -30,6 +30,33 @@ pub fn all() -> Vec<RuleDef> {
     rules.extend(layout::rules());
     rules.extend(fold::rules());
     rules
+}
+
+/// Matches every class holding an op node of one of `kinds` (the applier
+/// looks at the nodes itself).
+pub(crate) struct KindSearcher(pub &'static [&'static str]);
+
+impl Searcher<TNode, TensorAnalysis> for KindSearcher {
+    fn search_eclass_with_limit(
+        &self,
+        eg: &TGraph,
+        eclass: Id,
+        limit: usize,
+    ) -> Option<SearchMatches<'_, TNode>> {
+        let hit = eg[eclass]
+            .nodes
+            .iter()
+            .any(|n| n.kind().is_some_and(|k| self.0.contains(&k)));
+        (hit && limit > 0).then(|| SearchMatches {
+            eclass,
+            substs: vec![Subst::default()],
+            ast: None,
+        })
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        vec![]
+    }
 }
 
 /// Instantiates a right-hand side and unions it only when its type matches.
