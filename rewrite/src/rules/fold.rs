@@ -3,7 +3,7 @@
 //!   with `k = s / sqrt(v + eps)`, `W'[o] = W[o] * k[o]`, `b' = (b - m) * k + B`
 //!   (inference-mode BatchNormalization, f32, every parameter a constant).
 
-use super::{dims, f32s, KindSearcher, RuleDef};
+use super::{dims, f32s, ops_in, KindSearcher, RuleDef};
 use crate::analysis::{TGraph, TensorAnalysis};
 use crate::lang::{OpNode, TNode};
 use egg::{Applier, Id, PatternAst, Rewrite, Subst, Symbol};
@@ -74,25 +74,11 @@ impl Applier<TNode, TensorAnalysis> for FoldConvBn {
         _: Option<&PatternAst<TNode>>,
         _: Symbol,
     ) -> Vec<Id> {
-        let bns: Vec<OpNode> = eg[eclass]
-            .nodes
-            .iter()
-            .filter_map(|n| match n {
-                TNode::Op(o) if o.kind.as_str() == "BatchNormalization" => Some(o.clone()),
-                _ => None,
-            })
-            .collect();
+        let bns = ops_in(eg, eclass, &["BatchNormalization"]);
         let mut changed = vec![];
         for bn in bns {
-            let convs: Vec<OpNode> = eg[bn.args[0]]
-                .nodes
-                .iter()
-                .filter_map(|n| match n {
-                    TNode::Op(o) if o.kind.as_str() == "Conv" && o.outputs == 1 => Some(o.clone()),
-                    _ => None,
-                })
-                .collect();
-            for conv in convs {
+            let convs = ops_in(eg, bn.args[0], &["Conv"]);
+            for conv in convs.into_iter().filter(|c| c.outputs == 1) {
                 let Some((w, b)) = fold(eg, &conv, &bn) else {
                     continue;
                 };

@@ -6,23 +6,11 @@
 //!   of another is one reshape of the inner input to the outer shape, and
 //!   `== x` when that shape is `x`'s own.
 
-use super::{dims, f32s, KindSearcher, RuleDef};
+use super::{dims, f32s, ops_in, KindSearcher, RuleDef};
 use crate::analysis::{TGraph, TensorAnalysis};
 use crate::lang::{OpNode, TNode};
 use egg::{Applier, Id, PatternAst, Rewrite, Subst, Symbol};
 use kiln_ir::{Attr, Attrs, Graph, Op};
-
-/// The op nodes of `kinds` in a class.
-fn ops_in(eg: &TGraph, class: Id, kinds: &[&str]) -> Vec<OpNode> {
-    eg[class]
-        .nodes
-        .iter()
-        .filter_map(|n| match n {
-            TNode::Op(o) if kinds.contains(&o.kind.as_str()) => Some(o.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 fn perm(eg: &TGraph, o: &OpNode, rank: usize) -> Vec<usize> {
     match eg.analysis.attrs[o.attrs as usize].get("perm") {

@@ -10,7 +10,7 @@ mod fold;
 mod layout;
 
 use crate::analysis::{TGraph, TensorAnalysis};
-use crate::lang::TNode;
+use crate::lang::{OpNode, TNode};
 use egg::{Applier, Id, Pattern, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
 use kiln_ir::{DType, Graph, TensorType};
 
@@ -57,6 +57,18 @@ impl Searcher<TNode, TensorAnalysis> for KindSearcher {
     fn vars(&self) -> Vec<Var> {
         vec![]
     }
+}
+
+/// The op nodes of `kinds` in a class.
+pub(crate) fn ops_in(eg: &TGraph, class: Id, kinds: &[&str]) -> Vec<OpNode> {
+    eg[class]
+        .nodes
+        .iter()
+        .filter_map(|n| match n {
+            TNode::Op(o) if kinds.contains(&o.kind.as_str()) => Some(o.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Instantiates a right-hand side and unions it only when its type matches.
