@@ -308,6 +308,9 @@ pub fn conv_cases() -> Vec<Conv2dDesc> {
         conv(1, 33, 3, 5, 17, (1, 1), (1, 1), [0; 4], (1, 1), 1),
         conv(1, 19, 1, 1, 70, (1, 1), (1, 1), [0; 4], (1, 1), 1),
         conv(1, 9, 10, 9, 64, (1, 1), (1, 1), [0; 4], (1, 1), 1),
+        // Several input-channel chunks; thread ranges starting inside a packed block.
+        conv(1, 500, 7, 7, 100, (1, 1), (1, 1), [0; 4], (1, 1), 1),
+        conv(2, 390, 5, 5, 70, (1, 1), (1, 1), [0; 4], (1, 1), 1),
     ]
 }
 

@@ -6,10 +6,8 @@
 //! prepacked `k × 48` per block of [`CB`] output channels) and broadcasts `R`
 //! input pixels. The tile is written to a small buffer, then each output
 //! channel's `R` pixels are gathered into one vector, get the epilogue, and are
-//! stored with a mask into the NCHW output. Threads split (batch, channel
-//! block, pixel tile) items, channel-block-major so a block's weights are
-//! reused from cache across its pixel tiles (pixel-tile-major when several
-//! threads share fewer than 8 blocks, so uneven blocks do not unbalance the threads).
+//! stored with a mask into the NCHW output. Threads take equal ranges of
+//! 16-channel units (see [`run`]), so each reads only its share of the weights.
 
 #[cfg(target_arch = "x86_64")]
 use super::epilogue::{lanes, Epi};
@@ -23,6 +21,8 @@ use std::arch::x86_64::*;
 pub(crate) const CB: usize = 48;
 /// Pixels per micro-tile.
 const PR: usize = 7;
+/// Input channels per chunk: 192 × 48 weights (36 KiB) stay in L1.
+const KC: usize = 192;
 
 /// Whether the channel-vectorized kernel beats the NCHW GEMM for `n` pixels:
 /// when a pixel row fills its vectors badly.
@@ -53,41 +53,93 @@ pub(crate) struct Shape {
 
 /// `c[b] (m×n) = epi(W (m×k) · x[b] (k×n))` with `wt` from [`pack`].
 ///
+/// Threads split (batch, 16-channel unit) items into contiguous ranges, so
+/// each reads only its channels' weights (from L3 once, then L2). A range runs
+/// in sub-blocks of at most [`CB`] channels inside one packed block; per
+/// sub-block the inputs are taken in chunks of at most [`KC`] channels (the
+/// chunk's weights stay in L1 across all pixel tiles), accumulating every
+/// tile in a per-thread buffer that gets the epilogue after the last chunk.
+///
 /// # Safety
 /// `x`, `c` and the epilogue must hold `batch` planes of the sizes `s` implies;
 /// `wt` must come from [`pack`] for `s.m`, `s.k`; AVX-512F must be available.
 #[cfg(target_arch = "x86_64")]
 pub(crate) unsafe fn run(s: Shape, wt: &[f32], x: &[f32], c: &mut [f32], epi: Epi, threads: usize) {
-    let (blocks, tiles) = (s.m.div_ceil(CB), s.n.div_ceil(PR));
-    let items = s.batch * blocks * tiles;
+    let units = s.m.div_ceil(16);
     let out = SendPtr(c.as_mut_ptr());
     let flops = 2 * s.batch * s.m * s.n * s.k;
-    let tasks = tasks_for(threads, flops);
-    let tile_major = tasks > 1 && blocks < 8;
-    split(items, tasks, |range| {
-        for t in range {
-            let (b, rest) = (t / (blocks * tiles), t % (blocks * tiles));
-            // Few blocks (160 channels: 48, 48, 48, 16) split block-major would
-            // give threads unequal channel counts; pixel-tile-major is even.
-            let (blk, tile) = if tile_major {
-                (rest % blocks, rest / blocks)
-            } else {
-                (rest / tiles, rest % tiles)
-            };
-            let j0 = tile * PR;
-            let r = PR.min(s.n - j0);
-            let ch = CB.min(s.m - blk * CB);
-            let w = wt.as_ptr().add(blk * s.k * CB);
-            let xb = x.as_ptr().add(b * s.k * s.n + j0);
-            let mut tmp = [[0f32; CB]; PR];
-            // SAFETY: block blk has k×CB packed weights; pixels j0..j0+r exist.
-            unsafe { micro(r, ch.div_ceil(16), w, xb, s.n, s.k, &mut tmp) };
-            let e = epi.offset(0, 0, b * s.m * s.n);
-            let cb = out.get().wrapping_add(b * s.m * s.n);
-            // SAFETY: this item alone writes channels blk·CB.. at pixels j0..j0+r.
-            unsafe { store(&tmp, r, blk * CB, ch, j0, s.n, cb, &e) };
+    split(s.batch * units, tasks_for(threads, flops), |range| {
+        let mut u = range.start;
+        while u < range.end {
+            let (b, first) = (u / units, u % units);
+            // Units left in this packed block and in this range (same batch).
+            let in_block = CB / 16 - first % (CB / 16);
+            let nv = in_block.min(range.end - u).min(units - first);
+            // SAFETY: as this function's contract; the sub-block lies in batch b.
+            unsafe { sub_block(s, wt, x, out, &epi, b, first, nv) };
+            u += nv;
         }
     });
+}
+
+/// Channels `16·first ..` (`nv` vectors, inside one packed block) of batch `b`.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn sub_block(
+    s: Shape,
+    wt: &[f32],
+    x: &[f32],
+    out: SendPtr<f32>,
+    epi: &Epi,
+    b: usize,
+    first: usize,
+    nv: usize,
+) {
+    let c0 = first * 16;
+    let ch = (nv * 16).min(s.m - c0);
+    let tiles = s.n.div_ceil(PR);
+    let w = wt.as_ptr().add(c0 / CB * s.k * CB + c0 % CB);
+    let xb = x.as_ptr().add(b * s.k * s.n);
+    TILES.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        if buf.len() < tiles {
+            buf.resize(tiles, [[0f32; CB]; PR]);
+        }
+        let chunks = s.k.div_ceil(KC);
+        let kc = s.k.div_ceil(chunks);
+        for p0 in (0..s.k).step_by(kc) {
+            let kk = kc.min(s.k - p0);
+            for (t, tmp) in buf[..tiles].iter_mut().enumerate() {
+                let j0 = t * PR;
+                let r = PR.min(s.n - j0);
+                // SAFETY: inputs p0..p0+kk of pixels j0..j0+r and their weights exist.
+                unsafe {
+                    micro(
+                        r,
+                        nv,
+                        w.add(p0 * CB),
+                        xb.add(p0 * s.n + j0),
+                        s.n,
+                        kk,
+                        p0 == 0,
+                        tmp,
+                    )
+                };
+            }
+        }
+        let e = epi.offset(0, 0, b * s.m * s.n);
+        let cb = out.get().wrapping_add(b * s.m * s.n);
+        for (t, tmp) in buf[..tiles].iter().enumerate() {
+            let j0 = t * PR;
+            // SAFETY: this sub-block alone writes channels c0..c0+ch of batch b.
+            unsafe { store(tmp, PR.min(s.n - j0), c0, ch, j0, s.n, cb, &e) };
+        }
+    });
+}
+
+thread_local! {
+    /// Per-thread accumulators: one `PR × CB` tile per pixel tile.
+    static TILES: std::cell::RefCell<Vec<[[f32; CB]; PR]>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Gathers each channel's `r` pixels from `tmp`, applies the epilogue, stores.
@@ -136,6 +188,7 @@ unsafe fn store(
 
 /// Dispatches to the micro-tile for `r` pixels and `nv` channel vectors.
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn micro(
     r: usize,
     nv: usize,
@@ -143,14 +196,15 @@ unsafe fn micro(
     x: *const f32,
     n: usize,
     k: usize,
+    first: bool,
     tmp: &mut [[f32; CB]; PR],
 ) {
     macro_rules! by_nv {
         ($r:literal) => {
             match nv {
-                1 => tile::<$r, 1>(w, x, n, k, tmp),
-                2 => tile::<$r, 2>(w, x, n, k, tmp),
-                _ => tile::<$r, 3>(w, x, n, k, tmp),
+                1 => tile::<$r, 1>(w, x, n, k, first, tmp),
+                2 => tile::<$r, 2>(w, x, n, k, first, tmp),
+                _ => tile::<$r, 3>(w, x, n, k, first, tmp),
             }
         };
     }
@@ -165,7 +219,8 @@ unsafe fn micro(
     }
 }
 
-/// `R` pixels × `NV` vectors of channels, accumulated over `k` inputs into `tmp`.
+/// `R` pixels × `NV` vectors of channels, accumulated over `k` inputs into
+/// `tmp` (which is overwritten when `first`, else added to).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn tile<const R: usize, const NV: usize>(
@@ -173,9 +228,17 @@ unsafe fn tile<const R: usize, const NV: usize>(
     x: *const f32,
     n: usize,
     k: usize,
+    first: bool,
     tmp: &mut [[f32; CB]; PR],
 ) {
     let mut acc = [[_mm512_setzero_ps(); NV]; R];
+    if !first {
+        for (row, t) in acc.iter_mut().zip(tmp.iter()) {
+            for (v, a) in row.iter_mut().enumerate() {
+                *a = _mm512_loadu_ps(t.as_ptr().add(v * 16));
+            }
+        }
+    }
     for p in 0..k {
         let mut wv = [_mm512_setzero_ps(); NV];
         for (v, wv) in wv.iter_mut().enumerate() {

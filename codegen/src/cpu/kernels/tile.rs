@@ -93,8 +93,10 @@ where
     // m == 1 streams B once (memory-bound, about 4× slower per flop).
     let weight = if d.m == 1 { 8 } else { 2 };
     let flops = weight * count * d.m * d.n * d.k.max(1);
-    split(strips, tasks_for(threads, flops), |range| {
-        for t in range {
+    let tasks = tasks_for(threads, flops).min(strips);
+    let bounds = balanced(strips, tasks, |t| o.cost(d, t));
+    split(tasks, tasks, |range| {
+        for t in bounds[range.start]..bounds[range.end] {
             let (g, i0, j0, j1) = o.strip(t);
             let gemm = at(g);
             let rows = o.mr.min(d.m - i0);
@@ -104,6 +106,27 @@ where
             }
         }
     });
+}
+
+/// Cuts `0..items` into `tasks` contiguous ranges of about equal total
+/// `cost`: `tasks + 1` boundaries, the first 0 and the last `items`.
+/// (Equal item counts left one of two threads a 4-column tail chunk that
+/// costs as much as 16 columns: 1.6× the other's work on a 14×14 plane.)
+fn balanced(items: usize, tasks: usize, cost: impl Fn(usize) -> usize) -> Vec<usize> {
+    let costs: Vec<usize> = (0..items).map(cost).collect();
+    let total: usize = costs.iter().sum();
+    let mut bounds = vec![0; tasks + 1];
+    let (mut acc, mut t) = (0usize, 0usize);
+    for task in 1..tasks {
+        let target = total * task / tasks;
+        while t < items && acc + costs[t] / 2 < target {
+            acc += costs[t];
+            t += 1;
+        }
+        bounds[task] = t.max(bounds[task - 1]);
+    }
+    bounds[tasks] = items;
+    bounds
 }
 
 /// Bytes of `B` one column chunk may span (the chunk stays in L2 while every
@@ -144,6 +167,16 @@ impl Order {
             n: d.n,
             strips,
         }
+    }
+
+    /// Work of strip `t`: rows × columns rounded up to whole vectors.
+    fn cost(&self, d: Dims, t: usize) -> usize {
+        let (_, i0, j0, j1) = self.strip(t);
+        let cols: usize = (j0..j1)
+            .step_by(self.nr)
+            .map(|j| self.nr.min(j1 - j).div_ceil(16) * 16)
+            .sum();
+        self.mr.min(d.m - i0) * cols
     }
 
     /// GEMM index, first row, and column range of strip `t`.
@@ -259,5 +292,26 @@ unsafe fn tile_portable(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, c
             let off = r * g.ldc + j0 + jj;
             *g.c.add(off) = g.epi.scalar(x, r, j0 + jj, off);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::balanced;
+
+    #[test]
+    fn balanced_ranges_cover_items_in_order_with_near_equal_cost() {
+        // Four column chunks of 8 row blocks: 64, 64, 64 and a 16-lane tail.
+        let costs: Vec<usize> = (0..32).map(|t| if t >= 24 { 16 } else { 64 }).collect();
+        let b = balanced(32, 2, |t| costs[t]);
+        assert_eq!((b[0], b[2]), (0, 32));
+        let first: usize = costs[..b[1]].iter().sum();
+        let total: usize = costs.iter().sum();
+        assert!(first.abs_diff(total - first) <= 64, "{b:?}");
+        for tasks in 1..6 {
+            let b = balanced(5, tasks, |_| 1);
+            assert!(b.windows(2).all(|w| w[0] <= w[1]) && b[tasks] == 5, "{b:?}");
+        }
+        assert_eq!(balanced(3, 3, |t| [0, 0, 9][t]), vec![0, 2, 3, 3]);
     }
 }
