@@ -6,6 +6,7 @@
 //!   ungrouped ones on small planes (e.g. 7×7) vectorize over output channels
 //!   instead ([`super::pointwise_t`], AVX-512), so 49 pixels do not fill 64 lanes;
 //! - depthwise (`groups == c_in == c_out`): the direct kernel of [`super::depthwise`];
+//! - few input taps (`c_in·kh·kw ≤ 32`, e.g. an RGB stem): [`super::direct`];
 //! - anything else: im2col of one (batch, group) into the scratch buffer, then
 //!   the same GEMM with k = c_in/groups · kh · kw.
 //!
@@ -15,7 +16,7 @@
 use super::epilogue::{Activation, Bias, Epi};
 use super::par::{split, tasks_for, SendPtr};
 use super::tile::{self, Dims, Gemm, Offsets};
-use super::{depthwise, im2col, invalid, need, pointwise_t};
+use super::{depthwise, direct, im2col, invalid, need, pointwise_t};
 use crate::CodegenError;
 
 /// Shape of an NCHW convolution with OIHW weights (`c_in / groups` input channels each).
@@ -138,6 +139,8 @@ fn out_len(x: usize, p0: usize, p1: usize, k: usize, dil: usize, stride: usize) 
 enum Algo {
     Pointwise,
     Depthwise,
+    /// Few input taps (see [`direct`]); im2col where AVX-512 is missing.
+    Direct,
     Im2col,
 }
 
@@ -151,6 +154,8 @@ pub struct Conv2d {
     /// Ungrouped 1×1 convolutions on small planes: the weights packed for
     /// [`pointwise_t`] (channel-vectorized, AVX-512 only).
     weight_t: Option<Vec<f32>>,
+    /// [`Algo::Direct`]: the weights packed for [`direct`] (else empty).
+    weight_direct: Vec<f32>,
     /// Depthwise 3×3 "same" planes: the flattened kernel's load masks (else empty).
     flat_masks: Vec<[u16; 9]>,
     bias: Option<Vec<f32>>,
@@ -180,6 +185,8 @@ impl Conv2d {
             Algo::Pointwise
         } else if desc.groups == desc.c_in && desc.groups == desc.c_out {
             Algo::Depthwise
+        } else if cfg!(target_arch = "x86_64") && direct::wanted(&desc) {
+            Algo::Direct
         } else {
             Algo::Im2col
         };
@@ -198,6 +205,10 @@ impl Conv2d {
             desc,
             algo,
             flat_masks,
+            weight_direct: match algo {
+                Algo::Direct => direct::pack(&desc, weight),
+                _ => Vec::new(),
+            },
             weight: weight[..desc.c_out * per].to_vec(),
             weight_t,
             bias: bias.map(<[f32]>::to_vec),
@@ -214,7 +225,8 @@ impl Conv2d {
     pub fn scratch_len(&self) -> usize {
         let d = &self.desc;
         match self.algo {
-            Algo::Im2col => d.c_in / d.groups * d.kh * d.kw * d.out_h() * d.out_w(),
+            Algo::Direct if super::use_avx512() => 0,
+            Algo::Direct | Algo::Im2col => d.c_in / d.groups * d.kh * d.kw * d.out_h() * d.out_w(),
             _ => 0,
         }
     }
@@ -266,7 +278,11 @@ impl Conv2d {
                     let (w, flat) = (&self.weight, &self.flat_masks);
                     depthwise::run(d, input, w, output, epi, flat, threads)
                 }
-                Algo::Im2col => self.im2col(input, output, scratch, epi, threads),
+                #[cfg(target_arch = "x86_64")]
+                Algo::Direct if super::use_avx512() => {
+                    direct::run(d, &self.weight_direct, input, output, epi, threads)
+                }
+                Algo::Direct | Algo::Im2col => self.im2col(input, output, scratch, epi, threads),
             }
         }
         Ok(())

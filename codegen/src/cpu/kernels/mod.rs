@@ -19,6 +19,7 @@ mod depthwise;
 mod depthwise3x3;
 #[cfg(target_arch = "x86_64")]
 mod depthwise_flat;
+mod direct;
 mod epilogue;
 mod erf;
 mod exp;
