@@ -134,7 +134,7 @@ unsafe fn block<const INTERIOR: bool>(
                 continue;
             }
             let src = x.add((ci * d.h + iy) * d.w);
-            for kx in 0..d.kw {
+            for (kx, m) in edge.iter().enumerate().take(d.kw) {
                 let v = if INTERIOR {
                     [
                         pixels_inside(d, src, ox, kx),
@@ -142,8 +142,8 @@ unsafe fn block<const INTERIOR: bool>(
                     ]
                 } else {
                     [
-                        pixels(d, src, ox, kx, edge[kx][0]),
-                        pixels(d, src, ox + 16, kx, edge[kx][1]),
+                        pixels(d, src, ox, kx, m[0]),
+                        pixels(d, src, ox + 16, kx, m[1]),
                     ]
                 };
                 for (c, a) in acc.iter_mut().enumerate() {
