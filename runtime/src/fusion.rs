@@ -29,6 +29,9 @@ pub enum Pattern {
     Epilogue,
     /// A chain of element-wise (and at most one reduction) nodes as one expression.
     Expression,
+    /// A depthwise convolution with its epilogue, then the 1×1 convolution
+    /// reading it with its own (nodes: the first group's, then the second's).
+    ConvPair,
 }
 
 /// One kernel's worth of nodes, by position in the graph's node list.
@@ -80,7 +83,8 @@ fn grow(g: &Graph, uses: &Uses, taken: &[bool], pos: usize, opts: &CompileOption
         if !opts.fuse_epilogues {
             return single(Pattern::Single);
         }
-        return grow_epilogue(g, uses, taken, pos);
+        let first = grow_epilogue(g, uses, taken, pos);
+        return grow_conv_pair(g, uses, taken, first, opts);
     }
     if opts.jit && opts.fuse_elementwise && n.outputs.len() == 1 {
         if let Ok(Some(e)) = lower(g, n) {
@@ -126,6 +130,36 @@ fn grow_epilogue(g: &Graph, uses: &Uses, taken: &[bool], pos: usize) -> Group {
         Pattern::Single
     };
     Group { nodes, pattern }
+}
+
+/// `first` (a depthwise convolution group) joined with the 1×1 convolution
+/// group that alone reads it, where [`crate::kernels::conv::pair_wanted`] says so.
+fn grow_conv_pair(
+    g: &Graph,
+    uses: &Uses,
+    taken: &[bool],
+    first: Group,
+    opts: &CompileOptions,
+) -> Group {
+    let last = *first.nodes.last().expect("anchor");
+    let Some(next) = sole_next(g, uses, taken, last).filter(|_| opts.fuse_conv_pairs) else {
+        return first;
+    };
+    let (a, b) = (&g.nodes()[first.nodes[0]], &g.nodes()[next]);
+    if !crate::kernels::conv::pair_wanted(g, a, b, opts.threads) {
+        return first;
+    }
+    let mut marked = taken.to_vec();
+    for &n in &first.nodes {
+        marked[n] = true;
+    }
+    let second = grow_epilogue(g, uses, &marked, next);
+    let mut nodes = first.nodes;
+    nodes.extend(second.nodes);
+    Group {
+        nodes,
+        pattern: Pattern::ConvPair,
+    }
 }
 
 fn grow_expression(

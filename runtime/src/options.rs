@@ -20,6 +20,9 @@ pub struct CompileOptions {
     pub spin_us: u64,
     /// Use the hand-written kernels (conv, matmul, softmax, layer norm, gather).
     pub dense_kernels: bool,
+    /// Run a depthwise convolution and the 1×1 convolution reading it as one
+    /// kernel, band by band (needs `fuse_epilogues` and `dense_kernels`).
+    pub fuse_conv_pairs: bool,
 }
 
 impl Default for CompileOptions {
@@ -30,6 +33,7 @@ impl Default for CompileOptions {
             fuse_elementwise: true,
             jit: true,
             dense_kernels: true,
+            fuse_conv_pairs: true,
             spin_us: 300,
         }
     }
@@ -48,6 +52,7 @@ impl CompileOptions {
         self.fuse_elementwise = false;
         self.jit = false;
         self.dense_kernels = false;
+        self.fuse_conv_pairs = false;
         self
     }
 }

@@ -6,7 +6,8 @@
 
 pub(crate) mod alias;
 mod cast;
-mod conv;
+pub(crate) mod conv;
+mod conv_pair;
 pub(crate) mod dense;
 pub(crate) mod epilogue;
 mod expr;
@@ -34,6 +35,7 @@ pub(crate) type Builder = fn(&Graph, &Group, &CompileOptions) -> Result<Option<B
 pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
     &[
         ("conv", conv::build),
+        ("conv pair", conv_pair::build),
         ("matmul", matmul::build),
         ("rows", rows::build),
         ("gather", gather::build),

@@ -221,6 +221,48 @@ impl Conv2d {
         &self.desc
     }
 
+    /// The OIHW weights.
+    pub(crate) fn weights(&self) -> &[f32] {
+        &self.weight
+    }
+
+    /// The bias, residual and activation as raw pointers.
+    pub(crate) fn epi(&self, residual: Option<&[f32]>) -> Epi {
+        Epi {
+            bias: self
+                .bias
+                .as_ref()
+                .map_or(Bias::None, |b| Bias::Row(b.as_ptr())),
+            residual: residual.map_or(std::ptr::null(), |r| r.as_ptr()),
+            act: self.activation,
+        }
+    }
+
+    /// What the planes of a depthwise convolution share (see [`Self::depthwise_rows`]).
+    pub(crate) fn plane_ctx(&self) -> depthwise::PlaneCtx {
+        depthwise::PlaneCtx::new(&self.desc)
+    }
+
+    /// Depthwise only: output rows `rows` of plane `t` (batch·c_out + channel),
+    /// with bias and activation, into `y` (the output's origin).
+    ///
+    /// # Safety
+    /// `input` must hold the input `desc` describes; plane t's rows `rows`
+    /// from `y` must be writable.
+    pub(crate) unsafe fn depthwise_rows(
+        &self,
+        ctx: &depthwise::PlaneCtx,
+        input: &[f32],
+        t: usize,
+        rows: std::ops::Range<usize>,
+        y: *mut f32,
+    ) {
+        debug_assert_eq!(self.algo, Algo::Depthwise);
+        let epi = self.epi(None);
+        let (d, w, flat) = (&self.desc, &self.weight, &self.flat_masks);
+        depthwise::plane_rows(d, ctx, input, w, t, rows, y, &epi, flat)
+    }
+
     /// f32 scratch elements [`Conv2d::run`] needs (the im2col matrix of one group), 0 if none.
     pub fn scratch_len(&self) -> usize {
         let d = &self.desc;
@@ -251,14 +293,7 @@ impl Conv2d {
             need("residual", r.len(), out_len)?;
         }
         need("scratch", scratch.len(), self.scratch_len())?;
-        let epi = Epi {
-            bias: self
-                .bias
-                .as_ref()
-                .map_or(Bias::None, |b| Bias::Row(b.as_ptr())),
-            residual: residual.map_or(std::ptr::null(), |r| r.as_ptr()),
-            act: self.activation,
-        };
+        let epi = self.epi(residual);
         // SAFETY: every length was checked against the validated descriptor.
         unsafe {
             match self.algo {

@@ -7,7 +7,8 @@
 //! the even ones. Rows of the kernel that fall in the padding are skipped. Bias,
 //! residual and activation are applied before the masked store. 3×3 windows
 //! take the faster kernels of [`super::depthwise3x3`]; column strides above 2
-//! use the portable kernel. Threads split the (batch, channel) planes.
+//! use the portable kernel. Threads split the (batch, channel) planes;
+//! [`plane_rows`] computes a band of rows (for fused consumers).
 
 use super::conv::Conv2dDesc;
 #[cfg(target_arch = "x86_64")]
@@ -39,33 +40,62 @@ pub(crate) unsafe fn run(
     let flops = 16 * planes * oh * ow * d.kh * d.kw;
     let out = SendPtr(output.as_mut_ptr());
     split(planes, tasks_for(threads, flops), |range| {
-        let zeros = vec![0f32; d.w];
-        let masks = tap_masks(d);
+        let ctx = PlaneCtx::new(d);
         for t in range {
-            let c = t % d.c_out;
-            let x = &input[t * d.h * d.w..][..d.h * d.w];
-            let w = &weight[c * d.kh * d.kw..][..d.kh * d.kw];
-            // SAFETY: plane t of the output belongs to this task only.
-            let y = unsafe { std::slice::from_raw_parts_mut(out.get().add(t * oh * ow), oh * ow) };
-            let p = Plane {
-                d,
-                x,
-                w,
-                c,
-                off: t * oh * ow,
-                zeros: &zeros,
-                masks: &masks,
-            };
-            #[cfg(target_arch = "x86_64")]
-            if !flat.is_empty() && super::use_avx512() {
-                // SAFETY: as below; the masks keep every load inside the plane.
-                unsafe { depthwise_flat::plane_flat(&p, y, &epi, flat) };
-                continue;
-            }
-            // SAFETY: the epilogue covers this plane, per the contract.
-            unsafe { plane(&p, y, &epi) };
+            // SAFETY: plane t belongs to this task only; the epilogue covers
+            // the plane, per the contract.
+            unsafe { plane_rows(d, &ctx, input, weight, t, 0..oh, out.get(), &epi, flat) };
         }
     });
+}
+
+/// What every plane of one convolution shares: a zero row for the padding
+/// and the 3×3 load masks.
+pub(crate) struct PlaneCtx {
+    zeros: Vec<f32>,
+    masks: Vec<[u32; 3]>,
+}
+
+impl PlaneCtx {
+    pub(crate) fn new(d: &Conv2dDesc) -> PlaneCtx {
+        PlaneCtx {
+            zeros: vec![0f32; d.w],
+            masks: tap_masks(d),
+        }
+    }
+}
+
+/// Output rows `rows` of plane `t` (batch·c_out + channel) into `y`, the
+/// origin of the whole output (plane t starts at `t·out_h·out_w`).
+///
+/// # Safety
+/// As [`run`]; `y` may point outside an allocation as long as plane t's rows
+/// `rows` lie inside one.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn plane_rows(
+    d: &Conv2dDesc,
+    ctx: &PlaneCtx,
+    input: &[f32],
+    weight: &[f32],
+    t: usize,
+    rows: std::ops::Range<usize>,
+    y: *mut f32,
+    epi: &Epi,
+    flat: &[[u16; 9]],
+) {
+    let (oh, ow) = (d.out_h(), d.out_w());
+    let c = t % d.c_out;
+    let p = Plane {
+        d,
+        x: &input[t * d.h * d.w..][..d.h * d.w],
+        w: &weight[c * d.kh * d.kw..][..d.kh * d.kw],
+        c,
+        off: t * oh * ow,
+        rows,
+        zeros: &ctx.zeros,
+        masks: &ctx.masks,
+    };
+    plane(&p, y.wrapping_add(t * oh * ow), epi, flat)
 }
 
 /// One channel plane: input, weights, channel index and output offset.
@@ -75,6 +105,8 @@ pub(super) struct Plane<'a> {
     pub(super) w: &'a [f32],
     pub(super) c: usize,
     pub(super) off: usize,
+    /// The output rows to compute.
+    pub(super) rows: std::ops::Range<usize>,
     /// A row of zeros standing for input rows in the padding.
     pub(super) zeros: &'a [f32],
     /// Per output vector and kernel column of a 3×3 kernel: the in-image lanes.
@@ -100,7 +132,13 @@ fn tap_masks(d: &Conv2dDesc) -> Vec<[u32; 3]> {
         .collect()
 }
 
-unsafe fn plane(p: &Plane, y: &mut [f32], epi: &Epi) {
+/// Rows `p.rows` of one plane into `y` (the plane's output).
+unsafe fn plane(p: &Plane, y: *mut f32, epi: &Epi, flat: &[[u16; 9]]) {
+    #[cfg(target_arch = "x86_64")]
+    if !flat.is_empty() && super::use_avx512() {
+        // SAFETY: the masks keep every load inside the plane.
+        return depthwise_flat::plane_flat(p, y, epi, flat);
+    }
     #[cfg(target_arch = "x86_64")]
     if super::use_avx512() && p.d.stride_w <= 2 {
         let d = p.d;
@@ -137,11 +175,12 @@ pub(super) fn range_mask(lo: isize, hi: isize) -> u32 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn plane512(p: &Plane, y: &mut [f32], epi: &Epi) {
+unsafe fn plane512(p: &Plane, y: *mut f32, epi: &Epi) {
     let d = p.d;
     let (ow, sw) = (d.out_w(), d.stride_w as isize);
     let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    for (oy, yrow) in y.chunks_exact_mut(ow).enumerate() {
+    for oy in p.rows.clone() {
+        let yrow = y.add(oy * ow);
         for ox0 in (0..ow).step_by(16) {
             let nl = (ow - ox0).min(16) as isize;
             let mut acc = _mm512_setzero_ps();
@@ -168,16 +207,16 @@ unsafe fn plane512(p: &Plane, y: &mut [f32], epi: &Epi) {
             let mask = lanes(nl as usize);
             let off = p.off + oy * ow + ox0;
             let r = epi.vec16(acc, mask, p.c, 0, off);
-            _mm512_mask_storeu_ps(yrow.as_mut_ptr().add(ox0), mask, r);
+            _mm512_mask_storeu_ps(yrow.add(ox0), mask, r);
         }
     }
 }
 
-unsafe fn plane_portable(p: &Plane, y: &mut [f32], epi: &Epi) {
+unsafe fn plane_portable(p: &Plane, y: *mut f32, epi: &Epi) {
     let d = p.d;
     let ow = d.out_w();
-    for (oy, yrow) in y.chunks_exact_mut(ow).enumerate() {
-        for (ox, out) in yrow.iter_mut().enumerate() {
+    for oy in p.rows.clone() {
+        for ox in 0..ow {
             let mut acc = 0f32;
             for ky in 0..d.kh {
                 let Some(iy) = input_row(d, oy, ky) else {
@@ -190,7 +229,7 @@ unsafe fn plane_portable(p: &Plane, y: &mut [f32], epi: &Epi) {
                     }
                 }
             }
-            *out = epi.scalar(acc, p.c, 0, p.off + oy * ow + ox);
+            *y.add(oy * ow + ox) = epi.scalar(acc, p.c, 0, p.off + oy * ow + ox);
         }
     }
 }

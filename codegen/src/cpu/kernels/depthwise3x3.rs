@@ -44,7 +44,7 @@ unsafe fn load<const S: usize>(row: *const f32, base: isize, mask: u32, full: bo
 /// four at a time with a separate accumulator per vector and kernel row, so
 /// the FMA chains overlap. Vectors at the row's ends use masked loads.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn plane3x3<const S: usize>(p: &Plane, y: &mut [f32], epi: &Epi) {
+pub(super) unsafe fn plane3x3<const S: usize>(p: &Plane, y: *mut f32, epi: &Epi) {
     let d = p.d;
     let ow = d.out_w();
     let mut wv = [_mm512_setzero_ps(); 9];
@@ -62,7 +62,7 @@ pub(super) unsafe fn plane3x3<const S: usize>(p: &Plane, y: &mut [f32], epi: &Ep
     };
     let v_hi = v_hi.max(v_lo);
     let base_of = |v: usize| (16 * v * S) as isize - pl;
-    let oh = d.out_h();
+    let oh = p.rows.end;
     let rows = |oy: usize| -> [*const f32; 3] {
         std::array::from_fn(|ky| {
             input_row(d, oy, ky).map_or(p.zeros.as_ptr(), |iy| p.x.as_ptr().add(iy * d.w))
@@ -70,12 +70,12 @@ pub(super) unsafe fn plane3x3<const S: usize>(p: &Plane, y: &mut [f32], epi: &Ep
     };
     // Two output rows per step: vectors outside the 4-vector groups (the row's
     // ends, short rows) then have two independent chains in flight.
-    let mut oy = 0;
+    let mut oy = p.rows.start;
     while oy < oh {
         let pair = oy + 1 < oh;
         let ra = rows(oy);
         let rb = if pair { rows(oy + 1) } else { ra };
-        let y0 = y.as_mut_ptr().add(oy * ow);
+        let y0 = y.add(oy * ow);
         let at = [oy, oy + 1].map(|o| Row {
             p,
             epi,
@@ -113,9 +113,9 @@ pub(super) unsafe fn plane3x3<const S: usize>(p: &Plane, y: &mut [f32], epi: &Ep
 /// Planes whose output rows fit one vector (7×7, 14×14): masks and weights
 /// set once, two output rows per step so their FMA chains overlap.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn plane3x3_narrow<const S: usize>(p: &Plane, y: &mut [f32], epi: &Epi) {
+pub(super) unsafe fn plane3x3_narrow<const S: usize>(p: &Plane, y: *mut f32, epi: &Epi) {
     let d = p.d;
-    let (oh, ow) = (d.out_h(), d.out_w());
+    let (oh, ow) = (p.rows.end, d.out_w());
     let mut wv = [_mm512_setzero_ps(); 9];
     for (v, &w) in wv.iter_mut().zip(p.w) {
         *v = _mm512_set1_ps(w);
@@ -139,7 +139,7 @@ pub(super) unsafe fn plane3x3_narrow<const S: usize>(p: &Plane, y: &mut [f32], e
         ],
         wv,
     };
-    let mut oy = 0;
+    let mut oy = p.rows.start;
     while oy < oh {
         let a = taps.row::<S>(&rows(oy), base, shared);
         let b = if oy + 1 < oh {
@@ -150,7 +150,7 @@ pub(super) unsafe fn plane3x3_narrow<const S: usize>(p: &Plane, y: &mut [f32], e
         for (i, acc) in [a, b].into_iter().enumerate().take(oh - oy) {
             let off = (oy + i) * ow;
             let r = epi.vec16(acc, omask, p.c, 0, p.off + off);
-            _mm512_mask_storeu_ps(y.as_mut_ptr().add(off), omask, r);
+            _mm512_mask_storeu_ps(y.add(off), omask, r);
         }
         oy += 2;
     }

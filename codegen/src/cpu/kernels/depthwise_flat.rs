@@ -50,17 +50,20 @@ pub(super) fn masks(d: &Conv2dDesc) -> Vec<[u16; 9]> {
         .collect()
 }
 
-/// One plane; `flat` from [`masks`].
+/// The rows `p.rows` of one plane; `flat` from [`masks`].
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn plane_flat(p: &Plane, y: &mut [f32], epi: &Epi, flat: &[[u16; 9]]) {
+pub(super) unsafe fn plane_flat(p: &Plane, y: *mut f32, epi: &Epi, flat: &[[u16; 9]]) {
     let d = p.d;
-    let (w, n) = (d.w as isize, d.h * d.w);
+    let w = d.w as isize;
     let mut wv = [_mm512_setzero_ps(); 9];
     for (v, &x) in wv.iter_mut().zip(p.w) {
         *v = _mm512_set1_ps(x);
     }
     let x = p.x.as_ptr();
-    for (v, m) in flat.iter().enumerate() {
+    // The vectors covering this call's pixels, stores masked to them.
+    let (first, end) = (p.rows.start * d.w, p.rows.end * d.w);
+    let (v0, v1) = (first / 16, end.div_ceil(16).min(flat.len()));
+    for (v, m) in (v0..).zip(&flat[v0.min(v1)..v1]) {
         let o = (v * 16) as isize;
         let mut acc = [_mm512_setzero_ps(); 3];
         for (t, &mt) in m.iter().enumerate() {
@@ -70,9 +73,9 @@ pub(super) unsafe fn plane_flat(p: &Plane, y: &mut [f32], epi: &Epi, flat: &[[u1
             *a = _mm512_fmadd_ps(wv[t], _mm512_maskz_loadu_ps(mt, src), *a);
         }
         let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2]);
-        let mask = lanes(n - v * 16);
         let off = v * 16;
+        let mask = lanes(end - off) & !lanes(first.saturating_sub(off));
         let r = epi.vec16(sum, mask, p.c, 0, p.off + off);
-        _mm512_mask_storeu_ps(y.as_mut_ptr().add(off), mask, r);
+        _mm512_mask_storeu_ps(y.add(off), mask, r);
     }
 }

@@ -4,7 +4,8 @@
 //!   [`Epilogue`] (bias, residual, activation); GEMV kernels for `m == 1`.
 //! - [`Conv2d`]: NCHW convolution with prepacked weights; 1x1 convolutions are a
 //!   GEMM on NCHW directly, depthwise convolutions a direct kernel, everything
-//!   else im2col + GEMM per group.
+//!   else im2col + GEMM per group; [`DepthwisePointwise`] fuses a depthwise
+//!   convolution with the 1×1 convolution reading it, band by band.
 //! - [`softmax_rows_f32`], [`layer_norm_rows_f32`]: row kernels over the last axis.
 //!
 //! Every kernel has an AVX-512 path (picked at run time) and a portable path;
@@ -20,6 +21,7 @@ mod depthwise3x3;
 #[cfg(target_arch = "x86_64")]
 mod depthwise_flat;
 mod direct;
+mod dw_pw;
 mod epilogue;
 mod erf;
 mod exp;
@@ -35,6 +37,7 @@ mod tile;
 mod tile_avx2;
 
 pub use conv::{Conv2d, Conv2dDesc};
+pub use dw_pw::DepthwisePointwise;
 pub use epilogue::{Activation, Epilogue};
 pub use matmul::{matmul_f32, MatmulDesc};
 pub use packed::PackedMatmul;

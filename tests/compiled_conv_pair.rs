@@ -1,0 +1,115 @@
+//! A depthwise convolution and the 1×1 convolution reading it run as one
+//! kernel (`dw…>conv1x1`) where the planes are large enough for the thread
+//! count, and give the interpreter's result either way.
+
+use kiln::ir::{Graph, Tensor};
+use kiln_runtime::{compile, CompileOptions};
+use std::collections::HashMap;
+
+fn seq(n: usize, k: f32) -> String {
+    let v: Vec<String> = (0..n)
+        .map(|i| format!("{}", (i as f32 * k).sin()))
+        .collect();
+    v.join(", ")
+}
+
+/// Input 8×hw×hw → depthwise 3×3 (stride `s`) + Clip → 1×1 to 5 channels (+ residual when s == 1).
+fn block(hw: usize, s: usize) -> Graph {
+    let o = (hw + 2 - 3) / s + 1;
+    let (res_in, tail) = if s == 1 {
+        (
+            format!("  input r: f32[1,5,{o},{o}]\n"),
+            format!("  node add = Add(p, r) -> y: f32[1,5,{o},{o}]\n  output y\n"),
+        )
+    } else {
+        (String::new(), "  output p\n".to_string())
+    };
+    let src = format!(
+        "graph blk {{
+  input x: f32[1,8,{hw},{hw}]
+{res_in}  const wd: f32[8,1,3,3] = [{wd}]
+  const bd: f32[8] = [{bd}]
+  const wp: f32[5,8,1,1] = [{wp}]
+  node dw = Conv{{group=8, pads=[1, 1, 1, 1], strides=[{s}, {s}]}}(x, wd, bd) -> d: f32[1,8,{o},{o}]
+  node cl = Clip{{min=0.0, max=6.0}}(d) -> c: f32[1,8,{o},{o}]
+  node pw = Conv(c, wp) -> p: f32[1,5,{o},{o}]
+{tail}}}",
+        wd = seq(72, 0.37),
+        bd = seq(8, 1.3),
+        wp = seq(40, 0.71),
+    );
+    kiln::ir::text::parse(&src).unwrap()
+}
+
+fn feeds(g: &Graph) -> HashMap<String, Tensor> {
+    g.inputs()
+        .iter()
+        .map(|&i| {
+            let v = g.value(i);
+            let data = (0..v.ty.numel())
+                .map(|k| ((k as f32) * 0.77).sin() * 3.0 + 0.5)
+                .collect();
+            (
+                v.name.clone(),
+                Tensor::from_vec(v.ty.shape.clone(), data).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn depthwise_then_pointwise_fuses_by_plane_size_and_matches_the_interpreter() {
+    // (plane, stride, threads, fused?): at 2 threads from 14×14 output planes,
+    // at 1 thread from 28×28.
+    for (hw, s, threads, fused) in [
+        (30, 1, 2, true),
+        (30, 1, 1, true),
+        (20, 1, 1, false),
+        (20, 1, 2, true),
+        (12, 1, 2, false),
+        (57, 2, 2, true),
+        (57, 2, 1, true),
+    ] {
+        let g = block(hw, s);
+        let exe = compile(&g, &CompileOptions::default().with_threads(threads)).unwrap();
+        let kernels: Vec<String> = exe
+            .report()
+            .kernels
+            .iter()
+            .map(|k| k.kernel.clone())
+            .collect();
+        let pair = kernels.iter().any(|k| k.starts_with("dw3x3"));
+        assert_eq!(pair, fused, "{hw} s{s} t{threads}: {kernels:?}");
+        if fused {
+            assert_eq!(kernels.len(), 1, "{kernels:?}");
+        }
+        let f = feeds(&g);
+        let want = kiln::run(&g, &f).unwrap();
+        let got = exe.run(&f).unwrap();
+        let (a, b) = (
+            got[0].as_slice::<f32>().unwrap(),
+            want[0].as_slice::<f32>().unwrap(),
+        );
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let err = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(
+            err <= 1e-5 * scale,
+            "{hw} s{s} t{threads}: err {err} scale {scale}"
+        );
+    }
+}
+
+#[test]
+fn conv_pairs_can_be_switched_off() {
+    let g = block(30, 1);
+    let opts = CompileOptions {
+        fuse_conv_pairs: false,
+        ..CompileOptions::default().with_threads(2)
+    };
+    let exe = compile(&g, &opts).unwrap();
+    assert!(exe
+        .report()
+        .kernels
+        .iter()
+        .all(|k| !k.kernel.starts_with("dw")));
+}
