@@ -110,3 +110,103 @@ fn mismatched_pairs_and_short_buffers_are_errors() {
 fn rng_vec(n: usize) -> Vec<f32> {
     Rng::new(n as u64).vec(n)
 }
+
+#[test]
+fn with_expansion_equals_the_three_convolutions() {
+    let mut rng = Rng::new(17);
+    // (expansion input channels, depthwise descriptor, pointwise output channels)
+    let p1 = [1, 1, 1, 1];
+    let cases = [
+        (
+            4,
+            conv(1, 24, 56, 56, 24, (3, 3), (1, 1), p1, (1, 1), 24),
+            8,
+        ),
+        (
+            3,
+            conv(2, 16, 33, 30, 16, (3, 3), (2, 2), p1, (1, 1), 16),
+            5,
+        ),
+        (
+            5,
+            conv(1, 20, 112, 112, 20, (3, 3), (2, 2), p1, (1, 1), 20),
+            6,
+        ),
+        (
+            6,
+            conv(1, 12, 19, 64, 12, (5, 5), (1, 1), [2, 2, 2, 2], (1, 1), 12),
+            7,
+        ),
+        (
+            2,
+            conv(1, 8, 9, 40, 8, (3, 3), (2, 2), [0, 0, 1, 1], (1, 1), 8),
+            3,
+        ),
+    ];
+    for (c0, dd, c_out) in cases {
+        let ed = conv(
+            dd.batch,
+            c0,
+            dd.h,
+            dd.w,
+            dd.c_in,
+            (1, 1),
+            (1, 1),
+            [0; 4],
+            (1, 1),
+            1,
+        );
+        let pd = pointwise(&dd, c_out);
+        let x = rng.vec(ed.batch * c0 * dd.h * dd.w);
+        let relu6 = Activation::Clip { min: 0.0, max: 6.0 };
+        let (ew, eb) = (rng.vec(dd.c_in * c0), rng.vec(dd.c_in));
+        let (dw_w, dw_b) = (rng.vec(dd.c_out * dd.kh * dd.kw), rng.vec(dd.c_out));
+        let (pw_w, pw_b) = (rng.vec(c_out * pd.c_in), rng.vec(c_out));
+        let out_len = pd.batch * c_out * pd.h * pd.w;
+        let res = rng.vec(out_len);
+        let ex = Conv2d::new(ed, &ew, Some(&eb), relu6).unwrap();
+        let dw = Conv2d::new(dd, &dw_w, Some(&dw_b), relu6).unwrap();
+        let pw = Conv2d::new(pd, &pw_w, Some(&pw_b), Activation::None).unwrap();
+        let mut e = vec![0f32; dd.batch * dd.c_in * dd.h * dd.w];
+        let mut mid = vec![0f32; dd.batch * dd.c_out * pd.h * pd.w];
+        let mut want = vec![0f32; out_len];
+        ex.run(&x, None, &mut e, &mut [], 1).unwrap();
+        dw.run(&e, None, &mut mid, &mut [], 1).unwrap();
+        pw.run(&mid, Some(&res), &mut want, &mut [], 1).unwrap();
+        let fused = DepthwisePointwise::new(dw, pw)
+            .unwrap()
+            .with_expand(ex)
+            .unwrap();
+        for threads in [1, 2, 3] {
+            let mut got = vec![f32::NAN; out_len];
+            let mut scratch = vec![f32::NAN; fused.scratch_len(threads)];
+            fused
+                .run(&x, Some(&res), &mut got, &mut scratch, threads)
+                .unwrap();
+            let want64: Vec<f64> = want.iter().map(|&v| v as f64).collect();
+            let scale: Vec<f64> = want.iter().map(|v| v.abs() as f64).collect();
+            assert_close(
+                &format!("{c0} -> {dd:?} -> {c_out} t{threads}"),
+                &got,
+                &want64,
+                &scale,
+            );
+        }
+    }
+}
+
+#[test]
+fn an_expansion_must_produce_the_depthwise_input() {
+    let mut rng = Rng::new(3);
+    let dd = conv(1, 8, 10, 10, 8, (3, 3), (1, 1), [1; 4], (1, 1), 8);
+    let dw = Conv2d::new(dd, &rng.vec(72), None, Activation::None).unwrap();
+    let pd = pointwise(&dd, 4);
+    let pw = Conv2d::new(pd, &rng.vec(32), None, Activation::None).unwrap();
+    let pair = DepthwisePointwise::new(dw, pw).unwrap();
+    let wrong = conv(1, 3, 10, 10, 7, (1, 1), (1, 1), [0; 4], (1, 1), 1);
+    let ex = Conv2d::new(wrong, &rng.vec(21), None, Activation::None).unwrap();
+    assert!(pair.clone().with_expand(ex).is_err());
+    let spatial = conv(1, 3, 10, 10, 8, (3, 3), (1, 1), [1; 4], (1, 1), 1);
+    let ex = Conv2d::new(spatial, &rng.vec(8 * 27), None, Activation::None).unwrap();
+    assert!(pair.with_expand(ex).is_err());
+}

@@ -11,7 +11,7 @@
 //! A group's nodes are in topological order; only the last node's outputs
 //! leave the group, every other node's outputs have that group as sole reader.
 
-use crate::kernels::{dense, epilogue};
+use crate::kernels::{conv, dense, epilogue};
 use crate::uses::Uses;
 use crate::CompileOptions;
 use kiln_ir::expr::{inline, lower, TensorExpr};
@@ -30,7 +30,8 @@ pub enum Pattern {
     /// A chain of element-wise (and at most one reduction) nodes as one expression.
     Expression,
     /// A depthwise convolution with its epilogue, then the 1×1 convolution
-    /// reading it with its own (nodes: the first group's, then the second's).
+    /// reading it with its own (nodes: the first group's, then the second's);
+    /// optionally preceded by the 1×1 expansion producing the depthwise input.
     ConvPair,
 }
 
@@ -132,8 +133,10 @@ fn grow_epilogue(g: &Graph, uses: &Uses, taken: &[bool], pos: usize) -> Group {
     Group { nodes, pattern }
 }
 
-/// `first` (a depthwise convolution group) joined with the 1×1 convolution
-/// group that alone reads it, where [`crate::kernels::conv::pair_wanted`] says so.
+/// `first` (a convolution group) joined, where [`conv::pair_wanted`] and
+/// [`conv::block_wanted`] say so, with the groups after it: a depthwise
+/// convolution group with the 1×1 convolution group that alone reads it, or
+/// a 1×1 expansion with the depthwise and 1×1 groups after it.
 fn grow_conv_pair(
     g: &Graph,
     uses: &Uses,
@@ -141,23 +144,37 @@ fn grow_conv_pair(
     first: Group,
     opts: &CompileOptions,
 ) -> Group {
-    let last = *first.nodes.last().expect("anchor");
-    let Some(next) = sole_next(g, uses, taken, last).filter(|_| opts.fuse_conv_pairs) else {
-        return first;
-    };
-    let (a, b) = (&g.nodes()[first.nodes[0]], &g.nodes()[next]);
-    if !crate::kernels::conv::pair_wanted(g, a, b, opts.threads) {
+    if !opts.fuse_conv_pairs {
         return first;
     }
     let mut marked = taken.to_vec();
-    for &n in &first.nodes {
-        marked[n] = true;
+    let grab = |marked: &mut Vec<bool>, group: &Group| {
+        for &n in &group.nodes {
+            marked[n] = true;
+        }
+    };
+    grab(&mut marked, &first);
+    let anchor = |gr: &Group| &g.nodes()[gr.nodes[0]];
+    let next_of =
+        |gr: &Group, marked: &[bool]| sole_next(g, uses, marked, *gr.nodes.last().expect("anchor"));
+    let mut groups = vec![first];
+    if let Some(next) = next_of(&groups[0], &marked) {
+        if conv::block_wanted(g, anchor(&groups[0]), &g.nodes()[next], opts.threads) {
+            let dw = grow_epilogue(g, uses, &marked, next);
+            grab(&mut marked, &dw);
+            groups.push(dw);
+        }
     }
-    let second = grow_epilogue(g, uses, &marked, next);
-    let mut nodes = first.nodes;
-    nodes.extend(second.nodes);
+    let dw = groups.last().expect("group");
+    let pw = next_of(dw, &marked)
+        .filter(|&n| conv::pair_wanted(g, anchor(dw), &g.nodes()[n], opts.threads));
+    let Some(pw) = pw else {
+        // An expansion joins only a whole block.
+        return groups.swap_remove(0);
+    };
+    groups.push(grow_epilogue(g, uses, &marked, pw));
     Group {
-        nodes,
+        nodes: groups.into_iter().flat_map(|gr| gr.nodes).collect(),
         pattern: Pattern::ConvPair,
     }
 }

@@ -46,45 +46,61 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     if group.pattern != Pattern::ConvPair || !opts.dense_kernels {
         return Ok(None);
     }
-    // The second group starts at the second Conv node.
-    let Some(split) = group
-        .nodes
-        .iter()
-        .skip(1)
-        .position(|&p| g.nodes()[p].op.kind == "Conv")
-        .map(|i| i + 1)
-    else {
-        return Ok(None);
-    };
-    let (a, b) = group.nodes.split_at(split);
-    let (Some(first), Some(second)) = (parts(g, a)?, parts(g, b)?) else {
-        return Ok(None);
-    };
-    let ConvParts { conv: dw, spec: s1 } = first;
-    let ConvParts { conv: pw, spec: s2 } = second;
-    let (mid, pw_node) = (
-        g.nodes()[*a.last().expect("group")].outputs[0],
-        &g.nodes()[b[0]],
-    );
-    if s1.residual.is_some() || pw_node.inputs[0] != mid {
+    // Each convolution group starts at a Conv node: 2 or 3 of them.
+    let starts: Vec<usize> = (0..group.nodes.len())
+        .filter(|&i| g.nodes()[group.nodes[i]].op.kind == "Conv")
+        .collect();
+    if starts.first() != Some(&0) || !(2..=3).contains(&starts.len()) {
         return Ok(None);
     }
-    let (dd, pd) = (*dw.desc(), *pw.desc());
-    let Ok(pair) = DepthwisePointwise::new(dw, pw) else {
+    let segment = |i: usize| {
+        let end = starts.get(i + 1).copied().unwrap_or(group.nodes.len());
+        &group.nodes[starts[i]..end]
+    };
+    let mut convs = Vec::new();
+    for i in 0..starts.len() {
+        let Some(p) = parts(g, segment(i))? else {
+            return Ok(None);
+        };
+        // Every group but the last must feed the next one, without a residual.
+        let out = g.nodes()[*segment(i).last().expect("group")].outputs[0];
+        let feeds_next = starts.get(i + 1).is_none_or(|&s| {
+            g.nodes()[group.nodes[s]].inputs[0] == out && p.spec.residual.is_none()
+        });
+        if !feeds_next {
+            return Ok(None);
+        }
+        convs.push(p);
+    }
+    let ConvParts { conv: pw, spec: s2 } = convs.pop().expect("two or more");
+    let ConvParts { conv: dw, spec: s1 } = convs.pop().expect("two or more");
+    let expand = convs.pop();
+    let dd = *dw.desc();
+    let Ok(mut pair) = DepthwisePointwise::new(dw, pw) else {
         return Ok(None);
     };
-    let last = &g.nodes()[*b.last().expect("group")];
-    let mut inputs = vec![g.nodes()[a[0]].inputs[0]];
+    if let Some(e) = &expand {
+        match pair.with_expand(e.conv.clone()) {
+            Ok(p) => pair = p,
+            Err(_) => return Ok(None),
+        }
+    }
+    let last = &g.nodes()[*group.nodes.last().expect("group")];
+    let mut inputs = vec![g.nodes()[group.nodes[0]].inputs[0]];
     inputs.extend(s2.residual);
     let label = format!(
-        "dw{}x{}s{}{}>conv1x1{}",
+        "{}dw{}x{}s{}{}>conv1x1{}",
+        expand.as_ref().map_or(String::new(), |e| format!(
+            "conv1x1{}>",
+            epilogue::suffix(&e.spec)
+        )),
         dd.kh,
         dd.kw,
         dd.stride_h,
         epilogue::suffix(&s1),
         epilogue::suffix(&s2)
     );
-    tracing::debug!(?pd, label, "conv pair");
+    tracing::debug!(label, "conv pair");
     Ok(Some(Built {
         kernel: Box::new(ConvPairKernel {
             pair,

@@ -244,15 +244,15 @@ impl Conv2d {
     }
 
     /// Depthwise only: output rows `rows` of plane `t` (batch·c_out + channel),
-    /// with bias and activation, into `y` (the output's origin).
+    /// with bias and activation, from the input plane at `x` into `y` (the
+    /// output's origin).
     ///
     /// # Safety
-    /// `input` must hold the input `desc` describes; plane t's rows `rows`
-    /// from `y` must be writable.
+    /// As [`depthwise::plane_rows`].
     pub(crate) unsafe fn depthwise_rows(
         &self,
         ctx: &depthwise::PlaneCtx,
-        input: &[f32],
+        x: *const f32,
         t: usize,
         rows: std::ops::Range<usize>,
         y: *mut f32,
@@ -260,7 +260,7 @@ impl Conv2d {
         debug_assert_eq!(self.algo, Algo::Depthwise);
         let epi = self.epi(None);
         let (d, w, flat) = (&self.desc, &self.weight, &self.flat_masks);
-        depthwise::plane_rows(d, ctx, input, w, t, rows, y, &epi, flat)
+        depthwise::plane_rows(d, ctx, x, w, t, rows, y, &epi, flat)
     }
 
     /// f32 scratch elements [`Conv2d::run`] needs (the im2col matrix of one group), 0 if none.

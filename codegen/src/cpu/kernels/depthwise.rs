@@ -42,9 +42,10 @@ pub(crate) unsafe fn run(
     split(planes, tasks_for(threads, flops), |range| {
         let ctx = PlaneCtx::new(d);
         for t in range {
+            let x = input[t * d.h * d.w..][..d.h * d.w].as_ptr();
             // SAFETY: plane t belongs to this task only; the epilogue covers
             // the plane, per the contract.
-            unsafe { plane_rows(d, &ctx, input, weight, t, 0..oh, out.get(), &epi, flat) };
+            unsafe { plane_rows(d, &ctx, x, weight, t, 0..oh, out.get(), &epi, flat) };
         }
     });
 }
@@ -65,17 +66,20 @@ impl PlaneCtx {
     }
 }
 
-/// Output rows `rows` of plane `t` (batch·c_out + channel) into `y`, the
-/// origin of the whole output (plane t starts at `t·out_h·out_w`).
+/// Output rows `rows` of plane `t` (batch·c_out + channel) from the input
+/// plane at `x` into `y`, the origin of the whole output (plane t starts at
+/// `t·out_h·out_w`).
 ///
 /// # Safety
-/// As [`run`]; `y` may point outside an allocation as long as plane t's rows
-/// `rows` lie inside one.
+/// As [`run`]; `x` and `y` may point outside an allocation as long as the
+/// input rows that output rows `rows` read, and those output rows, lie inside
+/// one (the flattened 3×3 kernel also loads, into lanes it does not store,
+/// up to a row and 16 values around them).
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn plane_rows(
     d: &Conv2dDesc,
     ctx: &PlaneCtx,
-    input: &[f32],
+    x: *const f32,
     weight: &[f32],
     t: usize,
     rows: std::ops::Range<usize>,
@@ -87,7 +91,7 @@ pub(crate) unsafe fn plane_rows(
     let c = t % d.c_out;
     let p = Plane {
         d,
-        x: &input[t * d.h * d.w..][..d.h * d.w],
+        x,
         w: &weight[c * d.kh * d.kw..][..d.kh * d.kw],
         c,
         off: t * oh * ow,
@@ -101,7 +105,8 @@ pub(crate) unsafe fn plane_rows(
 /// One channel plane: input, weights, channel index and output offset.
 pub(super) struct Plane<'a> {
     pub(super) d: &'a Conv2dDesc,
-    pub(super) x: &'a [f32],
+    /// The input plane's origin (rows the output rows read must be valid).
+    pub(super) x: *const f32,
     pub(super) w: &'a [f32],
     pub(super) c: usize,
     pub(super) off: usize,
@@ -192,7 +197,7 @@ unsafe fn plane512(p: &Plane, y: *mut f32, epi: &Epi) {
                     let Some(iy) = input_row(d, oy, ky) else {
                         continue;
                     };
-                    let src = p.x.as_ptr().add(iy * d.w).wrapping_offset(base);
+                    let src = p.x.add(iy * d.w).wrapping_offset(base);
                     let v = if sw == 1 {
                         _mm512_maskz_loadu_ps(m as u16, src)
                     } else {
@@ -225,7 +230,7 @@ unsafe fn plane_portable(p: &Plane, y: *mut f32, epi: &Epi) {
                 for kx in 0..d.kw {
                     let ix = (ox * d.stride_w + kx * d.dilation_w).wrapping_sub(d.pad_left);
                     if ix < d.w {
-                        acc += p.w[ky * d.kw + kx] * p.x[iy * d.w + ix];
+                        acc += p.w[ky * d.kw + kx] * *p.x.add(iy * d.w + ix);
                     }
                 }
             }

@@ -65,7 +65,7 @@ pub(super) unsafe fn plane3x3<const S: usize>(p: &Plane, y: *mut f32, epi: &Epi)
     let oh = p.rows.end;
     let rows = |oy: usize| -> [*const f32; 3] {
         std::array::from_fn(|ky| {
-            input_row(d, oy, ky).map_or(p.zeros.as_ptr(), |iy| p.x.as_ptr().add(iy * d.w))
+            input_row(d, oy, ky).map_or(p.zeros.as_ptr(), |iy| p.x.add(iy * d.w))
         })
     };
     // Two output rows per step: vectors outside the 4-vector groups (the row's
@@ -123,7 +123,7 @@ pub(super) unsafe fn plane3x3_narrow<const S: usize>(p: &Plane, y: *mut f32, epi
     let (m, base, omask) = (p.masks[0], -(d.pad_left as isize), lanes(ow));
     let rows = |oy: usize| -> [*const f32; 3] {
         std::array::from_fn(|ky| {
-            input_row(d, oy, ky).map_or(p.zeros.as_ptr(), |iy| p.x.as_ptr().add(iy * d.w))
+            input_row(d, oy, ky).map_or(p.zeros.as_ptr(), |iy| p.x.add(iy * d.w))
         })
     };
     // Stride 2 with at most 15 outputs: the 32 values from `base` cover every tap,

@@ -59,7 +59,7 @@ pub(super) unsafe fn plane_flat(p: &Plane, y: *mut f32, epi: &Epi, flat: &[[u16;
     for (v, &x) in wv.iter_mut().zip(p.w) {
         *v = _mm512_set1_ps(x);
     }
-    let x = p.x.as_ptr();
+    let x = p.x;
     // The vectors covering this call's pixels, stores masked to them.
     let (first, end) = (p.rows.start * d.w, p.rows.end * d.w);
     let (v0, v1) = (first / 16, end.div_ceil(16).min(flat.len()));
