@@ -113,3 +113,56 @@ fn conv_pairs_can_be_switched_off() {
         .iter()
         .all(|k| !k.kernel.starts_with("dw")));
 }
+
+/// Input 3×hw×hw → 1×1 expansion to 8 + Clip → [`block`]'s depthwise and 1×1 (+ residual).
+fn expanded_block(hw: usize) -> Graph {
+    let src = format!(
+        "graph blk {{
+  input x: f32[1,3,{hw},{hw}]
+  input r: f32[1,5,{hw},{hw}]
+  const we: f32[8,3,1,1] = [{we}]
+  const wd: f32[8,1,3,3] = [{wd}]
+  const wp: f32[5,8,1,1] = [{wp}]
+  node ex = Conv(x, we) -> e: f32[1,8,{hw},{hw}]
+  node ce = Clip{{min=0.0, max=6.0}}(e) -> f: f32[1,8,{hw},{hw}]
+  node dw = Conv{{group=8, pads=[1, 1, 1, 1]}}(f, wd) -> d: f32[1,8,{hw},{hw}]
+  node cl = Clip{{min=0.0, max=6.0}}(d) -> c: f32[1,8,{hw},{hw}]
+  node pw = Conv(c, wp) -> p: f32[1,5,{hw},{hw}]
+  node add = Add(p, r) -> y: f32[1,5,{hw},{hw}]
+  output y
+}}",
+        we = seq(24, 0.53),
+        wd = seq(72, 0.37),
+        wp = seq(40, 0.71),
+    );
+    kiln::ir::text::parse(&src).unwrap()
+}
+
+#[test]
+fn a_whole_inverted_residual_block_runs_as_one_kernel() {
+    for (hw, threads, whole) in [(30, 2, true), (30, 1, true), (20, 2, false)] {
+        let g = expanded_block(hw);
+        let exe = compile(&g, &CompileOptions::default().with_threads(threads)).unwrap();
+        let kernels: Vec<String> = exe
+            .report()
+            .kernels
+            .iter()
+            .map(|k| k.kernel.clone())
+            .collect();
+        let one = kernels.len() == 1 && kernels[0].starts_with("conv1x1+clip>dw3x3s1+clip>");
+        assert_eq!(one, whole, "{hw} t{threads}: {kernels:?}");
+        let f = feeds(&g);
+        let want = kiln::run(&g, &f).unwrap();
+        let got = exe.run(&f).unwrap();
+        let (a, b) = (
+            got[0].as_slice::<f32>().unwrap(),
+            want[0].as_slice::<f32>().unwrap(),
+        );
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let err = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(
+            err <= 1e-5 * scale,
+            "{hw} t{threads}: err {err} scale {scale}"
+        );
+    }
+}
