@@ -74,7 +74,7 @@ struct Align64([u8; 64]);
 impl Arena {
     pub fn new(bytes: usize) -> Arena {
         Arena {
-            words: vec![Align64([0; 64]); bytes.div_ceil(64)],
+            words: kiln_codegen::cpu::pages::filled_vec(bytes.div_ceil(64), Align64([0; 64])),
         }
     }
     pub fn base(&mut self) -> *mut u8 {

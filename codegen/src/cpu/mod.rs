@@ -12,6 +12,7 @@
 mod gemm;
 pub mod jit;
 pub mod kernels;
+pub mod pages;
 pub mod pool;
 
 pub use gemm::{gemm_f32, Strides};

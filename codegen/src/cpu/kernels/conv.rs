@@ -209,7 +209,11 @@ impl Conv2d {
                 Algo::Direct => direct::pack(&desc, weight),
                 _ => Vec::new(),
             },
-            weight: weight[..desc.c_out * per].to_vec(),
+            weight: {
+                let mut w = crate::cpu::pages::filled_vec(desc.c_out * per, 0f32);
+                w.copy_from_slice(&weight[..desc.c_out * per]);
+                w
+            },
             weight_t,
             bias: bias.map(<[f32]>::to_vec),
             activation,

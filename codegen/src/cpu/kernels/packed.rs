@@ -51,7 +51,7 @@ impl PackedMatmul {
                 ));
             }
         }
-        let mut panels = vec![0f32; kn];
+        let mut panels = crate::cpu::pages::filled_vec(kn, 0f32);
         for j0 in (0..n).step_by(PANEL) {
             let w = PANEL.min(n - j0);
             let panel = &mut panels[j0 * k..][..k * w];
