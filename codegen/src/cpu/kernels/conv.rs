@@ -17,6 +17,7 @@ use super::epilogue::{Activation, Bias, Epi};
 use super::par::{split, tasks_for, SendPtr};
 use super::tile::{self, Dims, Gemm, Offsets};
 use super::{depthwise, direct, im2col, invalid, need, pointwise_t};
+use crate::cpu::pages::Paged;
 use crate::CodegenError;
 
 /// Shape of an NCHW convolution with OIHW weights (`c_in / groups` input channels each).
@@ -150,12 +151,12 @@ pub struct Conv2d {
     desc: Conv2dDesc,
     algo: Algo,
     /// OIHW: per output channel, `c_in/groups · kh · kw` contiguous weights.
-    weight: Vec<f32>,
+    weight: Paged,
     /// Ungrouped 1×1 convolutions on small planes: the weights packed for
     /// [`pointwise_t`] (channel-vectorized, AVX-512 only).
-    weight_t: Option<Vec<f32>>,
+    weight_t: Option<Paged>,
     /// [`Algo::Direct`]: the weights packed for [`direct`] (else empty).
-    weight_direct: Vec<f32>,
+    weight_direct: Paged,
     /// Depthwise 3×3 "same" planes: the flattened kernel's load masks (else empty).
     flat_masks: Vec<[u16; 9]>,
     bias: Option<Vec<f32>>,
@@ -193,7 +194,7 @@ impl Conv2d {
         tracing::debug!(?desc, ?algo, "Conv2d");
         let weight_t =
             (algo == Algo::Pointwise && desc.groups == 1 && pointwise_t::wanted(desc.h * desc.w))
-                .then(|| pointwise_t::pack(weight, desc.c_out, desc.c_in));
+                .then(|| Paged::copy_of(&pointwise_t::pack(weight, desc.c_out, desc.c_in)));
         #[cfg(target_arch = "x86_64")]
         let flat_masks = match algo {
             Algo::Depthwise => super::depthwise_flat::masks(&desc),
@@ -206,14 +207,10 @@ impl Conv2d {
             algo,
             flat_masks,
             weight_direct: match algo {
-                Algo::Direct => direct::pack(&desc, weight),
-                _ => Vec::new(),
+                Algo::Direct => Paged::copy_of(&direct::pack(&desc, weight)),
+                _ => Paged::copy_of(&[]),
             },
-            weight: {
-                let mut w = crate::cpu::pages::filled_vec(desc.c_out * per, 0f32);
-                w.copy_from_slice(&weight[..desc.c_out * per]);
-                w
-            },
+            weight: Paged::copy_of(&weight[..desc.c_out * per]),
             weight_t,
             bias: bias.map(<[f32]>::to_vec),
             activation,

@@ -13,6 +13,7 @@ use super::matmul::{run_kn, MatmulDesc};
 use super::par::{split, tasks_for};
 use super::tile::{self, Dims, Gemm, Offsets};
 use super::{invalid, need};
+use crate::cpu::pages::Paged;
 use crate::CodegenError;
 
 /// Columns per weight panel (one 1×128 GEMV tile).
@@ -23,7 +24,7 @@ const PANEL: usize = 128;
 pub struct PackedMatmul {
     k: usize,
     n: usize,
-    b: Vec<f32>,
+    b: Paged,
     bias: Option<Vec<f32>>,
     activation: Activation,
 }
@@ -51,7 +52,7 @@ impl PackedMatmul {
                 ));
             }
         }
-        let mut panels = crate::cpu::pages::filled_vec(kn, 0f32);
+        let mut panels = vec![0f32; kn];
         for j0 in (0..n).step_by(PANEL) {
             let w = PANEL.min(n - j0);
             let panel = &mut panels[j0 * k..][..k * w];
@@ -69,7 +70,7 @@ impl PackedMatmul {
         Ok(PackedMatmul {
             k,
             n,
-            b: panels,
+            b: Paged::copy_of(&panels),
             bias: bias.map(<[f32]>::to_vec),
             activation,
         })

@@ -33,7 +33,7 @@ pub(crate) fn wanted(n: usize) -> bool {
 /// Packs OI weights (`m` rows of `k`) into blocks of [`CB`] channels, each
 /// `k × CB` row-major with zero padding past `m`.
 pub(crate) fn pack(weight: &[f32], m: usize, k: usize) -> Vec<f32> {
-    let mut out = crate::cpu::pages::filled_vec(m.div_ceil(CB) * k * CB, 0f32);
+    let mut out = vec![0f32; m.div_ceil(CB) * k * CB];
     for (co, row) in weight.chunks_exact(k).take(m).enumerate() {
         for (ci, &w) in row.iter().enumerate() {
             out[(co / CB * k + ci) * CB + co % CB] = w;
