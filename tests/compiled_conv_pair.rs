@@ -140,7 +140,13 @@ fn expanded_block(hw: usize) -> Graph {
 
 #[test]
 fn a_whole_inverted_residual_block_runs_as_one_kernel() {
-    for (hw, threads, whole) in [(30, 2, true), (30, 1, true), (20, 2, false)] {
+    for (hw, threads, whole) in [
+        (30, 2, true),
+        (30, 1, true),
+        (20, 1, false),
+        (20, 2, true),
+        (12, 2, false),
+    ] {
         let g = expanded_block(hw);
         let exe = compile(&g, &CompileOptions::default().with_threads(threads)).unwrap();
         let kernels: Vec<String> = exe
