@@ -172,3 +172,47 @@ fn a_whole_inverted_residual_block_runs_as_one_kernel() {
         );
     }
 }
+
+/// An RGB stem (3×3 stride 2 on the direct kernel) → depthwise → 1×1.
+#[test]
+fn a_stem_leads_a_block_on_avx512_machines() {
+    let src = format!(
+        "graph stem {{
+  input x: f32[1,3,64,64]
+  const ws: f32[8,3,3,3] = [{ws}]
+  const wd: f32[8,1,3,3] = [{wd}]
+  const wp: f32[5,8,1,1] = [{wp}]
+  node st = Conv{{pads=[0, 0, 1, 1], strides=[2, 2]}}(x, ws) -> s: f32[1,8,32,32]
+  node cs = Clip{{min=0.0, max=6.0}}(s) -> f: f32[1,8,32,32]
+  node dw = Conv{{group=8, pads=[1, 1, 1, 1]}}(f, wd) -> d: f32[1,8,32,32]
+  node cl = Clip{{min=0.0, max=6.0}}(d) -> c: f32[1,8,32,32]
+  node pw = Conv(c, wp) -> y: f32[1,5,32,32]
+  output y
+}}",
+        ws = seq(216, 0.29),
+        wd = seq(72, 0.37),
+        wp = seq(40, 0.71),
+    );
+    let g = kiln::ir::text::parse(&src).unwrap();
+    let exe = compile(&g, &CompileOptions::default().with_threads(2)).unwrap();
+    let kernels: Vec<String> = exe
+        .report()
+        .kernels
+        .iter()
+        .map(|k| k.kernel.clone())
+        .collect();
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        assert_eq!(kernels, ["conv3x3+clip>dw3x3s1+clip>conv1x1"]);
+    }
+    let f = feeds(&g);
+    let want = kiln::run(&g, &f).unwrap();
+    let got = exe.run(&f).unwrap();
+    let (a, b) = (
+        got[0].as_slice::<f32>().unwrap(),
+        want[0].as_slice::<f32>().unwrap(),
+    );
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(err <= 1e-5 * scale, "err {err} scale {scale}");
+}

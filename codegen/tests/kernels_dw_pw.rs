@@ -210,3 +210,66 @@ fn an_expansion_must_produce_the_depthwise_input() {
     let ex = Conv2d::new(spatial, &rng.vec(8 * 27), None, Activation::None).unwrap();
     assert!(pair.with_expand(ex).is_err());
 }
+
+#[test]
+fn a_direct_stem_can_lead_the_pair() {
+    let mut rng = Rng::new(23);
+    let p1 = [1, 1, 1, 1];
+    // (stem descriptor, depthwise stride, pointwise output channels)
+    let cases = [
+        (
+            conv(1, 3, 64, 70, 16, (3, 3), (2, 2), [0, 0, 1, 1], (1, 1), 1),
+            1,
+            8,
+        ),
+        (conv(2, 2, 40, 41, 12, (3, 3), (1, 1), p1, (1, 1), 1), 2, 5),
+    ];
+    for (sd, s, c_out) in cases {
+        let dd = conv(
+            sd.batch,
+            sd.c_out,
+            sd.out_h(),
+            sd.out_w(),
+            sd.c_out,
+            (3, 3),
+            (s, s),
+            p1,
+            (1, 1),
+            sd.c_out,
+        );
+        let pd = pointwise(&dd, c_out);
+        let relu6 = Activation::Clip { min: 0.0, max: 6.0 };
+        let x = rng.vec(sd.batch * sd.c_in * sd.h * sd.w);
+        let stem = Conv2d::new(
+            sd,
+            &rng.vec(sd.c_out * sd.c_in * 9),
+            Some(&rng.vec(sd.c_out)),
+            relu6,
+        )
+        .unwrap();
+        let dw = Conv2d::new(dd, &rng.vec(dd.c_out * 9), Some(&rng.vec(dd.c_out)), relu6).unwrap();
+        let pw = Conv2d::new(pd, &rng.vec(c_out * pd.c_in), None, Activation::None).unwrap();
+        let mut e = vec![0f32; sd.batch * sd.c_out * sd.out_h() * sd.out_w()];
+        let mut mid = vec![0f32; dd.batch * dd.c_out * pd.h * pd.w];
+        let out_len = pd.batch * c_out * pd.h * pd.w;
+        let mut want = vec![0f32; out_len];
+        let mut scratch = vec![0f32; stem.scratch_len()];
+        stem.run(&x, None, &mut e, &mut scratch, 1).unwrap();
+        dw.run(&e, None, &mut mid, &mut [], 1).unwrap();
+        pw.run(&mid, None, &mut want, &mut [], 1).unwrap();
+        let Ok(fused) = DepthwisePointwise::new(dw, pw).unwrap().with_expand(stem) else {
+            // Without AVX-512 the stem is not on the direct kernel: refused.
+            continue;
+        };
+        for threads in [1, 2, 3] {
+            let mut got = vec![f32::NAN; out_len];
+            let mut scratch = vec![f32::NAN; fused.scratch_len(threads)];
+            fused
+                .run(&x, None, &mut got, &mut scratch, threads)
+                .unwrap();
+            let want64: Vec<f64> = want.iter().map(|&v| v as f64).collect();
+            let scale: Vec<f64> = want.iter().map(|v| v.abs() as f64).collect();
+            assert_close(&format!("{sd:?} s{s} t{threads}"), &got, &want64, &scale);
+        }
+    }
+}

@@ -90,10 +90,10 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     inputs.extend(s2.residual);
     let label = format!(
         "{}dw{}x{}s{}{}>conv1x1{}",
-        expand.as_ref().map_or(String::new(), |e| format!(
-            "conv1x1{}>",
-            epilogue::suffix(&e.spec)
-        )),
+        expand.as_ref().map_or(String::new(), |e| {
+            let d = e.conv.desc();
+            format!("conv{}x{}{}>", d.kh, d.kw, epilogue::suffix(&e.spec))
+        }),
         dd.kh,
         dd.kw,
         dd.stride_h,

@@ -118,6 +118,15 @@ impl Conv2dDesc {
         Ok(())
     }
 
+    /// Whether a convolution of this shape runs on the direct kernel for few
+    /// input taps (an RGB stem) on this CPU.
+    pub fn runs_direct(&self) -> bool {
+        !self.is_pointwise()
+            && !(self.groups == self.c_in && self.groups == self.c_out)
+            && direct::wanted(self)
+            && super::use_avx512()
+    }
+
     fn is_pointwise(&self) -> bool {
         self.kh == 1
             && self.kw == 1
@@ -237,6 +246,29 @@ impl Conv2d {
             residual: residual.map_or(std::ptr::null(), |r| r.as_ptr()),
             act: self.activation,
         }
+    }
+
+    /// Whether this convolution runs on the direct kernel (see [`direct`]).
+    pub(crate) fn is_direct(&self) -> bool {
+        self.algo == Algo::Direct && super::use_avx512()
+    }
+
+    /// Direct only: output rows `rows` of every channel of image `x`, bias
+    /// and activation applied, into `y` with channel stride `plane`.
+    ///
+    /// # Safety
+    /// As [`direct::rows`].
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) unsafe fn direct_rows(
+        &self,
+        x: *const f32,
+        rows: std::ops::Range<usize>,
+        y: *mut f32,
+        plane: usize,
+    ) {
+        debug_assert!(self.is_direct());
+        let epi = self.epi(None);
+        direct::rows(&self.desc, &self.weight_direct, x, y, plane, &epi, rows)
     }
 
     /// What the planes of a depthwise convolution share (see [`Self::depthwise_rows`]).

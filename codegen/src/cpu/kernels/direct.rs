@@ -73,19 +73,45 @@ pub(crate) unsafe fn run(
             let base = b * d.c_out * oh * ow;
             let e = epi.offset(0, 0, base);
             // SAFETY: this item alone writes row oy of channels blk·CO.. of batch b.
-            unsafe { row(d, packed, xb, y.get().add(base), &e, blk, oy) };
+            unsafe { row(d, packed, xb, y.get().add(base), oh * ow, &e, blk, oy) };
         }
     });
+}
+
+/// Output rows `rows` of every channel of one image `x` (its input planes)
+/// into `y`, where output (channel c, row r, column j) is at
+/// `c·plane + r·out_w + j` (a band buffer when `plane` is less than a plane).
+/// No residual: the epilogue's bias and activation only.
+///
+/// # Safety
+/// `x` must hold the image; `y` every element addressed; AVX-512F available.
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn rows(
+    d: &Conv2dDesc,
+    packed: &[f32],
+    x: *const f32,
+    y: *mut f32,
+    plane: usize,
+    e: &Epi,
+    rows: std::ops::Range<usize>,
+) {
+    for blk in 0..d.c_out.div_ceil(CO) {
+        for oy in rows.clone() {
+            row(d, packed, x, y, plane, e, blk, oy);
+        }
+    }
 }
 
 /// Output row `oy` of channel block `blk`, two vectors of 16 pixels at a time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn row(
     d: &Conv2dDesc,
     packed: &[f32],
     x: *const f32,
     y: *mut f32,
+    plane: usize,
     e: &Epi,
     blk: usize,
     oy: usize,
@@ -102,7 +128,7 @@ unsafe fn row(
         } else {
             block::<false>(d, w, x, ox, oy)
         };
-        store(d, y, e, &acc, blk, ox, oy);
+        store(d, y, plane, e, &acc, blk, ox, oy);
         ox += 32;
     }
 }
@@ -161,16 +187,18 @@ unsafe fn block<const INTERIOR: bool>(
 /// Stores the block's channels (those below `c_out`) with the epilogue.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn store(
     d: &Conv2dDesc,
     y: *mut f32,
+    plane: usize,
     e: &Epi,
     acc: &[[__m512; 2]; CO],
     blk: usize,
     ox: usize,
     oy: usize,
 ) {
-    let (oh, ow) = (d.out_h(), d.out_w());
+    let ow = d.out_w();
     let channels = CO.min(d.c_out - blk * CO);
     for (c, a) in acc.iter().enumerate().take(channels) {
         let co = blk * CO + c;
@@ -180,7 +208,7 @@ unsafe fn store(
                 break;
             }
             let mask = lanes(ow - j);
-            let off = (co * oh + oy) * ow + j;
+            let off = co * plane + oy * ow + j;
             let r = e.vec16(v, mask, co, j, off);
             _mm512_mask_storeu_ps(y.add(off), mask, r);
         }

@@ -68,15 +68,19 @@ impl DepthwisePointwise {
         })
     }
 
-    /// The same with `expand`, a 1×1 convolution whose output the depthwise
-    /// convolution reads, computed band by band too (rows under two bands'
-    /// windows are computed by both).
+    /// The same with `expand`, a 1×1 convolution (or one on the direct
+    /// kernel, e.g. an RGB stem) whose output the depthwise convolution
+    /// reads, computed band by band too (rows under two bands' windows are
+    /// computed by both).
     pub fn with_expand(mut self, expand: Conv2d) -> Result<DepthwisePointwise, CodegenError> {
         let (e, d) = (*expand.desc(), *self.dw.desc());
-        if !is_pointwise(&e) || [e.batch, e.c_out, e.h, e.w] != [d.batch, d.c_in, d.h, d.w] {
+        let produces = [e.batch, e.c_out, e.out_h(), e.out_w()] == [d.batch, d.c_in, d.h, d.w];
+        if !(is_pointwise(&e) || expand.is_direct()) || !produces {
             return Err(invalid(
                 "DepthwisePointwise",
-                "the expansion is not a 1x1 convolution producing the depthwise input".to_string(),
+                "the first convolution is neither 1x1 nor direct, or does not produce the \
+                 depthwise input"
+                    .to_string(),
             ));
         }
         self.expand = Some(expand);
@@ -157,7 +161,7 @@ impl DepthwisePointwise {
         }
         let (d, p) = (self.dw.desc(), self.pw.desc());
         let in_len = match &self.expand {
-            Some(e) => e.desc().batch * e.desc().c_in * d.h * d.w,
+            Some(e) => e.desc().batch * e.desc().c_in * e.desc().h * e.desc().w,
             None => d.batch * d.c_in * d.h * d.w,
         };
         let out_len = p.batch * p.c_out * p.h * p.w;
@@ -172,7 +176,7 @@ impl DepthwisePointwise {
         let items = d.batch * bands;
         let expand_flops = self.expand.as_ref().map_or(0, |e| {
             let e = e.desc();
-            2 * e.batch * e.c_out * e.c_in * e.h * e.w
+            2 * e.batch * e.c_out * e.c_in * e.kh * e.kw * e.out_h() * e.out_w()
         });
         let flops =
             2 * out_len * p.c_in + 16 * d.batch * d.c_out * p.h * p.w * d.kh * d.kw + expand_flops;
@@ -287,9 +291,15 @@ impl DepthwisePointwise {
         rows: std::ops::Range<usize>,
     ) {
         let ed = e.desc();
-        let n = rows.len() * ed.w;
+        let n = rows.len() * ed.out_w();
         if n == 0 {
             return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if e.is_direct() {
+            let x = input[b * ed.c_in * ed.h * ed.w..].as_ptr();
+            let origin = ebuf.as_mut_ptr().wrapping_sub(rows.start * ed.out_w());
+            return e.direct_rows(x, rows, origin, n);
         }
         let gemm = Gemm {
             a: e.weights().as_ptr(),
