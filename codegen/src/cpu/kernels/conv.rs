@@ -121,8 +121,9 @@ impl Conv2dDesc {
     /// Whether a convolution of this shape runs on the direct kernel for few
     /// input taps (an RGB stem) on this CPU.
     pub fn runs_direct(&self) -> bool {
+        let depthwise = self.groups == self.c_in && self.groups == self.c_out;
         !self.is_pointwise()
-            && !(self.groups == self.c_in && self.groups == self.c_out)
+            && !depthwise
             && direct::wanted(self)
             && super::use_avx512()
     }
