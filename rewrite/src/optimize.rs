@@ -3,12 +3,14 @@
 //! Limits are explicit ([`Limits`], documented defaults); the wall-clock
 //! limit is a safety net far above what the node and iteration limits allow,
 //! so at given limits the result is deterministic. A backoff scheduler keeps
-//! explosive rules (commutativity, associativity) from crowding out the rest.
+//! explosive rules (commutativity, associativity) from crowding out the rest,
+//! and multi-pattern rules search only in the first iterations ([`Limits::multi_iterations`]).
 
 use crate::convert::{from_egraph, to_egraph};
 use crate::cost::{CostModel, ModelCost, Roofline};
 use crate::lang::TNode;
 use crate::rules::{self, RuleDef};
+use crate::schedule::Phased;
 use crate::{Result, TensorAnalysis};
 use egg::{BackoffScheduler, Extractor, Runner, StopReason};
 use kiln_ir::Graph;
@@ -27,6 +29,10 @@ pub struct Limits {
     pub max_time: Duration,
     /// Largest constant (elements) folded in the e-graph (default 4,096).
     pub fold_limit: usize,
+    /// Iterations in which multi-pattern rules ([`RuleDef::multi`]) search
+    /// (default 2: the merges of the input graph's terms and of what one
+    /// round of the other rules exposes; the scheduler module says why).
+    pub multi_iterations: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +42,7 @@ impl Default for Limits {
             max_iterations: 12,
             max_time: Duration::from_secs(30),
             fold_limit: 4096,
+            multi_iterations: 2,
         }
     }
 }
@@ -110,7 +117,15 @@ pub fn saturate(g: &Graph, limits: &Limits, rules: &[RuleDef]) -> Saturated {
         .with_node_limit(limits.max_nodes)
         .with_iter_limit(limits.max_iterations)
         .with_time_limit(limits.max_time)
-        .with_scheduler(BackoffScheduler::default())
+        .with_scheduler(Phased {
+            inner: BackoffScheduler::default(),
+            multi: rules
+                .iter()
+                .filter(|r| r.multi)
+                .map(|r| r.rewrite.name)
+                .collect(),
+            until: limits.multi_iterations,
+        })
         .run(&rewrites);
     let mut applied = BTreeMap::new();
     for it in &runner.iterations {
