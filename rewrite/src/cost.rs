@@ -15,6 +15,7 @@ use crate::analysis::TGraph;
 use crate::lang::TNode;
 use egg::{CostFunction, Id, Language};
 use kiln_ir::{Op, TensorType};
+use std::collections::HashSet;
 
 /// Prices one op application, in microseconds.
 pub trait CostModel {
@@ -118,10 +119,19 @@ impl CostModel for Roofline {
     }
 }
 
+/// Relative extra cost of an e-node the input graph did not have: ties in
+/// modelled cost go to the input's own nodes. The model does not see the
+/// runtime's epilogue fusion (a bias and a residual add absorbed by the
+/// matmul before them), which the exporter's order already suits, so an
+/// equal-cost reordering (`(y + b) + r` vs `y + (b + r)`) is not taken.
+pub const NEW_NODE_PENALTY: f64 = 1e-3;
+
 /// An egg cost function over a [`CostModel`] (tree cost: shared inputs count once per use).
 pub struct ModelCost<'a, M: CostModel> {
     pub egraph: &'a TGraph,
     pub model: &'a M,
+    /// The input graph's e-nodes, canonical (see [`NEW_NODE_PENALTY`]).
+    pub original: &'a HashSet<TNode>,
 }
 
 impl<M: CostModel> ModelCost<'_, M> {
@@ -153,7 +163,11 @@ impl<M: CostModel> CostFunction<TNode> for ModelCost<'_, M> {
     where
         C: FnMut(Id) -> f64,
     {
-        let total = enode.fold(self.node_cost(enode), |sum, id| sum + costs(id));
+        let mut own = self.node_cost(enode);
+        if !self.original.contains(enode) {
+            own *= 1.0 + NEW_NODE_PENALTY;
+        }
+        let total = enode.fold(own, |sum, id| sum + costs(id));
         match enode {
             // The op and its inputs are shared by its outputs' e-nodes.
             TNode::Op(o) if o.outputs > 1 => total / f64::from(o.outputs),

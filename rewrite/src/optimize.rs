@@ -12,10 +12,10 @@ use crate::lang::TNode;
 use crate::rules::{self, RuleDef};
 use crate::schedule::Phased;
 use crate::{Result, TensorAnalysis};
-use egg::{BackoffScheduler, Extractor, Runner, StopReason};
+use egg::{BackoffScheduler, Extractor, Language, Runner, StopReason};
 use kiln_ir::Graph;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Search limits.
@@ -105,12 +105,19 @@ pub struct Saturated {
     pub iterations: usize,
     pub stop_reason: String,
     pub ms: f64,
+    /// The input graph's e-nodes, canonical after saturation.
+    pub original: HashSet<TNode>,
 }
 
 /// Saturates `g` with `rules` under `limits`.
 pub fn saturate(g: &Graph, limits: &Limits, rules: &[RuleDef]) -> Saturated {
     let t0 = Instant::now();
     let conv = to_egraph(g, limits.fold_limit);
+    let original: Vec<TNode> = conv
+        .egraph
+        .classes()
+        .flat_map(|c| c.nodes.iter().cloned())
+        .collect();
     let rewrites: Vec<_> = rules.iter().map(|r| r.rewrite.clone()).collect();
     let runner: Runner<TNode, TensorAnalysis> = Runner::new(conv.egraph.analysis.clone())
         .with_egraph(conv.egraph)
@@ -154,6 +161,10 @@ pub fn saturate(g: &Graph, limits: &Limits, rules: &[RuleDef]) -> Saturated {
             None => "none".into(),
         },
         ms: t0.elapsed().as_secs_f64() * 1e3,
+        original: original
+            .into_iter()
+            .map(|n| n.map_children(|c| runner.egraph.find(c)))
+            .collect(),
         egraph: runner.egraph,
     }
 }
@@ -168,7 +179,12 @@ pub fn optimize_with(
     let sat = saturate(g, limits, rules);
     let t1 = Instant::now();
     let eg = &sat.egraph;
-    let extractor = Extractor::new(eg, ModelCost { egraph: eg, model });
+    let cost = ModelCost {
+        egraph: eg,
+        model,
+        original: &sat.original,
+    };
+    let extractor = Extractor::new(eg, cost);
     let choose = |id| extractor.find_best_node(id).clone();
     let extracted = from_egraph(eg, &sat.outputs, &sat.names, g, &choose)?;
     // Tree-cost extraction can duplicate shared values; the DAG cost of the

@@ -95,17 +95,9 @@ fn unit(eg: &TGraph, class: Id, o: &OpNode) -> Option<Unit> {
     })
 }
 
-/// The units a class is (its first reading of each form).
-fn units(eg: &TGraph, class: Id) -> Vec<Unit> {
-    let mut out = Vec::new();
-    for kind in ["MatMul", "Gemm", "Conv"] {
-        if let Some(u) = nodes_of(eg, class, kind)
-            .iter()
-            .find_map(|o| unit(eg, class, o))
-        {
-            out.push(u);
-        }
-    }
+/// The `MatMul + b` reading of `class`: `Add(m, b)` with `m` a mergeable
+/// matmul and `b` a constant `[N]`; returns `m` and the unit.
+fn bias_unit(eg: &TGraph, class: Id) -> Option<(Id, Unit)> {
     for (m, b) in comm(eg, class, "Add") {
         let Some(bt) = f32_const(eg, b).filter(|t| t.rank() == 1) else {
             continue;
@@ -117,10 +109,35 @@ fn units(eg: &TGraph, class: Id) -> Vec<Unit> {
         if let Some(mut u) = mm.filter(|u| same && u.w.shape()[1] == bt.len()) {
             u.b = Some(bt);
             u.bias_add = true;
-            out.push(u);
-            break;
+            return Some((m, u));
         }
     }
+    None
+}
+
+/// True when a reader of `class` adds a bias to it: such a matmul merges as
+/// `MatMul + b` only, so extraction never mixes two merges of one group.
+fn has_bias_reader(eg: &TGraph, class: Id) -> bool {
+    eg[class]
+        .parents()
+        .any(|p| bias_unit(eg, eg.find(p)).is_some_and(|(m, _)| m == class))
+}
+
+/// The units a class is (its first reading of each form).
+fn units(eg: &TGraph, class: Id) -> Vec<Unit> {
+    let mut out = Vec::new();
+    for kind in ["MatMul", "Gemm", "Conv"] {
+        if let Some(u) = nodes_of(eg, class, kind)
+            .iter()
+            .find_map(|o| unit(eg, class, o))
+        {
+            out.push(u);
+        }
+    }
+    if out.iter().any(|u| u.op.kind.as_str() == "MatMul") && has_bias_reader(eg, class) {
+        out.retain(|u| u.op.kind.as_str() != "MatMul");
+    }
+    out.extend(bias_unit(eg, class).map(|(_, u)| u));
     out
 }
 
