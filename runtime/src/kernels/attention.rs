@@ -46,11 +46,15 @@ impl Attention {
                 r % self.s,
             );
             match (self.mask, mask) {
-                (Some(st), Some(m)) => {
+                (Some(st), Some(m)) if st[3] == 1 => {
                     let base = b * st[0] + h * st[1] + i * st[2];
-                    for (j, x) in row.iter_mut().enumerate() {
-                        *x = *x * self.scale + m[base + j * st[3]];
+                    for (x, &y) in row.iter_mut().zip(&m[base..base + self.t]) {
+                        *x = *x * self.scale + y;
                     }
+                }
+                (Some(st), Some(m)) => {
+                    let y = m[b * st[0] + h * st[1] + i * st[2]];
+                    row.iter_mut().for_each(|x| *x = *x * self.scale + y);
                 }
                 _ => row.iter_mut().for_each(|x| *x *= self.scale),
             }
