@@ -3,11 +3,19 @@
 //! larger of compute time (flops at the measured peak) and memory time
 //! (bytes at the measured bandwidth), plus a fixed per-kernel overhead;
 //! reshape-like ops are free (they compile to views).
+//!
+//! A fused op (LayerNormalization, Gelu, Softmax, Attention, a merged matmul)
+//! is priced by the same rule as its decomposed form: one launch, its inputs
+//! read and its output written once, and its own flop count ([`flops`]), so
+//! it is cheaper exactly by the launches and intermediate tensors it saves.
+//! A multi-output op (Split) is priced once: each of its `n` output e-nodes
+//! carries `1/n` of the op and of its inputs' cost in extraction.
 
 use crate::analysis::TGraph;
 use crate::lang::TNode;
 use egg::{CostFunction, Id, Language};
 use kiln_ir::{Op, TensorType};
+use std::collections::HashSet;
 
 /// Prices one op application, in microseconds.
 pub trait CostModel {
@@ -64,7 +72,38 @@ pub fn flops(op: &Op, inputs: &[&TensorType], output: &TensorType) -> f64 {
                 .map_or(1, |t| t.shape[1..].iter().product::<usize>());
             2.0 * n * w as f64
         }
+        // Mean, centre, square, mean, rsqrt, scale, shift.
+        "LayerNormalization" => 8.0 * n,
+        // Max, subtract, exp, sum, divide.
+        "Softmax" => 5.0 * n,
+        // erf (or tanh) as a polynomial, and the products around it.
+        "Gelu" => 12.0 * n,
+        "Attention" => attention_flops(inputs, output),
+        "Split" | "Concat" | "Transpose" => 0.0,
         _ => n * inputs.len().max(1) as f64,
+    }
+}
+
+/// Two matmuls (`Q·Kᵀ`, `P·V`) and the masked softmax between them, for
+/// 4-D `[B, H, S, D]` operands (the 3-D form has the same count).
+fn attention_flops(inputs: &[&TensorType], output: &TensorType) -> f64 {
+    let (Some(q), Some(k)) = (inputs.first(), inputs.get(1)) else {
+        return output.numel() as f64;
+    };
+    let d = q.shape.last().copied().unwrap_or(1).max(1) as f64;
+    let t = k.shape[k.rank().saturating_sub(2)] as f64;
+    let rows = q.numel() as f64 / d;
+    let dv = output.numel() as f64 / rows.max(1.0);
+    rows * t * (2.0 * d + 2.0 * dv + 6.0)
+}
+
+/// Bytes one application moves: its inputs read and outputs written once
+/// (a Split writes what it reads, whichever output `output` is).
+pub fn bytes(op: &Op, inputs: &[&TensorType], output: &TensorType) -> usize {
+    let read: usize = inputs.iter().map(|t| t.bytes()).sum();
+    match op.kind.as_str() {
+        "Split" => 2 * read,
+        _ => read + output.bytes(),
     }
 }
 
@@ -73,17 +112,26 @@ impl CostModel for Roofline {
         if is_view(&op.kind) {
             return 1e-3;
         }
-        let bytes: usize = inputs.iter().map(|t| t.bytes()).sum::<usize>() + output.bytes();
+        let bytes = bytes(op, inputs, output);
         let compute = flops(op, inputs, output) / (self.peak_gflops * 1e3);
         let memory = bytes as f64 / (self.bandwidth_gbs * 1e3);
         compute.max(memory) + self.kernel_us
     }
 }
 
+/// Relative extra cost of an e-node the input graph did not have: ties in
+/// modelled cost go to the input's own nodes. The model does not see the
+/// runtime's epilogue fusion (a bias and a residual add absorbed by the
+/// matmul before them), which the exporter's order already suits, so an
+/// equal-cost reordering (`(y + b) + r` vs `y + (b + r)`) is not taken.
+pub const NEW_NODE_PENALTY: f64 = 1e-3;
+
 /// An egg cost function over a [`CostModel`] (tree cost: shared inputs count once per use).
 pub struct ModelCost<'a, M: CostModel> {
     pub egraph: &'a TGraph,
     pub model: &'a M,
+    /// The input graph's e-nodes, canonical (see [`NEW_NODE_PENALTY`]).
+    pub original: &'a HashSet<TNode>,
 }
 
 impl<M: CostModel> ModelCost<'_, M> {
@@ -115,6 +163,15 @@ impl<M: CostModel> CostFunction<TNode> for ModelCost<'_, M> {
     where
         C: FnMut(Id) -> f64,
     {
-        enode.fold(self.node_cost(enode), |sum, id| sum + costs(id))
+        let mut own = self.node_cost(enode);
+        if !self.original.contains(enode) {
+            own *= 1.0 + NEW_NODE_PENALTY;
+        }
+        let total = enode.fold(own, |sum, id| sum + costs(id));
+        match enode {
+            // The op and its inputs are shared by its outputs' e-nodes.
+            TNode::Op(o) if o.outputs > 1 => total / f64::from(o.outputs),
+            _ => total,
+        }
     }
 }

@@ -27,6 +27,7 @@ mod error;
 pub mod lang;
 mod optimize;
 pub mod rules;
+mod schedule;
 
 pub use analysis::{ClassData, TGraph, TensorAnalysis};
 pub use cost::{CostModel, Roofline};

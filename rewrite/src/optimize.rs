@@ -3,17 +3,19 @@
 //! Limits are explicit ([`Limits`], documented defaults); the wall-clock
 //! limit is a safety net far above what the node and iteration limits allow,
 //! so at given limits the result is deterministic. A backoff scheduler keeps
-//! explosive rules (commutativity, associativity) from crowding out the rest.
+//! explosive rules (commutativity, associativity) from crowding out the rest,
+//! and multi-pattern rules search only in the first iterations ([`Limits::multi_iterations`]).
 
 use crate::convert::{from_egraph, to_egraph};
 use crate::cost::{CostModel, ModelCost, Roofline};
 use crate::lang::TNode;
 use crate::rules::{self, RuleDef};
+use crate::schedule::Phased;
 use crate::{Result, TensorAnalysis};
-use egg::{BackoffScheduler, Extractor, Runner, StopReason};
+use egg::{BackoffScheduler, Extractor, Language, Runner, StopReason};
 use kiln_ir::Graph;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Search limits.
@@ -27,6 +29,10 @@ pub struct Limits {
     pub max_time: Duration,
     /// Largest constant (elements) folded in the e-graph (default 4,096).
     pub fold_limit: usize,
+    /// Iterations in which multi-pattern rules ([`RuleDef::multi`]) search
+    /// (default 2: the merges of the input graph's terms and of what one
+    /// round of the other rules exposes; the scheduler module says why).
+    pub multi_iterations: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +42,7 @@ impl Default for Limits {
             max_iterations: 12,
             max_time: Duration::from_secs(30),
             fold_limit: 4096,
+            multi_iterations: 2,
         }
     }
 }
@@ -98,19 +105,34 @@ pub struct Saturated {
     pub iterations: usize,
     pub stop_reason: String,
     pub ms: f64,
+    /// The input graph's e-nodes, canonical after saturation.
+    pub original: HashSet<TNode>,
 }
 
 /// Saturates `g` with `rules` under `limits`.
 pub fn saturate(g: &Graph, limits: &Limits, rules: &[RuleDef]) -> Saturated {
     let t0 = Instant::now();
     let conv = to_egraph(g, limits.fold_limit);
+    let original: Vec<TNode> = conv
+        .egraph
+        .classes()
+        .flat_map(|c| c.nodes.iter().cloned())
+        .collect();
     let rewrites: Vec<_> = rules.iter().map(|r| r.rewrite.clone()).collect();
     let runner: Runner<TNode, TensorAnalysis> = Runner::new(conv.egraph.analysis.clone())
         .with_egraph(conv.egraph)
         .with_node_limit(limits.max_nodes)
         .with_iter_limit(limits.max_iterations)
         .with_time_limit(limits.max_time)
-        .with_scheduler(BackoffScheduler::default())
+        .with_scheduler(Phased {
+            inner: BackoffScheduler::default(),
+            multi: rules
+                .iter()
+                .filter(|r| r.multi)
+                .map(|r| r.rewrite.name)
+                .collect(),
+            until: limits.multi_iterations,
+        })
         .run(&rewrites);
     let mut applied = BTreeMap::new();
     for it in &runner.iterations {
@@ -139,6 +161,10 @@ pub fn saturate(g: &Graph, limits: &Limits, rules: &[RuleDef]) -> Saturated {
             None => "none".into(),
         },
         ms: t0.elapsed().as_secs_f64() * 1e3,
+        original: original
+            .into_iter()
+            .map(|n| n.map_children(|c| runner.egraph.find(c)))
+            .collect(),
         egraph: runner.egraph,
     }
 }
@@ -153,7 +179,12 @@ pub fn optimize_with(
     let sat = saturate(g, limits, rules);
     let t1 = Instant::now();
     let eg = &sat.egraph;
-    let extractor = Extractor::new(eg, ModelCost { egraph: eg, model });
+    let cost = ModelCost {
+        egraph: eg,
+        model,
+        original: &sat.original,
+    };
+    let extractor = Extractor::new(eg, cost);
     let choose = |id| extractor.find_best_node(id).clone();
     let extracted = from_egraph(eg, &sat.outputs, &sat.names, g, &choose)?;
     // Tree-cost extraction can duplicate shared values; the DAG cost of the

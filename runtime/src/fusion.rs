@@ -4,7 +4,7 @@
 //! inspect, change or replay it; [`plan`] makes the default decisions:
 //! - reshape-like ops become aliases of their input (no kernel, no copy);
 //! - a convolution or matmul absorbs its epilogue: a bias add, a residual
-//!   add and an activation (Relu, Clip, LeakyRelu, the exported exact GELU);
+//!   add and an activation (Relu, Clip, LeakyRelu, the exact Gelu op or its exported form);
 //! - element-wise ops chain into one expression kernel with their sole
 //!   consumers ([`kiln_ir::expr::inline`]), also into a reduction's epilogue.
 //!

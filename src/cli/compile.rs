@@ -1,4 +1,5 @@
-//! `kiln compile MODEL [--threads N] [--json]`: compiles a model for this
+//! `kiln compile MODEL [--threads N] [--rewrite] [--json]`: compiles a model (rewritten first
+//! with `--rewrite`) for this
 //! CPU and reports kernels, fused groups, fallbacks, peak memory and time.
 
 use super::engine::EngineArgs;
@@ -23,7 +24,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let m = kiln_models::onnx::load(&a.model, &ImportOptions::default())?;
-    let exe = kiln_runtime::compile(&m.graph, &a.engine.options()?)?;
+    let g = a.engine.prepare(&m.graph)?;
+    let exe = kiln_runtime::compile(&g, &a.engine.options()?)?;
     let r = exe.report();
     if a.json {
         println!("{}", serde_json::to_string_pretty(r)?);

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use kiln_ir::{Graph, Tensor};
 use kiln_runtime::{CompileOptions, Executable};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -40,6 +41,16 @@ impl EngineArgs {
         o.jit = !self.no_jit;
         Ok(o)
     }
+
+    /// The graph to compile: `g`, or its rewrite with `--rewrite`.
+    pub fn prepare<'g>(&self, g: &'g Graph) -> Result<Cow<'g, Graph>> {
+        if !self.rewrite {
+            return Ok(Cow::Borrowed(g));
+        }
+        let limits = kiln_rewrite::Limits::default();
+        let (rewritten, _) = kiln_rewrite::optimize(g, &limits, &Default::default())?;
+        Ok(Cow::Owned(rewritten))
+    }
 }
 
 /// A model ready to run.
@@ -55,13 +66,7 @@ impl<'g> Engine<'g> {
             return Ok((Engine::Interpreter(g), 0.0));
         }
         let t = Instant::now();
-        let exe = if a.rewrite {
-            let limits = kiln_rewrite::Limits::default();
-            let (rewritten, _) = kiln_rewrite::optimize(g, &limits, &Default::default())?;
-            kiln_runtime::compile(&rewritten, &a.options()?)?
-        } else {
-            kiln_runtime::compile(g, &a.options()?)?
-        };
+        let exe = kiln_runtime::compile(&*a.prepare(g)?, &a.options()?)?;
         Ok((
             Engine::Compiled(Box::new(exe)),
             t.elapsed().as_secs_f64() * 1e3,

@@ -3,27 +3,13 @@
 //!   with `k = s / sqrt(v + eps)`, `W'[o] = W[o] * k[o]`, `b' = (b - m) * k + B`
 //!   (inference-mode BatchNormalization, f32, every parameter a constant).
 
+use super::consts::{const_of, f32s_of};
 use super::{dims, f32s, ops_in, KindSearcher, RuleDef};
 use crate::analysis::{TGraph, TensorAnalysis};
 use crate::lang::{OpNode, TNode};
 use egg::{Applier, Id, PatternAst, Rewrite, Subst, Symbol};
 use kiln_ir::{Attr, Graph, Op, Tensor};
 use std::sync::Arc;
-
-/// The constant tensor of a class, whatever its size.
-fn const_of(eg: &TGraph, class: Id) -> Option<Arc<Tensor>> {
-    eg[class].nodes.iter().find_map(|n| match n {
-        TNode::Const(c) => Some(eg.analysis.consts[*c as usize].clone()),
-        _ => None,
-    })
-}
-
-fn f32s_of(eg: &TGraph, class: Id) -> Option<Vec<f32>> {
-    const_of(eg, class)?
-        .as_slice::<f32>()
-        .ok()
-        .map(<[f32]>::to_vec)
-}
 
 /// The folded weights and bias of `conv` followed by the batch norm `bn`.
 fn fold(eg: &TGraph, conv: &OpNode, bn: &OpNode) -> Option<(Tensor, Tensor)> {
@@ -149,5 +135,6 @@ pub(super) fn rules() -> Vec<RuleDef> {
         )
         .expect("rule"),
         cases: Box::new(cases),
+        multi: false,
     }]
 }

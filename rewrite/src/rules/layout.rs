@@ -165,12 +165,14 @@ pub(super) fn rules() -> Vec<RuleDef> {
             )
             .expect("rule"),
             cases: Box::new(transpose_cases),
+            multi: false,
         },
         RuleDef {
             name: "view-compose",
             identity: "view(view(x)) == reshape(x, outer shape), == x if that is x's shape",
             rewrite: Rewrite::new("view-compose", KindSearcher(VIEWS), ComposeViews).expect("rule"),
             cases: Box::new(view_cases),
+            multi: false,
         },
     ]
 }

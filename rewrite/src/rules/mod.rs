@@ -6,8 +6,13 @@
 //! value's dtype or shape); a condition beyond that is stated in the rule.
 
 mod algebra;
+mod build;
+mod consts;
 mod fold;
+mod fusion;
 mod layout;
+mod matching;
+mod patterns;
 
 use crate::analysis::{TGraph, TensorAnalysis};
 use crate::lang::{OpNode, TNode};
@@ -22,6 +27,9 @@ pub struct RuleDef {
     pub rewrite: Rewrite<TNode, TensorAnalysis>,
     /// Graphs containing the left-hand side (random legal shapes from `seed`).
     pub cases: Box<dyn Fn(u64) -> Vec<Graph> + Send + Sync>,
+    /// A multi-pattern rule (it matches several independent terms at once):
+    /// it runs only in the first [`crate::Limits::multi_iterations`] iterations.
+    pub multi: bool,
 }
 
 /// Every rule, in a fixed order.
@@ -29,6 +37,8 @@ pub fn all() -> Vec<RuleDef> {
     let mut rules = algebra::rules();
     rules.extend(layout::rules());
     rules.extend(fold::rules());
+    rules.extend(patterns::rules());
+    rules.extend(fusion::rules());
     rules
 }
 
@@ -110,6 +120,7 @@ pub(crate) fn pattern_rule(
         identity,
         rewrite: Rewrite::new(name, l, Typed(r)).expect("rule"),
         cases: Box::new(move |seed| vec![graph_of(&ast, &vars(seed))]),
+        multi: false,
     }
 }
 

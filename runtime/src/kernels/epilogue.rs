@@ -5,7 +5,7 @@
 //! - an `Add` of a constant with one value per output channel (conv: per
 //!   channel `C` of `N,C,H,W`; matmul: per column) is the bias;
 //! - an `Add` of a value with exactly the output's shape is the residual;
-//! - `Relu`, `Clip` and `LeakyRelu` are the activation, and come last;
+//! - `Relu`, `Clip`, `LeakyRelu` and the exact `Gelu` are the activation, and come last;
 //! - so is the exact GELU in the five-node form PyTorch exports
 //!   (`Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)`, see [`gelu_nodes`]).
 
@@ -144,6 +144,11 @@ fn activation(n: &Node) -> Option<Act> {
         "LeakyRelu" => Some(Act::LeakyRelu {
             alpha: f("alpha")?.unwrap_or(0.01),
         }),
+        "Gelu" => match n.op.attrs.get("approximate") {
+            None => Some(Act::Gelu),
+            Some(Attr::Str(s)) if s == "none" => Some(Act::Gelu),
+            _ => None,
+        },
         _ => None,
     }
 }

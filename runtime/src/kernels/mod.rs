@@ -5,6 +5,7 @@
 //! its uses are counted in the compile report.
 
 pub(crate) mod alias;
+mod attention;
 mod cast;
 pub(crate) mod conv;
 mod conv_pair;
@@ -15,6 +16,7 @@ pub(crate) mod fallback;
 mod gather;
 mod matmul;
 mod rows;
+mod split;
 
 use crate::fusion::{Group, Pattern};
 use crate::kernel::Kernel;
@@ -38,7 +40,9 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("conv pair", conv_pair::build),
         ("matmul", matmul::build),
         ("rows", rows::build),
+        ("attention", attention::build),
         ("gather", gather::build),
+        ("split", split::build),
         ("jit", expr::build),
         ("cast", cast::build),
         ("interpreter", build_fallback),
