@@ -10,6 +10,7 @@
 //!   [`materialize`] (a factor's index map computed into an intermediate, im2col);
 //! - traversal merging: [`merge`] (contractions sharing an operand, concatenated);
 //! - boundary relaxation and tightening: [`boundary`];
+//! - programs from a model graph: [`graph`];
 //! - matching: [`matching`] with [`match_gemm`] and [`match_conv`], results in [`kernel`].
 //!
 //! Every derivation is checked against the reference evaluator
@@ -19,6 +20,7 @@
 pub mod boundary;
 mod cleanup;
 pub mod fuse_iters;
+pub mod graph;
 mod iters;
 pub mod kernel;
 pub mod match_conv;
@@ -32,6 +34,7 @@ pub mod split_sum;
 pub mod unit_iter;
 mod util;
 
+pub use graph::{candidates, Candidate};
 pub use kernel::{Conv, Gemm, Kernel, Match};
 pub use matching::match_program;
 pub use program::{view, Program};
