@@ -21,9 +21,9 @@ use std::time::Instant;
 
 /// How one stage runs.
 enum Exec {
-    Jit(ExprKernel),
+    Jit(Box<ExprKernel>),
     Gemm(MatmulDesc),
-    Conv(Conv2d, std::cell::RefCell<Vec<f32>>),
+    Conv(Box<Conv2d>, std::cell::RefCell<Vec<f32>>),
 }
 
 struct Runner {
@@ -32,7 +32,9 @@ struct Runner {
 }
 
 fn jit(e: &TensorExpr) -> Exec {
-    Exec::Jit(ExprKernel::compile(e, &default_schedule(e), &JitOptions::default()).expect("jit"))
+    Exec::Jit(Box::new(
+        ExprKernel::compile(e, &default_schedule(e), &JitOptions::default()).expect("jit"),
+    ))
 }
 
 fn random(p: &Program, seed: u64) -> HashMap<String, Tensor> {
@@ -171,7 +173,7 @@ fn conv(c: &kiln_rewrite::derive::Conv, env: &HashMap<String, Tensor>) -> Exec {
         .map(|b| env[b].as_slice::<f32>().expect("f32"));
     let k = Conv2d::new(d, w, b, Activation::None).expect("conv2d");
     let scratch = vec![0f32; k.scratch_len()];
-    Exec::Conv(k, std::cell::RefCell::new(scratch))
+    Exec::Conv(Box::new(k), std::cell::RefCell::new(scratch))
 }
 
 /// Median µs of `f` over enough runs for about 300 ms.
