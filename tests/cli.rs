@@ -216,3 +216,20 @@ fn explain_reports_rewrites_histograms_and_egraph() {
     assert!(v["ops_before"]["MatMul"].as_u64().unwrap() == 16);
     assert!(v["cost_after"].as_f64().unwrap() <= v["cost_before"].as_f64().unwrap());
 }
+
+#[test]
+fn explain_derive_prints_merged_qkv_chain() {
+    let o = kiln(&[
+        "explain",
+        &shipped("bert_tiny"),
+        "--derive",
+        "--derive-nodes",
+        "200",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("merge-traversal > merge-traversal => gemm batch=1 m=64 n=384 k=128"),
+        "{out}"
+    );
+}

@@ -23,6 +23,7 @@
 pub mod analysis;
 pub mod convert;
 pub mod cost;
+pub mod derive;
 mod error;
 pub mod lang;
 mod optimize;

@@ -1,6 +1,7 @@
-//! `kiln explain MODEL [--json]`: runs the rewrite stage (equality saturation
+//! `kiln explain MODEL [--json] [--derive]`: runs the rewrite stage (equality saturation
 //! and extraction) and reports the rewrites applied per rule, the op
-//! histogram and estimated cost before and after, the e-graph size and times.
+//! histogram and estimated cost before and after, the e-graph size and times;
+//! with `--derive`, the tensor-expression derivation chains instead (`derive`).
 
 use anyhow::Result;
 use kiln_models::onnx::ImportOptions;
@@ -20,10 +21,22 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Instead, search derivation chains from each contraction to a known kernel.
+    #[arg(long)]
+    derive: bool,
+    /// With --derive: programs searched per candidate.
+    #[arg(long, default_value_t = 1000)]
+    derive_nodes: usize,
+    /// With --derive: print every step's program.
+    #[arg(long)]
+    derive_verbose: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let m = kiln_models::onnx::load(&a.model, &ImportOptions::default())?;
+    if a.derive {
+        return super::derive::print(&m.graph, a.derive_nodes, a.derive_verbose);
+    }
     let limits = Limits {
         max_nodes: a.max_nodes,
         max_iterations: a.max_iterations,

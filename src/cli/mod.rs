@@ -2,6 +2,7 @@
 
 mod bench;
 mod compile;
+mod derive;
 mod engine;
 mod explain;
 mod inspect;
