@@ -21,8 +21,9 @@ use std::arch::x86_64::*;
 pub(crate) const CB: usize = 48;
 /// Pixels per micro-tile.
 const PR: usize = 7;
-/// Input channels per chunk: 192 × 48 weights (36 KiB) stay in L1.
-const KC: usize = 192;
+/// Input channels per chunk: its 96 × 48 weights (18 KiB) and the inputs it
+/// reads (96 rows of a 7×7 plane, 19 KiB) stay in L1 together.
+const KC: usize = 96;
 
 /// Whether the channel-vectorized kernel beats the NCHW GEMM for `n` pixels:
 /// when a pixel row fills its vectors badly.
