@@ -13,6 +13,7 @@ mod fusion;
 mod layout;
 mod matching;
 mod patterns;
+mod sink;
 
 use crate::analysis::{TGraph, TensorAnalysis};
 use crate::lang::{OpNode, TNode};
@@ -36,6 +37,7 @@ pub struct RuleDef {
 pub fn all() -> Vec<RuleDef> {
     let mut rules = algebra::rules();
     rules.extend(layout::rules());
+    rules.extend(sink::rules());
     rules.extend(fold::rules());
     rules.extend(patterns::rules());
     rules.extend(fusion::rules());

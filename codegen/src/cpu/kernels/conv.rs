@@ -122,10 +122,7 @@ impl Conv2dDesc {
     /// input taps (an RGB stem) on this CPU.
     pub fn runs_direct(&self) -> bool {
         let depthwise = self.groups == self.c_in && self.groups == self.c_out;
-        !self.is_pointwise()
-            && !depthwise
-            && direct::wanted(self)
-            && super::use_avx512()
+        !self.is_pointwise() && !depthwise && direct::wanted(self) && super::use_avx512()
     }
 
     fn is_pointwise(&self) -> bool {
