@@ -32,6 +32,10 @@ struct Shared {
     done: AtomicUsize,
     /// Workers inside the current job (joined under the job lock).
     active: AtomicUsize,
+    /// Workers waiting on `wake` (changed under the job lock): a job is
+    /// published with a wake-up call only when some worker sleeps, so
+    /// spinning workers cost no system call per kernel.
+    sleepers: AtomicUsize,
     stop: AtomicBool,
     spin: Duration,
 }
@@ -65,6 +69,7 @@ impl SpinPool {
             next: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
+            sleepers: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             spin,
         });
@@ -112,17 +117,21 @@ impl SpinPool {
         // for `active == 0`), and none can join before the job is published.
         s.next.store(0, Ordering::SeqCst);
         s.done.store(0, Ordering::SeqCst);
-        {
+        let sleeping = {
             // Publish and bump the epoch under the lock a sleeping worker
-            // checks the epoch under, so its wake-up cannot be lost.
+            // checks the epoch (and counts itself) under, so its wake-up
+            // cannot be lost.
             let mut job = s.job.lock().unwrap_or_else(|e| e.into_inner());
             *job = Some(Job {
                 body: erased,
                 tasks,
             });
             s.epoch.fetch_add(1, Ordering::SeqCst);
+            s.sleepers.load(Ordering::SeqCst)
+        };
+        if sleeping > 0 {
+            s.wake.notify_all();
         }
-        s.wake.notify_all();
         take_tasks(s, body, tasks);
         wait_until(|| s.done.load(Ordering::Acquire) >= tasks);
         // No worker may join once the job is gone; wait for those that did to
@@ -168,7 +177,9 @@ fn worker(s: &Shared) {
         }
         let mut job = s.job.lock().unwrap_or_else(|e| e.into_inner());
         while s.epoch.load(Ordering::Acquire) == seen && !s.stop.load(Ordering::Acquire) {
+            s.sleepers.fetch_add(1, Ordering::SeqCst);
             job = s.wake.wait(job).unwrap_or_else(|e| e.into_inner());
+            s.sleepers.fetch_sub(1, Ordering::SeqCst);
         }
         seen = s.epoch.load(Ordering::Acquire);
         let Some(j) = job.as_ref().map(|j| (j.body, j.tasks)) else {
@@ -256,6 +267,37 @@ mod tests {
                 })
             });
             assert_eq!(sum.load(Ordering::Relaxed), data.iter().sum::<usize>());
+        }
+    }
+
+    #[test]
+    fn sleeping_workers_wake_for_the_next_job() {
+        // Workers spin 20 µs, then sleep. Each job's two tasks wait for each
+        // other, so a job completes only if the sleeping worker was woken
+        // (a lost wake-up would leave the caller waiting: it times out).
+        let pool = SpinPool::new(2, Duration::from_micros(20)).unwrap();
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(2));
+            let started = AtomicUsize::new(0);
+            let met = AtomicUsize::new(0);
+            pool.install(|| {
+                split(2, 2, |_| {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    let t0 = Instant::now();
+                    while started.load(Ordering::SeqCst) < 2 {
+                        if t0.elapsed() > Duration::from_secs(2) {
+                            return;
+                        }
+                        std::hint::spin_loop();
+                    }
+                    met.fetch_add(1, Ordering::SeqCst);
+                })
+            });
+            assert_eq!(
+                met.load(Ordering::SeqCst),
+                2,
+                "a sleeping worker was not woken"
+            );
         }
     }
 
