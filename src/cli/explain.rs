@@ -1,5 +1,6 @@
-//! `kiln explain MODEL [--json] [--derive]`: runs the rewrite stage (equality saturation
-//! and extraction) and reports the rewrites applied per rule, the op
+//! `kiln explain MODEL [--json] [--derive] [--rules]`: runs the rewrite stage (equality
+//! saturation and extraction) and reports the rule count (and with `--rules` each
+//! rule's identity), the rewrites applied per rule, the op
 //! histogram and estimated cost before and after, the e-graph size and times;
 //! with `--derive`, the tensor-expression derivation chains instead (`derive`).
 
@@ -30,6 +31,9 @@ pub struct Args {
     /// With --derive: print every step's program.
     #[arg(long)]
     derive_verbose: bool,
+    /// Also list every rule with its identity.
+    #[arg(long)]
+    rules: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -67,6 +71,18 @@ pub fn run(a: Args) -> Result<()> {
             ""
         }
     );
+    let rules = kiln_rewrite::rules::all();
+    let multi = rules.iter().filter(|r| r.multi).count();
+    println!(
+        "{} rules ({multi} multi-pattern, run in the first {} iterations only)",
+        rules.len(),
+        limits.multi_iterations
+    );
+    if a.rules {
+        for r in &rules {
+            println!("  {:<24} {}", r.name, r.identity);
+        }
+    }
     println!("rewrites applied");
     for (rule, n) in &r.applied {
         println!("  {rule:<24} {n}");
