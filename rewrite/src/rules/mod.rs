@@ -6,6 +6,7 @@
 //! value's dtype or shape); a condition beyond that is stated in the rule.
 
 mod algebra;
+mod broadcast;
 mod build;
 mod consts;
 mod fold;
@@ -38,6 +39,7 @@ pub fn all() -> Vec<RuleDef> {
     let mut rules = algebra::rules();
     rules.extend(layout::rules());
     rules.extend(sink::rules());
+    rules.extend(broadcast::rules());
     rules.extend(fold::rules());
     rules.extend(patterns::rules());
     rules.extend(fusion::rules());
