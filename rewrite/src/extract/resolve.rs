@@ -94,7 +94,7 @@ impl Table {
         let mut waiting: Vec<Vec<usize>> = self
             .nodes
             .iter()
-            .map(|ns| ns.iter().map(|x| distinct_children(x)).collect())
+            .map(|ns| ns.iter().map(distinct_children).collect())
             .collect();
         let mut choice = Choice {
             node: vec![None; n],
