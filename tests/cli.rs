@@ -195,7 +195,7 @@ fn run_interpret_and_compiled_agree_and_bench_takes_threads() {
     for engine in [
         &["--interpret"][..],
         &["--threads", "1"][..],
-        &["--rewrite"][..],
+        &["--no-rewrite"][..],
     ] {
         let mut args = vec!["bench", p.to_str().unwrap(), "--iters", "3", "--json"];
         args.extend(engine);

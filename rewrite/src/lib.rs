@@ -5,7 +5,8 @@
 //! - [`convert`]: graph <-> e-graph, keeping names, constants and outputs;
 //! - [`rules`]: the rules by topic, each with its identity and verification cases;
 //! - [`cost`]: [`CostModel`] and the analytic [`Roofline`];
-//! - [`optimize()`]: bounded saturation ([`Limits`]) and extraction, with a [`Report`].
+//! - [`optimize()`]: bounded saturation ([`Limits`]) and extraction, with a [`Report`];
+//! - [`extract`]: [`top_k`] distinct acyclic candidates (greedy, close calls, seeded perturbations) to measure.
 //!
 //! ```
 //! use kiln_ir::{DType, Graph, Op, TensorType};
@@ -25,6 +26,7 @@ pub mod convert;
 pub mod cost;
 pub mod derive;
 mod error;
+pub mod extract;
 pub mod lang;
 mod optimize;
 pub mod rules;
@@ -33,6 +35,7 @@ mod schedule;
 pub use analysis::{ClassData, TGraph, TensorAnalysis};
 pub use cost::{CostModel, Roofline};
 pub use error::{Result, RewriteError};
+pub use extract::{candidates, top_k, Candidate, TopK};
 pub use optimize::{
     graph_cost, histogram, optimize, optimize_with, saturate, Limits, Report, Saturated,
 };

@@ -78,7 +78,7 @@ fn random_tensor(rng: &mut Rng, dtype: DType, shape: Vec<usize>) -> Result<Tenso
     Ok(Tensor::from_vec(shape, vals)?.cast(dtype))
 }
 
-fn feeds(
+pub(super) fn feeds(
     g: &Graph,
     given: HashMap<String, Tensor>,
 ) -> Result<(HashMap<String, Tensor>, Vec<String>)> {

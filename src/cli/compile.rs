@@ -1,10 +1,14 @@
-//! `kiln compile MODEL [--threads N] [--rewrite] [--json]`: compiles a model (rewritten first
-//! with `--rewrite`) for this
-//! CPU and reports kernels, fused groups, fallbacks, peak memory and time.
+//! `kiln compile MODEL [--threads N] [--no-rewrite] [--candidates K] [--json]`:
+//! compiles a model for this CPU (by default the fastest measured of the
+//! original and the rewrite stage's candidates; `--no-rewrite` compiles it as
+//! imported) and reports the candidates, kernels, fused groups, fallbacks,
+//! peak memory and time.
 
 use super::engine::EngineArgs;
+use super::select::Selection;
 use anyhow::Result;
 use kiln_models::onnx::ImportOptions;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -22,14 +26,46 @@ pub struct Args {
     json: bool,
 }
 
+/// The compile report, with the rewrite selection when there was one.
+#[derive(Serialize)]
+struct Json<'a> {
+    #[serde(flatten)]
+    report: &'a kiln_runtime::CompileReport,
+    rewrite: Option<&'a Selection>,
+}
+
+/// Each candidate's estimate and median, the kept one marked.
+fn print_selection(s: &Selection) {
+    println!(
+        "rewrite: {} candidates in {:.0} ms (rewrite stage {:.0} ms), kept `{}`",
+        s.candidates.len(),
+        s.total_ms,
+        s.rewrite_ms,
+        s.candidates[s.chosen].origin
+    );
+    for (i, c) in s.candidates.iter().enumerate() {
+        let mark = if i == s.chosen { '*' } else { ' ' };
+        println!(
+            "  {mark} {:<28} {:>4} nodes  est {:>9.1} us  median {:.3} ms",
+            c.origin, c.nodes, c.estimated_us, c.median_ms
+        );
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
     let m = kiln_models::onnx::load(&a.model, &ImportOptions::default())?;
-    let g = a.engine.prepare(&m.graph)?;
-    let exe = kiln_runtime::compile(&g, &a.engine.options()?)?;
+    let (exe, sel) = a.engine.prepare(&m.graph)?;
     let r = exe.report();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(r)?);
+        let out = Json {
+            report: r,
+            rewrite: sel.as_ref(),
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
+    }
+    if let Some(s) = &sel {
+        print_selection(s);
     }
     println!(
         "{}: {} nodes -> {} kernels ({} fused groups, {} views) in {:.1} ms, {} threads",

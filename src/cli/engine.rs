@@ -1,10 +1,12 @@
 //! Engine selection shared by `run`, `bench` and `compile`: the compiled CPU
-//! path by default, the reference interpreter with `--interpret`.
+//! path by default, the reference interpreter with `--interpret`. The
+//! compiled path rewrites first and keeps the fastest measured candidate
+//! ([`super::select`]); `--no-rewrite` compiles the graph as imported.
 
+use super::select::{MeasureOptions, Selection};
 use anyhow::Result;
 use kiln_ir::{Graph, Tensor};
 use kiln_runtime::{CompileOptions, Executable};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -23,9 +25,16 @@ pub struct EngineArgs {
     /// Compile without generated code: ops without a hand-written kernel use the interpreter.
     #[arg(long)]
     no_jit: bool,
-    /// Run the rewrite stage (equality saturation, `kiln explain`) before compiling.
+    /// Compile the graph as imported, without the rewrite stage (equality
+    /// saturation, top-k extraction and measured selection; on by default).
     #[arg(long)]
+    no_rewrite: bool,
+    /// Accepted for old scripts: rewriting is on by default.
+    #[arg(long, hide = true)]
     rewrite: bool,
+    /// Rewritten candidates measured against the original.
+    #[arg(long, default_value_t = super::select::DEFAULT_CANDIDATES)]
+    candidates: usize,
 }
 
 impl EngineArgs {
@@ -42,14 +51,17 @@ impl EngineArgs {
         Ok(o)
     }
 
-    /// The graph to compile: `g`, or its rewrite with `--rewrite`.
-    pub fn prepare<'g>(&self, g: &'g Graph) -> Result<Cow<'g, Graph>> {
-        if !self.rewrite {
-            return Ok(Cow::Borrowed(g));
+    /// Compiles `g`: as imported with `--no-rewrite` (or `--candidates 0`),
+    /// else the fastest of the original and the rewrite stage's candidates,
+    /// with what was measured.
+    pub fn prepare(&self, g: &Graph) -> Result<(Executable, Option<Selection>)> {
+        let opts = self.options()?;
+        if self.no_rewrite || self.candidates == 0 {
+            return Ok((kiln_runtime::compile(g, &opts)?, None));
         }
-        let limits = kiln_rewrite::Limits::default();
-        let (rewritten, _) = kiln_rewrite::optimize(g, &limits, &Default::default())?;
-        Ok(Cow::Owned(rewritten))
+        let m = MeasureOptions::default();
+        let (exe, sel) = super::select::select(g, &opts, self.candidates, &m)?;
+        Ok((exe, Some(sel)))
     }
 }
 
@@ -66,7 +78,7 @@ impl<'g> Engine<'g> {
             return Ok((Engine::Interpreter(g), 0.0));
         }
         let t = Instant::now();
-        let exe = kiln_runtime::compile(&*a.prepare(g)?, &a.options()?)?;
+        let (exe, _) = a.prepare(g)?;
         Ok((
             Engine::Compiled(Box::new(exe)),
             t.elapsed().as_secs_f64() * 1e3,

@@ -7,6 +7,7 @@ mod engine;
 mod explain;
 mod inspect;
 mod run;
+mod select;
 
 use clap::{Parser, Subcommand};
 
