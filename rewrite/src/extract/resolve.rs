@@ -107,9 +107,9 @@ impl Table {
                 heap.push(Reverse((Cost(c), ci, ni)));
             }
         };
-        for ci in 0..n {
-            for ni in 0..self.nodes[ci].len() {
-                if waiting[ci][ni] == 0 {
+        for (ci, counts) in waiting.iter().enumerate() {
+            for (ni, &left) in counts.iter().enumerate() {
+                if left == 0 {
                     push(&mut heap, ci, ni, &choice.cost);
                 }
             }
