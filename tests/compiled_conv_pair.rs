@@ -57,6 +57,21 @@ fn feeds(g: &Graph) -> HashMap<String, Tensor> {
         .collect()
 }
 
+/// Runs `exe` and the interpreter on the same random inputs; they agree
+/// within 1e-5 of the largest output.
+fn assert_matches_interpreter(g: &Graph, exe: &kiln_runtime::Executable, what: &str) {
+    let f = feeds(g);
+    let want = kiln::run(g, &f).unwrap();
+    let got = exe.run(&f).unwrap();
+    let (a, b) = (
+        got[0].as_slice::<f32>().unwrap(),
+        want[0].as_slice::<f32>().unwrap(),
+    );
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(err <= 1e-5 * scale, "{what}: err {err} scale {scale}");
+}
+
 #[test]
 fn depthwise_then_pointwise_fuses_by_plane_size_and_matches_the_interpreter() {
     // (plane, stride, threads, fused?): at 2 threads from 14×14 output planes,
@@ -83,19 +98,7 @@ fn depthwise_then_pointwise_fuses_by_plane_size_and_matches_the_interpreter() {
         if fused {
             assert_eq!(kernels.len(), 1, "{kernels:?}");
         }
-        let f = feeds(&g);
-        let want = kiln::run(&g, &f).unwrap();
-        let got = exe.run(&f).unwrap();
-        let (a, b) = (
-            got[0].as_slice::<f32>().unwrap(),
-            want[0].as_slice::<f32>().unwrap(),
-        );
-        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let err = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-        assert!(
-            err <= 1e-5 * scale,
-            "{hw} s{s} t{threads}: err {err} scale {scale}"
-        );
+        assert_matches_interpreter(&g, &exe, &format!("{hw} s{s} t{threads}"));
     }
 }
 
@@ -157,19 +160,7 @@ fn a_whole_inverted_residual_block_runs_as_one_kernel() {
             .collect();
         let one = kernels.len() == 1 && kernels[0].starts_with("conv1x1+clip>dw3x3s1+clip>");
         assert_eq!(one, whole, "{hw} t{threads}: {kernels:?}");
-        let f = feeds(&g);
-        let want = kiln::run(&g, &f).unwrap();
-        let got = exe.run(&f).unwrap();
-        let (a, b) = (
-            got[0].as_slice::<f32>().unwrap(),
-            want[0].as_slice::<f32>().unwrap(),
-        );
-        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let err = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-        assert!(
-            err <= 1e-5 * scale,
-            "{hw} t{threads}: err {err} scale {scale}"
-        );
+        assert_matches_interpreter(&g, &exe, &format!("{hw} t{threads}"));
     }
 }
 
@@ -205,14 +196,5 @@ fn a_stem_leads_a_block_on_avx512_machines() {
     if std::is_x86_feature_detected!("avx512f") {
         assert_eq!(kernels, ["conv3x3+clip>dw3x3s1+clip>conv1x1"]);
     }
-    let f = feeds(&g);
-    let want = kiln::run(&g, &f).unwrap();
-    let got = exe.run(&f).unwrap();
-    let (a, b) = (
-        got[0].as_slice::<f32>().unwrap(),
-        want[0].as_slice::<f32>().unwrap(),
-    );
-    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let err = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-    assert!(err <= 1e-5 * scale, "err {err} scale {scale}");
+    assert_matches_interpreter(&g, &exe, "stem block");
 }
