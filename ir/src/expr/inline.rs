@@ -109,8 +109,9 @@ fn merge_inputs(
     (merged, a, b)
 }
 
-/// Rewrites every access bottom-up through `f` (which sees access and guard reads).
-fn map_reads(s: &ScalarExpr, f: &dyn Fn(&Access, bool) -> ScalarExpr) -> ScalarExpr {
+/// Rewrites every read bottom-up through `f` (which sees each `Access`, and
+/// each `InBounds` guard with `true`).
+pub fn map_reads(s: &ScalarExpr, f: &dyn Fn(&Access, bool) -> ScalarExpr) -> ScalarExpr {
     let m = |x: &ScalarExpr| Box::new(map_reads(x, f));
     match s {
         ScalarExpr::Access(a) => f(a, false),

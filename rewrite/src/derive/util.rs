@@ -5,20 +5,7 @@
 use kiln_ir::expr::index::Range;
 use kiln_ir::expr::{Access, AffineExpr, Atom, BinaryOp, Operand, ScalarExpr, TensorExpr};
 
-/// Rewrites every read (`Access`, and `InBounds` guards with `true`) through `f`.
-pub fn map_reads(s: &ScalarExpr, f: &dyn Fn(&Access, bool) -> ScalarExpr) -> ScalarExpr {
-    let m = |x: &ScalarExpr| Box::new(map_reads(x, f));
-    match s {
-        ScalarExpr::Access(a) => f(a, false),
-        ScalarExpr::InBounds(a) => f(a, true),
-        ScalarExpr::Const(_) | ScalarExpr::Acc => s.clone(),
-        ScalarExpr::Unary(op, x) => ScalarExpr::Unary(*op, m(x)),
-        ScalarExpr::Cast(d, x) => ScalarExpr::Cast(*d, m(x)),
-        ScalarExpr::Binary(op, a, b) => ScalarExpr::Binary(*op, m(a), m(b)),
-        ScalarExpr::Cmp(op, a, b) => ScalarExpr::Cmp(*op, m(a), m(b)),
-        ScalarExpr::Select(c, t, e) => ScalarExpr::Select(m(c), m(t), m(e)),
-    }
-}
+pub use kiln_ir::expr::inline::map_reads;
 
 /// The same read kind (`Access` or `InBounds`) of `a`.
 pub fn read(a: Access, guard: bool) -> ScalarExpr {
