@@ -65,9 +65,18 @@ pub fn select(
         k,
         ..Default::default()
     };
-    let cands = kiln_rewrite::candidates(g, &Default::default(), &model, &top)?;
+    // The rewrite stage and the timing are an optimisation: when either
+    // fails, the graph as imported is compiled, as with `--no-rewrite`.
+    let cands =
+        kiln_rewrite::candidates(g, &Default::default(), &model, &top).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "rewrite stage failed; compiling the graph as imported");
+            Vec::new()
+        });
     let rewrite_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let (inputs, _) = super::bench::feeds(g, Default::default())?;
+    let inputs = match super::bench::feeds(g, Default::default()) {
+        Ok((inputs, _)) if !cands.is_empty() => inputs,
+        _ => return unmeasured(g, opts, cands.len(), rewrite_ms, t0),
+    };
     let mut graphs = vec![(
         "original".to_string(),
         kiln_rewrite::graph_cost(g, &model),
@@ -77,8 +86,23 @@ pub fn select(
     let mut best: Option<(Executable, f64)> = None;
     let (mut measured, mut chosen) = (Vec::new(), 0);
     for (origin, estimated_us, graph) in graphs {
-        let exe = kiln_runtime::compile(graph, opts)?;
-        let median_ms = time(&exe, &inputs, measure)?;
+        let original = measured.is_empty();
+        let timed = kiln_runtime::compile(graph, opts)
+            .map_err(anyhow::Error::from)
+            .and_then(|exe| Ok((time(&exe, &inputs, measure)?, exe)));
+        let (median_ms, exe) = match timed {
+            Ok(t) => t,
+            Err(e) if original => {
+                // The original's own errors (compiling) surface from here;
+                // failing to time it on random inputs only skips selection.
+                tracing::warn!(error = %e, "cannot time the original graph; keeping it");
+                return unmeasured(g, opts, cands.len(), rewrite_ms, t0);
+            }
+            Err(e) => {
+                tracing::warn!(candidate = %origin, error = %e, "candidate skipped");
+                continue;
+            }
+        };
         if best.as_ref().is_none_or(|b| median_ms < b.1) {
             chosen = measured.len();
             best = Some((exe, median_ms));
@@ -103,6 +127,31 @@ pub fn select(
     Ok((exe, sel))
 }
 
+/// The original graph compiled without a measured choice (the rewrite stage
+/// or the timing failed, or there was nothing to choose from).
+fn unmeasured(
+    g: &Graph,
+    opts: &CompileOptions,
+    extracted: usize,
+    rewrite_ms: f64,
+    t0: Instant,
+) -> Result<(Executable, Selection)> {
+    let exe = kiln_runtime::compile(g, opts)?;
+    let sel = Selection {
+        candidates: vec![Measured {
+            origin: "original".to_string(),
+            estimated_us: kiln_rewrite::graph_cost(g, &kiln_rewrite::Roofline::default()),
+            median_ms: f64::NAN,
+            nodes: g.nodes().len(),
+        }],
+        chosen: 0,
+        rewrite_ms,
+        total_ms: t0.elapsed().as_secs_f64() * 1e3,
+    };
+    tracing::info!(extracted, "kept the original graph unmeasured");
+    Ok((exe, sel))
+}
+
 /// Median latency in milliseconds.
 fn time(
     exe: &Executable,
@@ -120,4 +169,33 @@ fn time(
     }
     t.sort_by(f64::total_cmp);
     Ok(t[t.len() / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Gather whose random timing inputs (integers 0..8) fall outside its
+    /// 2-row table: timing fails, and the graph as imported is kept.
+    #[test]
+    fn a_graph_that_random_inputs_break_is_kept_unmeasured() {
+        let g = kiln_ir::text::parse(
+            "graph g {
+  input i: i64[3]
+  const d: f32[2,2] = [1.0, 2.0, 3.0, 4.0]
+  node pick = Gather(d, i) -> y: f32[3,2]
+  node neg = Neg(y) -> z: f32[3,2]
+  node back = Neg(z) -> w: f32[3,2]
+  output w
+}",
+        )
+        .unwrap();
+        let opts = CompileOptions::default().with_threads(1);
+        let (exe, sel) = select(&g, &opts, 3, &MeasureOptions::default()).unwrap();
+        assert_eq!(sel.candidates[sel.chosen].origin, "original");
+        assert!(sel.candidates[sel.chosen].median_ms.is_nan());
+        let idx = kiln_ir::Tensor::from_vec(vec![3], vec![1i64, 0, 1]).unwrap();
+        let out = exe.run(&[("i".to_string(), idx)].into()).unwrap();
+        assert_eq!(out[0].as_slice::<f32>().unwrap(), &[3., 4., 1., 2., 3., 4.]);
+    }
 }
