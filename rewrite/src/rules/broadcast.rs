@@ -7,24 +7,18 @@
 
 use super::build::Case;
 use super::{dims, ops_in, KindSearcher, RuleDef};
-use crate::analysis::{TGraph, TensorAnalysis};
+use crate::analysis::TGraph;
 use crate::lang::{OpNode, TNode};
-use egg::{Applier, Id, PatternAst, Rewrite, Subst, Symbol};
+use crate::rules::{ClassApplier, OnClass};
+use egg::{Id, Rewrite};
 use kiln_ir::{Attr, Graph, Op};
 
 const BINARY: &[&str] = &["Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "Where"];
 
 struct DropExpand;
 
-impl Applier<TNode, TensorAnalysis> for DropExpand {
-    fn apply_one(
-        &self,
-        eg: &mut TGraph,
-        eclass: Id,
-        _: &Subst,
-        _: Option<&PatternAst<TNode>>,
-        _: Symbol,
-    ) -> Vec<Id> {
+impl ClassApplier for DropExpand {
+    fn apply_class(&self, eg: &mut TGraph, eclass: Id) -> Vec<Id> {
         let mut changed = vec![];
         for f in ops_in(eg, eclass, BINARY) {
             for (i, &arg) in f.args.iter().enumerate() {
@@ -65,8 +59,12 @@ pub(super) fn rules() -> Vec<RuleDef> {
         name: "expand-into-broadcast",
         identity:
             "op(expand(a, s), b) == op(a, b) for element-wise op, when the result type is kept",
-        rewrite: Rewrite::new("expand-into-broadcast", KindSearcher(BINARY), DropExpand)
-            .expect("rule"),
+        rewrite: Rewrite::new(
+            "expand-into-broadcast",
+            KindSearcher(BINARY),
+            OnClass(DropExpand),
+        )
+        .expect("rule"),
         cases: Box::new(cases),
         multi: false,
     }]

@@ -5,9 +5,10 @@
 
 use super::consts::{const_of, f32s_of};
 use super::{dims, f32s, ops_in, KindSearcher, RuleDef};
-use crate::analysis::{TGraph, TensorAnalysis};
+use crate::analysis::TGraph;
 use crate::lang::{OpNode, TNode};
-use egg::{Applier, Id, PatternAst, Rewrite, Subst, Symbol};
+use crate::rules::{ClassApplier, OnClass};
+use egg::{Id, Rewrite};
 use kiln_ir::{Attr, Graph, Op, Tensor};
 use std::sync::Arc;
 
@@ -51,15 +52,8 @@ fn fold(eg: &TGraph, conv: &OpNode, bn: &OpNode) -> Option<(Tensor, Tensor)> {
 
 struct FoldConvBn;
 
-impl Applier<TNode, TensorAnalysis> for FoldConvBn {
-    fn apply_one(
-        &self,
-        eg: &mut TGraph,
-        eclass: Id,
-        _: &Subst,
-        _: Option<&PatternAst<TNode>>,
-        _: Symbol,
-    ) -> Vec<Id> {
+impl ClassApplier for FoldConvBn {
+    fn apply_class(&self, eg: &mut TGraph, eclass: Id) -> Vec<Id> {
         let bns = ops_in(eg, eclass, &["BatchNormalization"]);
         let mut changed = vec![];
         for bn in bns {
@@ -131,7 +125,7 @@ pub(super) fn rules() -> Vec<RuleDef> {
         rewrite: Rewrite::new(
             "conv-bn-fold",
             KindSearcher(&["BatchNormalization"]),
-            FoldConvBn,
+            OnClass(FoldConvBn),
         )
         .expect("rule"),
         cases: Box::new(cases),

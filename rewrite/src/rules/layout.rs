@@ -7,9 +7,10 @@
 //!   `== x` when that shape is `x`'s own.
 
 use super::{dims, f32s, ops_in, KindSearcher, RuleDef};
-use crate::analysis::{TGraph, TensorAnalysis};
+use crate::analysis::TGraph;
 use crate::lang::{OpNode, TNode};
-use egg::{Applier, Id, PatternAst, Rewrite, Subst, Symbol};
+use crate::rules::{ClassApplier, OnClass};
+use egg::{Id, Rewrite, Symbol};
 use kiln_ir::{Attr, Attrs, Graph, Op};
 
 fn perm(eg: &TGraph, o: &OpNode, rank: usize) -> Vec<usize> {
@@ -21,15 +22,8 @@ fn perm(eg: &TGraph, o: &OpNode, rank: usize) -> Vec<usize> {
 
 struct ComposeTransposes;
 
-impl Applier<TNode, TensorAnalysis> for ComposeTransposes {
-    fn apply_one(
-        &self,
-        eg: &mut TGraph,
-        eclass: Id,
-        _: &Subst,
-        _: Option<&PatternAst<TNode>>,
-        _: Symbol,
-    ) -> Vec<Id> {
+impl ClassApplier for ComposeTransposes {
+    fn apply_class(&self, eg: &mut TGraph, eclass: Id) -> Vec<Id> {
         let mut changed = vec![];
         for outer in ops_in(eg, eclass, &["Transpose"]) {
             let Some(rank) = eg[eclass].data.ty.as_ref().map(|t| t.rank()) else {
@@ -64,15 +58,8 @@ const VIEWS: &[&str] = &["Reshape", "Flatten", "Squeeze", "Unsqueeze"];
 
 struct ComposeViews;
 
-impl Applier<TNode, TensorAnalysis> for ComposeViews {
-    fn apply_one(
-        &self,
-        eg: &mut TGraph,
-        eclass: Id,
-        _: &Subst,
-        _: Option<&PatternAst<TNode>>,
-        _: Symbol,
-    ) -> Vec<Id> {
+impl ClassApplier for ComposeViews {
+    fn apply_class(&self, eg: &mut TGraph, eclass: Id) -> Vec<Id> {
         let Some(target) = eg[eclass].data.ty.clone() else {
             return vec![];
         };
@@ -161,7 +148,7 @@ pub(super) fn rules() -> Vec<RuleDef> {
             rewrite: Rewrite::new(
                 "transpose-compose",
                 KindSearcher(&["Transpose"]),
-                ComposeTransposes,
+                OnClass(ComposeTransposes),
             )
             .expect("rule"),
             cases: Box::new(transpose_cases),
@@ -170,7 +157,8 @@ pub(super) fn rules() -> Vec<RuleDef> {
         RuleDef {
             name: "view-compose",
             identity: "view(view(x)) == reshape(x, outer shape), == x if that is x's shape",
-            rewrite: Rewrite::new("view-compose", KindSearcher(VIEWS), ComposeViews).expect("rule"),
+            rewrite: Rewrite::new("view-compose", KindSearcher(VIEWS), OnClass(ComposeViews))
+                .expect("rule"),
             cases: Box::new(view_cases),
             multi: false,
         },

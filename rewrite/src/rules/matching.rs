@@ -6,9 +6,10 @@
 //! joins the matched class when its inferred type is the class's.
 
 use super::{KindSearcher, RuleDef};
-use crate::analysis::{TGraph, TensorAnalysis};
+use crate::analysis::TGraph;
 use crate::lang::{OpNode, TNode};
-use egg::{Applier, Id, PatternAst, Rewrite, Subst, Symbol};
+use crate::rules::{ClassApplier, OnClass};
+use egg::{Id, Rewrite, Symbol};
 use kiln_ir::{Attr, Attrs, Graph};
 
 /// Finds the terms equal to a class (adding their nodes) and returns them.
@@ -16,15 +17,8 @@ pub(crate) type Recognize = fn(&mut TGraph, Id) -> Vec<Id>;
 
 struct Recognizer(Recognize);
 
-impl Applier<TNode, TensorAnalysis> for Recognizer {
-    fn apply_one(
-        &self,
-        eg: &mut TGraph,
-        eclass: Id,
-        _: &Subst,
-        _: Option<&PatternAst<TNode>>,
-        _: Symbol,
-    ) -> Vec<Id> {
+impl ClassApplier for Recognizer {
+    fn apply_class(&self, eg: &mut TGraph, eclass: Id) -> Vec<Id> {
         let mut changed = vec![];
         for id in (self.0)(eg, eclass) {
             let same = eg[id].data.ty.is_some() && eg[id].data.ty == eg[eclass].data.ty;
@@ -47,7 +41,7 @@ pub(crate) fn recognizer(
     RuleDef {
         name,
         identity,
-        rewrite: Rewrite::new(name, KindSearcher(roots), Recognizer(find)).expect("rule"),
+        rewrite: Rewrite::new(name, KindSearcher(roots), OnClass(Recognizer(find))).expect("rule"),
         cases: Box::new(cases),
         multi: false,
     }

@@ -85,6 +85,28 @@ pub(crate) fn ops_in(eg: &TGraph, class: Id, kinds: &[&str]) -> Vec<OpNode> {
         .collect()
 }
 
+/// An applier that inspects the matched class itself (the searcher is a
+/// [`KindSearcher`], so there is no substitution to read).
+pub(crate) trait ClassApplier {
+    fn apply_class(&self, eg: &mut TGraph, eclass: Id) -> Vec<Id>;
+}
+
+/// Runs a [`ClassApplier`] as an egg applier.
+pub(crate) struct OnClass<T>(pub T);
+
+impl<T: ClassApplier> Applier<TNode, TensorAnalysis> for OnClass<T> {
+    fn apply_one(
+        &self,
+        eg: &mut TGraph,
+        eclass: Id,
+        _: &Subst,
+        _: Option<&PatternAst<TNode>>,
+        _: Symbol,
+    ) -> Vec<Id> {
+        self.0.apply_class(eg, eclass)
+    }
+}
+
 /// Instantiates a right-hand side and unions it only when its type matches.
 pub struct Typed(pub Pattern<TNode>);
 

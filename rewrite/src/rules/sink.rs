@@ -9,9 +9,10 @@
 
 use super::build::Case;
 use super::{dims, ops_in, KindSearcher, RuleDef};
-use crate::analysis::{TGraph, TensorAnalysis};
+use crate::analysis::TGraph;
 use crate::lang::{OpNode, TNode};
-use egg::{Applier, Id, PatternAst, Rewrite, Subst, Symbol};
+use crate::rules::{ClassApplier, OnClass};
+use egg::{Id, Rewrite};
 use kiln_ir::{Attr, Graph, Op};
 
 const UNARY: &[&str] = &[
@@ -47,15 +48,8 @@ fn sink(eg: &mut TGraph, eclass: Id, f: &OpNode, inner: Vec<Id>, t: &OpNode) -> 
 
 struct SinkUnary;
 
-impl Applier<TNode, TensorAnalysis> for SinkUnary {
-    fn apply_one(
-        &self,
-        eg: &mut TGraph,
-        eclass: Id,
-        _: &Subst,
-        _: Option<&PatternAst<TNode>>,
-        _: Symbol,
-    ) -> Vec<Id> {
+impl ClassApplier for SinkUnary {
+    fn apply_class(&self, eg: &mut TGraph, eclass: Id) -> Vec<Id> {
         let mut changed = vec![];
         for f in ops_in(eg, eclass, UNARY) {
             // Only the data input moves (Clip's optional bounds are scalars).
@@ -74,15 +68,8 @@ impl Applier<TNode, TensorAnalysis> for SinkUnary {
 
 struct SinkBinary;
 
-impl Applier<TNode, TensorAnalysis> for SinkBinary {
-    fn apply_one(
-        &self,
-        eg: &mut TGraph,
-        eclass: Id,
-        _: &Subst,
-        _: Option<&PatternAst<TNode>>,
-        _: Symbol,
-    ) -> Vec<Id> {
+impl ClassApplier for SinkBinary {
+    fn apply_class(&self, eg: &mut TGraph, eclass: Id) -> Vec<Id> {
         let mut changed = vec![];
         for f in ops_in(eg, eclass, BINARY) {
             let [a, b] = f.args[..] else {
@@ -158,8 +145,12 @@ pub(super) fn rules() -> Vec<RuleDef> {
         RuleDef {
             name: "transpose-sink-unary",
             identity: "f(transpose(x, p)) == transpose(f(x), p) for element-wise f",
-            rewrite: Rewrite::new("transpose-sink-unary", KindSearcher(UNARY), SinkUnary)
-                .expect("rule"),
+            rewrite: Rewrite::new(
+                "transpose-sink-unary",
+                KindSearcher(UNARY),
+                OnClass(SinkUnary),
+            )
+            .expect("rule"),
             cases: Box::new(unary_cases),
             multi: false,
         },
@@ -167,8 +158,12 @@ pub(super) fn rules() -> Vec<RuleDef> {
             name: "transpose-sink-binary",
             identity:
                 "transpose(a, p) op transpose(b, p) == transpose(a op b, p), a and b of one shape",
-            rewrite: Rewrite::new("transpose-sink-binary", KindSearcher(BINARY), SinkBinary)
-                .expect("rule"),
+            rewrite: Rewrite::new(
+                "transpose-sink-binary",
+                KindSearcher(BINARY),
+                OnClass(SinkBinary),
+            )
+            .expect("rule"),
             cases: Box::new(binary_cases),
             multi: false,
         },

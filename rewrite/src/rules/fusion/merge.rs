@@ -13,13 +13,14 @@
 //! The weights are concatenated here, into one new constant (a `Concat` of
 //! large constants would stay an op: folding stops at `fold_limit`).
 
-use crate::analysis::{TGraph, TensorAnalysis};
+use crate::analysis::TGraph;
 use crate::lang::{OpNode, TNode};
 use crate::rules::build::Case;
 use crate::rules::consts::const_of;
 use crate::rules::matching::{attrs, comm, nodes_of};
 use crate::rules::{dims, ops_in, KindSearcher, RuleDef};
-use egg::{Applier, Id, PatternAst, Rewrite, Subst, Symbol};
+use crate::rules::{ClassApplier, OnClass};
+use egg::{Id, Rewrite, Symbol};
 use kiln_ir::{Attr, Attrs, DType, Graph, Op, Tensor};
 use std::sync::Arc;
 
@@ -229,15 +230,8 @@ fn merge(eg: &mut TGraph, members: &[Unit]) -> Option<Vec<Id>> {
 
 struct MergeParallel;
 
-impl Applier<TNode, TensorAnalysis> for MergeParallel {
-    fn apply_one(
-        &self,
-        eg: &mut TGraph,
-        eclass: Id,
-        _: &Subst,
-        _: Option<&PatternAst<TNode>>,
-        _: Symbol,
-    ) -> Vec<Id> {
+impl ClassApplier for MergeParallel {
+    fn apply_class(&self, eg: &mut TGraph, eclass: Id) -> Vec<Id> {
         let mut changed = vec![];
         for u in units(eg, eclass) {
             let members = group(eg, &u);
@@ -320,7 +314,7 @@ pub(super) fn rule() -> RuleDef {
         rewrite: Rewrite::new(
             "merge-parallel-linear",
             KindSearcher(&["MatMul", "Gemm", "Conv", "Add"]),
-            MergeParallel,
+            OnClass(MergeParallel),
         )
         .expect("rule"),
         cases: Box::new(cases),
