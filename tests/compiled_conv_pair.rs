@@ -74,14 +74,16 @@ fn assert_matches_interpreter(g: &Graph, exe: &kiln_runtime::Executable, what: &
 
 #[test]
 fn depthwise_then_pointwise_fuses_by_plane_size_and_matches_the_interpreter() {
-    // (plane, stride, threads, fused?): at 2 threads from 14×14 output planes,
+    // (plane, stride, threads, fused?): at 2 threads from 7×7 output planes,
     // at 1 thread from 28×28.
     for (hw, s, threads, fused) in [
         (30, 1, 2, true),
         (30, 1, 1, true),
         (20, 1, 1, false),
         (20, 1, 2, true),
-        (12, 1, 2, false),
+        (12, 1, 2, true),
+        (7, 1, 2, true),
+        (6, 1, 2, false),
         (57, 2, 2, true),
         (57, 2, 1, true),
     ] {
@@ -148,7 +150,9 @@ fn a_whole_inverted_residual_block_runs_as_one_kernel() {
         (30, 1, true),
         (20, 1, false),
         (20, 2, true),
-        (12, 2, false),
+        (12, 2, true),
+        (7, 2, true),
+        (6, 2, false),
     ] {
         let g = expanded_block(hw);
         let exe = compile(&g, &CompileOptions::default().with_threads(threads)).unwrap();

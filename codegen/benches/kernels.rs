@@ -1,6 +1,9 @@
 //! Throughput of the fused kernels on the layers of Kiln's target models.
 //!
-//! `cargo bench -p kiln-codegen --bench kernels [-- --threads 1,2 --min-time 0.2 --filter mnv2]`
+//! `cargo bench -p kiln-codegen --bench kernels [-- --threads 1,2 --min-time 0.2 --filter mnv2 --cold]`
+//!
+//! `--cold` evicts every thread's L2 before every timed call (weights then
+//! come from L3, as inside a whole model).
 //!
 //! Cases: every convolution of torchvision MobileNetV2 (batch 1, 224×224; bias
 //! and Clip(0,6) or residual fused as in the model) and its final Gemm; the
@@ -81,6 +84,55 @@ fn conv_desc(
         dilation_w: 1,
         groups,
     }
+}
+
+/// A whole inverted-residual block (1×1 expansion, depthwise 3×3, 1×1
+/// projection) as one [`DepthwisePointwise`], with its buffers.
+fn block_case(c: usize, hw: usize, hidden: usize, co: usize, s: usize) -> Case {
+    let conv = |d: Conv2dDesc, act, seed| {
+        let w = data(d.c_out * d.c_in / d.groups * d.kh * d.kw, seed);
+        Conv2d::new(d, &w, Some(&data(d.c_out, seed + 1)), act).unwrap()
+    };
+    let expand = conv(conv_desc(c, hw, hidden, 1, 1, 1), relu6(), 1);
+    let dw = conv(conv_desc(hidden, hw, hidden, 3, s, hidden), relu6(), 3);
+    let ohw = hw / s;
+    let pw = conv(conv_desc(hidden, ohw, co, 1, 1, 1), Activation::None, 5);
+    let block = DepthwisePointwise::new(dw, pw)
+        .unwrap()
+        .with_expand(expand)
+        .unwrap();
+    let x = data(c * hw * hw, 7);
+    let res = (s == 1 && c == co).then(|| data(co * ohw * ohw, 8));
+    let mut y = vec![0f32; co * ohw * ohw];
+    let mut scratch = vec![0f32; (1..=4).map(|t| block.scratch_len(t)).max().unwrap()];
+    let flops =
+        2.0 * (hidden * hw * hw * c + hidden * ohw * ohw * 9 + co * ohw * ohw * hidden) as f64;
+    Case {
+        name: format!("mnv2 block {c}x{hw}x{hw}->{hidden}->{co} s{s}"),
+        flops,
+        count: 1,
+        run: Box::new(move |t| {
+            block
+                .run(&x, res.as_deref(), &mut y, &mut scratch, t)
+                .unwrap()
+        }),
+    }
+}
+
+/// The inverted-residual blocks of MobileNetV2 from 28×28 down, fused.
+fn blocks() -> Vec<Case> {
+    vec![
+        block_case(16, 112, 96, 24, 2),
+        block_case(24, 56, 144, 24, 1),
+        block_case(32, 28, 192, 32, 1),
+        block_case(32, 28, 192, 64, 2),
+        block_case(64, 14, 384, 64, 1),
+        block_case(64, 14, 384, 96, 1),
+        block_case(96, 14, 576, 96, 1),
+        block_case(96, 14, 576, 160, 2),
+        block_case(160, 7, 960, 160, 1),
+        block_case(160, 7, 960, 320, 1),
+    ]
 }
 
 /// Every convolution of MobileNetV2 and its classifier.
@@ -302,7 +354,10 @@ fn big() -> Vec<Case> {
 }
 
 /// Median and minimum seconds per call of `f`, timing batches of calls for `min_time`.
-fn time(f: &mut dyn FnMut(), min_time: Duration) -> (f64, f64) {
+fn time(f: &mut dyn FnMut(), min_time: Duration, cold: bool) -> (f64, f64) {
+    if cold {
+        return time_cold(f, min_time);
+    }
     let start = Instant::now();
     let mut reps = 0usize;
     while start.elapsed() < Duration::from_millis(20) {
@@ -323,10 +378,38 @@ fn time(f: &mut dyn FnMut(), min_time: Duration) -> (f64, f64) {
     (samples[samples.len() / 2], samples[0])
 }
 
+/// As [`time`], one call per sample after every thread of the current pool
+/// wrote 4 MiB (twice its L2), so that weights and inputs come from L3 as
+/// inside a whole model.
+fn time_cold(f: &mut dyn FnMut(), min_time: Duration) -> (f64, f64) {
+    thread_local! {
+        static EVICT: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 4 << 20]);
+    }
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < min_time || samples.len() < 20 {
+        rayon::broadcast(|_| {
+            EVICT.with(|e| {
+                let mut e = e.borrow_mut();
+                e.iter_mut()
+                    .step_by(64)
+                    .for_each(|b| *b = b.wrapping_add(1));
+                std::hint::black_box(&*e);
+            })
+        });
+        let t = Instant::now();
+        f();
+        samples.push(t.elapsed().as_secs_f64());
+    }
+    samples.sort_by(f64::total_cmp);
+    (samples[samples.len() / 2], samples[0])
+}
+
 fn main() {
     let mut threads = vec![1, 2];
     let mut min_time = Duration::from_millis(200);
     let mut filter = String::new();
+    let mut cold = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -342,11 +425,13 @@ fn main() {
                 min_time = Duration::from_secs_f64(args.next().unwrap().parse().unwrap())
             }
             "--filter" => filter = args.next().unwrap(),
+            "--cold" => cold = true,
             _ => {}
         }
     }
     for (model, mut cases) in [
         ("mobilenet_v2", mobilenet()),
+        ("mobilenet_v2 blocks", blocks()),
         ("bert_tiny", bert()),
         ("mlp", mlp()),
         ("big", big()),
@@ -360,7 +445,7 @@ fn main() {
             let (mut total, mut total_min) = (0.0, 0.0);
             for c in cases.iter_mut() {
                 let run = &mut c.run;
-                let (s, best) = pool.install(|| time(&mut || run(t), min_time));
+                let (s, best) = pool.install(|| time(&mut || run(t), min_time, cold));
                 total += s * c.count as f64;
                 total_min += best * c.count as f64;
                 println!(

@@ -142,6 +142,23 @@ fn with_expansion_equals_the_three_convolutions() {
             conv(1, 8, 9, 40, 8, (3, 3), (2, 2), [0, 0, 1, 1], (1, 1), 8),
             3,
         ),
+        // Small planes: the hidden channels split over threads (16-channel
+        // units; 7×7 on the channel-vectorized 1×1 kernel).
+        (
+            16,
+            conv(1, 40, 14, 14, 40, (3, 3), (1, 1), p1, (1, 1), 40),
+            13,
+        ),
+        (
+            32,
+            conv(1, 72, 7, 7, 72, (3, 3), (1, 1), p1, (1, 1), 72),
+            20,
+        ),
+        (
+            12,
+            conv(2, 48, 13, 14, 48, (3, 3), (2, 2), p1, (1, 1), 48),
+            9,
+        ),
     ];
     for (c0, dd, c_out) in cases {
         let ed = conv(
@@ -272,4 +289,19 @@ fn a_direct_stem_can_lead_the_pair() {
             assert_close(&format!("{sd:?} s{s} t{threads}"), &got, &want64, &scale);
         }
     }
+}
+
+#[test]
+fn small_planes_split_channels_on_several_threads() {
+    let pair = |hw: usize| {
+        let dd = conv(1, 32, hw, hw, 32, (3, 3), (1, 1), [1; 4], (1, 1), 32);
+        let dw = Conv2d::new(dd, &rng_vec(32 * 9), None, Activation::None).unwrap();
+        let pw = pointwise(&dd, 8);
+        let pw = Conv2d::new(pw, &rng_vec(8 * 32), None, Activation::None).unwrap();
+        DepthwisePointwise::new(dw, pw).unwrap()
+    };
+    assert!(pair(14).splits_channels(2));
+    assert!(pair(7).splits_channels(3));
+    assert!(!pair(14).splits_channels(1));
+    assert!(!pair(28).splits_channels(2));
 }

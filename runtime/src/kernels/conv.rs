@@ -135,9 +135,11 @@ pub(crate) fn parts(g: &Graph, nodes: &[usize]) -> Result<Option<ConvParts>> {
 
 /// Whether convolution `a` (depthwise) and `b` (1×1, reading `a`'s group)
 /// should run as one [`kiln_codegen::cpu::kernels::DepthwisePointwise`]:
-/// measured on MobileNetV2's blocks, the pair wins at 2 threads from 14×14
-/// planes up (the 1×1 reads the depthwise rows from its own cache) and at
-/// 1 thread from 28×28 up; smaller planes run faster apart.
+/// measured on MobileNetV2's blocks, the pair wins at 2 threads from 7×7
+/// planes up (the 1×1 reads the depthwise rows from its own cache; below
+/// 14×14 the kernel splits the channels over threads, which also halves
+/// each thread's weight reads) and at 1 thread from 28×28 up; smaller
+/// planes run faster apart.
 pub(crate) fn pair_wanted(g: &Graph, a: &Node, b: &Node, threads: usize) -> bool {
     let (Ok(Some(da)), Ok(Some(db))) = (desc_of(g, a), desc_of(g, b)) else {
         return false;
@@ -149,14 +151,15 @@ pub(crate) fn pair_wanted(g: &Graph, a: &Node, b: &Node, threads: usize) -> bool
         && [db.stride_h, db.stride_w] == [1, 1]
         && [db.pad_top, db.pad_left, db.pad_bottom, db.pad_right] == [0; 4];
     let pixels = da.out_h() * da.out_w();
-    let big = if threads >= 2 { 196 } else { 784 };
+    let big = if threads >= 2 { 49 } else { 784 };
     depthwise && pointwise && pixels >= big
 }
 
 /// Whether convolution `e` (1×1, or a stem on the direct kernel) should
 /// join the depthwise convolution `d` reading its output (and the 1×1 after
-/// it) in one band-by-band kernel: `e`'s output then never goes to memory. Measured on MobileNetV2: at 2
-/// threads from 14×14 depthwise input planes up, at 1 thread from 28×28.
+/// it) in one kernel: `e`'s output then never goes to memory. Measured on
+/// MobileNetV2: at 2 threads from 7×7 depthwise input planes up (features.14–17
+/// gained 10–15 µs each over separate kernels), at 1 thread from 28×28.
 pub(crate) fn block_wanted(g: &Graph, e: &Node, d: &Node, threads: usize) -> bool {
     let (Ok(Some(de)), Ok(Some(dd))) = (desc_of(g, e), desc_of(g, d)) else {
         return false;
@@ -167,7 +170,7 @@ pub(crate) fn block_wanted(g: &Graph, e: &Node, d: &Node, threads: usize) -> boo
         && [de.stride_h, de.stride_w] == [1, 1]
         && [de.pad_top, de.pad_left, de.pad_bottom, de.pad_right] == [0; 4];
     let depthwise = dd.groups == dd.c_in && dd.groups == dd.c_out && dd.dilation_h == 1;
-    let smallest = if threads >= 2 { 14 * 14 } else { 28 * 28 };
+    let smallest = if threads >= 2 { 7 * 7 } else { 28 * 28 };
     (pointwise || de.runs_direct()) && depthwise && dd.h * dd.w >= smallest
 }
 

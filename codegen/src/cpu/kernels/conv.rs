@@ -234,6 +234,12 @@ impl Conv2d {
         &self.weight
     }
 
+    /// The weights packed for [`pointwise_t`], where this convolution uses it.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn weights_t(&self) -> Option<&[f32]> {
+        self.weight_t.as_deref().filter(|_| super::use_avx512())
+    }
+
     /// The bias, residual and activation as raw pointers.
     pub(crate) fn epi(&self, residual: Option<&[f32]>) -> Epi {
         Epi {

@@ -15,6 +15,8 @@ use super::conv::Conv2dDesc;
 use super::depthwise3x3::{plane3x3, plane3x3_narrow};
 #[cfg(target_arch = "x86_64")]
 use super::depthwise_flat;
+#[cfg(target_arch = "x86_64")]
+use super::depthwise_s2;
 use super::epilogue::{lanes, Epi};
 use super::par::{split, tasks_for, SendPtr};
 #[cfg(target_arch = "x86_64")]
@@ -147,6 +149,9 @@ unsafe fn plane(p: &Plane, y: *mut f32, epi: &Epi, flat: &[[u16; 9]]) {
     #[cfg(target_arch = "x86_64")]
     if super::use_avx512() && p.d.stride_w <= 2 {
         let d = p.d;
+        if depthwise_s2::fits(d) {
+            return depthwise_s2::plane3x3_s2(p, y, epi);
+        }
         if d.kh == 3 && d.kw == 3 && d.dilation_w == 1 {
             return match (d.stride_w, d.out_w() <= 16) {
                 (1, true) => plane3x3_narrow::<1>(p, y, epi),

@@ -19,10 +19,14 @@ use super::tile::{self, Dims, Gemm, Offsets};
 use super::{invalid, need};
 use crate::CodegenError;
 
+mod channels;
+
 /// Bytes of intermediate rows (expanded input and depthwise output) one band may hold.
 const BAND_BYTES: usize = 256 * 1024;
 /// Bytes of expanded rows one band may hold when there is an expansion.
 const EXPANDED_BAND_BYTES: usize = 768 * 1024;
+/// Largest depthwise input plane (pixels) the channel-split schedule takes.
+const CHANNEL_SPLIT_PIXELS: usize = 14 * 14;
 
 /// A depthwise [`Conv2d`] followed by a pointwise one on its output,
 /// optionally preceded by a pointwise expansion producing its input.
@@ -143,8 +147,21 @@ impl DepthwisePointwise {
 
     /// f32 scratch elements [`DepthwisePointwise::run`] needs at `threads`.
     pub fn scratch_len(&self, threads: usize) -> usize {
+        if self.splits_channels(threads) {
+            return self.channel_scratch_len(threads);
+        }
         let (_, e, dw) = self.task_len(self.band_rows(threads));
         threads.max(1) * (e + dw)
+    }
+
+    /// Whether [`Self::run`] at `threads` splits the hidden channels over
+    /// threads (see [`channels`]) rather than the output rows: on several
+    /// threads, for depthwise input planes of at most [`CHANNEL_SPLIT_PIXELS`]
+    /// and no direct (stem) expansion.
+    pub fn splits_channels(&self, threads: usize) -> bool {
+        let d = self.dw.desc();
+        let direct = self.expand.as_ref().is_some_and(Conv2d::is_direct);
+        threads >= 2 && !direct && d.h * d.w <= CHANNEL_SPLIT_PIXELS && d.c_out >= threads
     }
 
     /// `output` = pw(dw(expand(`input`))) (+ `residual`), each with its own epilogue.
@@ -171,6 +188,11 @@ impl DepthwisePointwise {
             need("residual", r.len(), out_len)?;
         }
         need("scratch", scratch.len(), self.scratch_len(threads))?;
+        if self.splits_channels(threads) {
+            // SAFETY: every length was checked above.
+            unsafe { self.run_channels(input, residual, output, scratch, threads) };
+            return Ok(());
+        }
         let band_rows = self.band_rows(threads);
         let bands = d.out_h().div_ceil(band_rows);
         let items = d.batch * bands;

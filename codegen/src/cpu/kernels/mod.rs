@@ -20,6 +20,8 @@ mod depthwise;
 mod depthwise3x3;
 #[cfg(target_arch = "x86_64")]
 mod depthwise_flat;
+#[cfg(target_arch = "x86_64")]
+mod depthwise_s2;
 mod direct;
 mod dw_pw;
 mod epilogue;

@@ -70,46 +70,79 @@ pub(crate) unsafe fn run(s: Shape, wt: &[f32], x: &[f32], c: &mut [f32], epi: Ep
     let out = SendPtr(c.as_mut_ptr());
     let flops = 2 * s.batch * s.m * s.n * s.k;
     split(s.batch * units, tasks_for(threads, flops), |range| {
+        // Unit ranges per batch image.
         let mut u = range.start;
         while u < range.end {
-            let (b, first) = (u / units, u % units);
-            // Units left in this packed block and in this range (same batch).
-            let in_block = CB / 16 - first % (CB / 16);
-            let nv = in_block.min(range.end - u).min(units - first);
-            // SAFETY: as this function's contract; the sub-block lies in batch b.
-            unsafe { sub_block(s, wt, x, out, &epi, b, first, nv) };
-            u += nv;
+            let b = u / units;
+            let end = range.end.min((b + 1) * units);
+            let xb = x.as_ptr().wrapping_add(b * s.k * s.n);
+            let cb = out.get().wrapping_add(b * s.m * s.n);
+            let e = epi.offset(0, 0, b * s.m * s.n);
+            // SAFETY: as this function's contract; these units lie in batch b.
+            unsafe { part(s, wt, xb, cb, &e, u % units..end - b * units, 0..s.k) };
+            u = end;
         }
     });
 }
 
-/// Channels `16·first ..` (`nv` vectors, inside one packed block) of batch `b`.
+/// One image's channels of the 16-channel units `units`, summed over the
+/// inputs `ks` only, on the calling thread: `c` = epi(W[units, ks] · x[ks]).
+///
+/// # Safety
+/// `x` is the image's input origin (input channel `p` at `x + p·n`; rows
+/// `ks` must exist), `c` its output origin (rows of `units` must exist), the
+/// epilogue offset for this image; `wt` from [`pack`] for `s.m`, `s.k`;
+/// AVX-512F must be available.
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn sub_block(
+pub(crate) unsafe fn part(
     s: Shape,
     wt: &[f32],
-    x: &[f32],
-    out: SendPtr<f32>,
+    x: *const f32,
+    c: *mut f32,
     epi: &Epi,
-    b: usize,
+    units: std::ops::Range<usize>,
+    ks: std::ops::Range<usize>,
+) {
+    let mut u = units.start;
+    while u < units.end {
+        // Units left in this packed block and in this range.
+        let in_block = CB / 16 - u % (CB / 16);
+        let nv = in_block.min(units.end - u);
+        let block = SubBlock {
+            first: u,
+            nv,
+            ks: ks.clone(),
+        };
+        // SAFETY: as this function's contract.
+        unsafe { sub_block(s, wt, x, c, epi, block) };
+        u += nv;
+    }
+}
+
+/// Channel vectors `first..first + nv` (inside one packed block) over inputs `ks`.
+#[cfg(target_arch = "x86_64")]
+struct SubBlock {
     first: usize,
     nv: usize,
-) {
-    let c0 = first * 16;
-    let ch = (nv * 16).min(s.m - c0);
+    ks: std::ops::Range<usize>,
+}
+
+/// One sub-block of one image (origins `xb`, `cb`; epilogue already offset).
+#[cfg(target_arch = "x86_64")]
+unsafe fn sub_block(s: Shape, wt: &[f32], xb: *const f32, cb: *mut f32, epi: &Epi, blk: SubBlock) {
+    let c0 = blk.first * 16;
+    let ch = (blk.nv * 16).min(s.m - c0);
     let tiles = s.n.div_ceil(PR);
     let w = wt.as_ptr().add(c0 / CB * s.k * CB + c0 % CB);
-    let xb = x.as_ptr().add(b * s.k * s.n);
     TILES.with(|buf| {
         let mut buf = buf.borrow_mut();
         if buf.len() < tiles {
             buf.resize(tiles, [[0f32; CB]; PR]);
         }
-        let chunks = s.k.div_ceil(KC);
-        let kc = s.k.div_ceil(chunks);
-        for p0 in (0..s.k).step_by(kc) {
-            let kk = kc.min(s.k - p0);
+        let chunks = blk.ks.len().div_ceil(KC);
+        let kc = blk.ks.len().div_ceil(chunks.max(1)).max(1);
+        for p0 in blk.ks.clone().step_by(kc) {
+            let kk = kc.min(blk.ks.end - p0);
             for (t, tmp) in buf[..tiles].iter_mut().enumerate() {
                 let j0 = t * PR;
                 let r = PR.min(s.n - j0);
@@ -117,23 +150,24 @@ unsafe fn sub_block(
                 unsafe {
                     micro(
                         r,
-                        nv,
+                        blk.nv,
                         w.add(p0 * CB),
-                        xb.add(p0 * s.n + j0),
+                        xb.wrapping_add(p0 * s.n + j0),
                         s.n,
                         kk,
-                        p0 == 0,
+                        p0 == blk.ks.start,
                         tmp,
                     )
                 };
             }
         }
-        let e = epi.offset(0, 0, b * s.m * s.n);
-        let cb = out.get().wrapping_add(b * s.m * s.n);
+        if blk.ks.is_empty() {
+            buf[..tiles].iter_mut().for_each(|t| *t = [[0f32; CB]; PR]);
+        }
         for (t, tmp) in buf[..tiles].iter().enumerate() {
             let j0 = t * PR;
-            // SAFETY: this sub-block alone writes channels c0..c0+ch of batch b.
-            unsafe { store(tmp, PR.min(s.n - j0), c0, ch, j0, s.n, cb, &e) };
+            // SAFETY: this sub-block alone writes channels c0..c0+ch.
+            unsafe { store(tmp, PR.min(s.n - j0), c0, ch, j0, s.n, cb, epi) };
         }
     });
 }
