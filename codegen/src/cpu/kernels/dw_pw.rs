@@ -272,9 +272,11 @@ impl DepthwisePointwise {
             self.dw.depthwise_rows(ctx, src(c), t, rows.clone(), origin);
         }
         let base = b * p.c_out * plane + rows.start * ow;
+        let (a, lda, panel) = self.pw.gemm_a(0, 0);
         let gemm = Gemm {
-            a: self.pw.weights().as_ptr(),
-            lda: p.c_in,
+            a,
+            lda,
+            panel,
             b: bufs.dbuf.as_ptr(),
             ldb: n,
             c: out.get().add(base),
@@ -323,9 +325,11 @@ impl DepthwisePointwise {
             let origin = ebuf.as_mut_ptr().wrapping_sub(rows.start * ed.out_w());
             return e.direct_rows(x, rows, origin, n);
         }
+        let (a, lda, panel) = e.gemm_a(0, 0);
         let gemm = Gemm {
-            a: e.weights().as_ptr(),
-            lda: ed.c_in,
+            a,
+            lda,
+            panel,
             b: input[(b * ed.c_in * ed.h + rows.start) * ed.w..].as_ptr(),
             ldb: ed.h * ed.w,
             c: ebuf.as_mut_ptr(),

@@ -102,6 +102,7 @@ pub(crate) unsafe fn run_kn(
     let base = Gemm {
         a,
         lda: k,
+        panel: 0,
         b,
         ldb: n,
         c: c.as_mut_ptr(),

@@ -136,6 +136,7 @@ impl PackedMatmul {
         let base = Gemm {
             a: a.as_ptr(),
             lda: k,
+            panel: 0,
             b: self.b.as_ptr(),
             ldb: PANEL,
             c: c.as_mut_ptr(),

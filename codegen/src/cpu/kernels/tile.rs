@@ -19,6 +19,10 @@ use std::arch::x86_64::*;
 pub(crate) struct Gemm {
     pub a: *const f32,
     pub lda: usize,
+    /// 0: `A` is row-major with leading dimension `lda`. Otherwise `A` is in
+    /// [`MR`]-row panels (see [`pack_panels`]) `panel` elements apart: element
+    /// `(i, p)` at `(i / MR)·panel + p·MR + i % MR` (`lda` unused).
+    pub panel: usize,
     pub b: *const f32,
     pub ldb: usize,
     pub c: *mut f32,
@@ -39,8 +43,23 @@ pub(crate) struct Dims {
     pub k: usize,
 }
 
-/// Rows of the main micro-tile.
-const MR: usize = 12;
+/// Rows of the main micro-tile (and of a panel of packed `A`).
+pub(crate) const MR: usize = 12;
+
+/// Packs row-major `a` (`m` rows of `k`) into panels of [`MR`] rows, each
+/// `k × MR` (`a[i][p]` at `p·MR + i % MR` of panel `i / MR`), zero rows past
+/// `m`: the micro-kernel's broadcasts of one k-step then read one cache
+/// line, and a tile's `A` is one sequential stream (prefetch-friendly when
+/// the weights come from L3).
+pub(crate) fn pack_panels(a: &[f32], m: usize, k: usize) -> Vec<f32> {
+    let mut out = vec![0f32; m.div_ceil(MR) * k * MR];
+    for (i, row) in a.chunks_exact(k).take(m).enumerate() {
+        for (p, &v) in row.iter().enumerate() {
+            out[(i / MR * k + p) * MR + i % MR] = v;
+        }
+    }
+    out
+}
 
 /// Rows and columns of one micro-tile.
 fn block(m: usize) -> (usize, usize) {
@@ -192,50 +211,68 @@ impl Order {
 unsafe fn tile(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, cols: usize) {
     #[cfg(target_arch = "x86_64")]
     if super::use_avx512() {
-        if cols <= 16 {
-            // A column tail of one vector: half the work of a 2-vector tile.
-            return match rows {
-                1 => tile512::<1, 1>(g, k, i0, j0, cols),
-                2 => tile512::<2, 1>(g, k, i0, j0, cols),
-                3 => tile512::<3, 1>(g, k, i0, j0, cols),
-                4 => tile512::<4, 1>(g, k, i0, j0, cols),
-                5 => tile512::<5, 1>(g, k, i0, j0, cols),
-                6 => tile512::<6, 1>(g, k, i0, j0, cols),
-                7 => tile512::<7, 1>(g, k, i0, j0, cols),
-                8 => tile512::<8, 1>(g, k, i0, j0, cols),
-                9 => tile512::<9, 1>(g, k, i0, j0, cols),
-                10 => tile512::<10, 1>(g, k, i0, j0, cols),
-                11 => tile512::<11, 1>(g, k, i0, j0, cols),
-                _ => tile512::<12, 1>(g, k, i0, j0, cols),
-            };
-        }
-        return match rows {
-            1 if cols > 32 => tile512::<1, 8>(g, k, i0, j0, cols),
-            1 => tile512::<1, 2>(g, k, i0, j0, cols),
-            2 => tile512::<2, 2>(g, k, i0, j0, cols),
-            3 => tile512::<3, 2>(g, k, i0, j0, cols),
-            4 => tile512::<4, 2>(g, k, i0, j0, cols),
-            5 => tile512::<5, 2>(g, k, i0, j0, cols),
-            6 => tile512::<6, 2>(g, k, i0, j0, cols),
-            7 => tile512::<7, 2>(g, k, i0, j0, cols),
-            8 => tile512::<8, 2>(g, k, i0, j0, cols),
-            9 => tile512::<9, 2>(g, k, i0, j0, cols),
-            10 => tile512::<10, 2>(g, k, i0, j0, cols),
-            11 => tile512::<11, 2>(g, k, i0, j0, cols),
-            _ => tile512::<12, 2>(g, k, i0, j0, cols),
+        return if g.panel != 0 {
+            tile512_rows::<true>(g, k, i0, j0, rows, cols)
+        } else {
+            tile512_rows::<false>(g, k, i0, j0, rows, cols)
         };
     }
     #[cfg(target_arch = "x86_64")]
-    if super::use_avx2() {
+    if super::use_avx2() && g.panel == 0 {
         return super::tile_avx2::tile(g, k, i0, j0, rows, cols);
     }
     tile_portable(g, k, i0, j0, rows, cols)
 }
 
+/// The AVX-512 micro-kernel for `rows` rows, `P`: `A` in panels.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn tile512_rows<const P: bool>(
+    g: &Gemm,
+    k: usize,
+    i0: usize,
+    j0: usize,
+    rows: usize,
+    cols: usize,
+) {
+    if cols <= 16 {
+        // A column tail of one vector: half the work of a 2-vector tile.
+        return match rows {
+            1 => tile512::<1, 1, P>(g, k, i0, j0, cols),
+            2 => tile512::<2, 1, P>(g, k, i0, j0, cols),
+            3 => tile512::<3, 1, P>(g, k, i0, j0, cols),
+            4 => tile512::<4, 1, P>(g, k, i0, j0, cols),
+            5 => tile512::<5, 1, P>(g, k, i0, j0, cols),
+            6 => tile512::<6, 1, P>(g, k, i0, j0, cols),
+            7 => tile512::<7, 1, P>(g, k, i0, j0, cols),
+            8 => tile512::<8, 1, P>(g, k, i0, j0, cols),
+            9 => tile512::<9, 1, P>(g, k, i0, j0, cols),
+            10 => tile512::<10, 1, P>(g, k, i0, j0, cols),
+            11 => tile512::<11, 1, P>(g, k, i0, j0, cols),
+            _ => tile512::<12, 1, P>(g, k, i0, j0, cols),
+        };
+    }
+    match rows {
+        1 if cols > 32 => tile512::<1, 8, P>(g, k, i0, j0, cols),
+        1 => tile512::<1, 2, P>(g, k, i0, j0, cols),
+        2 => tile512::<2, 2, P>(g, k, i0, j0, cols),
+        3 => tile512::<3, 2, P>(g, k, i0, j0, cols),
+        4 => tile512::<4, 2, P>(g, k, i0, j0, cols),
+        5 => tile512::<5, 2, P>(g, k, i0, j0, cols),
+        6 => tile512::<6, 2, P>(g, k, i0, j0, cols),
+        7 => tile512::<7, 2, P>(g, k, i0, j0, cols),
+        8 => tile512::<8, 2, P>(g, k, i0, j0, cols),
+        9 => tile512::<9, 2, P>(g, k, i0, j0, cols),
+        10 => tile512::<10, 2, P>(g, k, i0, j0, cols),
+        11 => tile512::<11, 2, P>(g, k, i0, j0, cols),
+        _ => tile512::<12, 2, P>(g, k, i0, j0, cols),
+    }
+}
+
 /// The AVX-512 micro-kernel: `MR` rows, `NV` vectors of 16 columns (`cols` valid).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile512<const MR: usize, const NV: usize>(
+unsafe fn tile512<const MR: usize, const NV: usize, const P: bool>(
     g: &Gemm,
     k: usize,
     i0: usize,
@@ -247,7 +284,12 @@ unsafe fn tile512<const MR: usize, const NV: usize>(
         *m = lanes(cols.saturating_sub(v * 16));
     }
     let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-    let a = g.a.add(i0 * g.lda);
+    // Panels: i0 is a multiple of the panel height (strips start on row blocks).
+    let a = if P {
+        g.a.add(i0 / self::MR * g.panel)
+    } else {
+        g.a.add(i0 * g.lda)
+    };
     let mut b = g.b.wrapping_add(j0);
     for p in 0..k {
         let mut bv = [_mm512_setzero_ps(); NV];
@@ -255,7 +297,8 @@ unsafe fn tile512<const MR: usize, const NV: usize>(
             bv[v] = _mm512_maskz_loadu_ps(mask[v], b.wrapping_add(v * 16));
         }
         for (i, row) in acc.iter_mut().enumerate() {
-            let av = _mm512_set1_ps(*a.add(i * g.lda + p));
+            let at = if P { p * self::MR + i } else { i * g.lda + p };
+            let av = _mm512_set1_ps(*a.add(at));
             for v in 0..NV {
                 row[v] = _mm512_fmadd_ps(av, bv[v], row[v]);
             }
@@ -282,7 +325,10 @@ unsafe fn tile_portable(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, c
         let acc = &mut acc[..cols];
         acc.fill(0.0);
         for p in 0..k {
-            let av = *g.a.add(r * g.lda + p);
+            let av = match g.panel {
+                0 => *g.a.add(r * g.lda + p),
+                panel => *g.a.add(r / MR * panel + p * MR + r % MR),
+            };
             let brow = std::slice::from_raw_parts(g.b.add(p * g.ldb + j0), cols);
             for (x, &bv) in acc.iter_mut().zip(brow) {
                 *x += av * bv;

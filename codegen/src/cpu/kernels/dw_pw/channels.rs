@@ -191,9 +191,11 @@ unsafe fn one_by_one(
         let units = rows.start / 16..rows.end.div_ceil(16);
         return pointwise_t::part(s, wt, x, y, epi, units, ks);
     }
+    let (a, lda, panel) = conv.gemm_a(rows.start, ks.start);
     let gemm = Gemm {
-        a: conv.weights().as_ptr().add(rows.start * d.c_in + ks.start),
-        lda: d.c_in,
+        a,
+        lda,
+        panel,
         b: x.wrapping_add(ks.start * plane),
         ldb: plane,
         c: y.wrapping_add(rows.start * plane),
