@@ -247,7 +247,7 @@ impl Conv2d {
     pub(crate) fn gemm_a(&self, row0: usize, k0: usize) -> (*const f32, usize, usize) {
         let k = self.desc.c_in / self.desc.groups;
         match &self.weight_panels {
-            Some(p) if row0 % tile::MR == 0 => {
+            Some(p) if row0.is_multiple_of(tile::MR) => {
                 let panel = k * tile::MR;
                 let at = row0 / tile::MR * panel + k0 * tile::MR;
                 (p.as_ptr().wrapping_add(at), k, panel)
