@@ -119,9 +119,37 @@ fn block_case(c: usize, hw: usize, hidden: usize, co: usize, s: usize) -> Case {
     }
 }
 
+/// MobileNetV2's stem (3×3 stride 2, 3 → 32 channels) leading its first
+/// block (depthwise 3×3, 1×1 to 16), fused.
+fn stem_block_case() -> Case {
+    let conv = |d: Conv2dDesc, act, seed| {
+        let w = data(d.c_out * d.c_in / d.groups * d.kh * d.kw, seed);
+        Conv2d::new(d, &w, Some(&data(d.c_out, seed + 1)), act).unwrap()
+    };
+    let stem = conv(conv_desc(3, 224, 32, 3, 2, 1), relu6(), 1);
+    let dw = conv(conv_desc(32, 112, 32, 3, 1, 32), relu6(), 3);
+    let pw = conv(conv_desc(32, 112, 16, 1, 1, 1), Activation::None, 5);
+    let block = DepthwisePointwise::new(dw, pw)
+        .unwrap()
+        .with_expand(stem)
+        .unwrap();
+    let x = data(3 * 224 * 224, 7);
+    let mut y = vec![0f32; 16 * 112 * 112];
+    let mut scratch = vec![0f32; (1..=4).map(|t| block.scratch_len(t)).max().unwrap()];
+    let px = (112 * 112) as f64;
+    let flops = 2.0 * px * (32.0 * 27.0 + 32.0 * 9.0 + 16.0 * 32.0);
+    Case {
+        name: "mnv2 block stem 3x224x224->32->16".to_string(),
+        flops,
+        count: 1,
+        run: Box::new(move |t| block.run(&x, None, &mut y, &mut scratch, t).unwrap()),
+    }
+}
+
 /// The inverted-residual blocks of MobileNetV2 from 28×28 down, fused.
 fn blocks() -> Vec<Case> {
     vec![
+        stem_block_case(),
         block_case(16, 112, 96, 24, 2),
         block_case(24, 56, 144, 24, 1),
         block_case(32, 28, 192, 32, 1),
