@@ -21,6 +21,8 @@ use std::arch::x86_64::*;
 pub(crate) const CB: usize = 48;
 /// Pixels per micro-tile.
 const PR: usize = 7;
+/// Weight rows (of [`CB`] values, 3 cache lines) fetched ahead.
+const PREFETCH: usize = 24;
 /// Input channels per chunk: its 96 × 48 weights (18 KiB) and the inputs it
 /// reads (96 rows of a 7×7 plane, 19 KiB) stay in L1 together.
 const KC: usize = 96;
@@ -276,6 +278,9 @@ unsafe fn tile<const R: usize, const NV: usize>(
     }
     for p in 0..k {
         let mut wv = [_mm512_setzero_ps(); NV];
+        // The weights stream from L3 once per run (a packed block is
+        // contiguous, the next one follows): fetch ahead.
+        _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add((p + PREFETCH) * CB) as *const i8);
         for (v, wv) in wv.iter_mut().enumerate() {
             *wv = _mm512_loadu_ps(w.add(p * CB + v * 16));
         }
