@@ -290,20 +290,11 @@ unsafe fn tile512<const MR: usize, const NV: usize, const P: bool>(
     } else {
         g.a.add(i0 * g.lda)
     };
-    let mut b = g.b.wrapping_add(j0);
-    for p in 0..k {
-        let mut bv = [_mm512_setzero_ps(); NV];
-        for v in 0..NV {
-            bv[v] = _mm512_maskz_loadu_ps(mask[v], b.wrapping_add(v * 16));
-        }
-        for (i, row) in acc.iter_mut().enumerate() {
-            let at = if P { p * self::MR + i } else { i * g.lda + p };
-            let av = _mm512_set1_ps(*a.add(at));
-            for v in 0..NV {
-                row[v] = _mm512_fmadd_ps(av, bv[v], row[v]);
-            }
-        }
-        b = b.wrapping_add(g.ldb);
+    let b = g.b.wrapping_add(j0);
+    if cols >= 16 * NV {
+        k_loop::<MR, NV, P, false>(g, k, a, b, &mask, &mut acc);
+    } else {
+        k_loop::<MR, NV, P, true>(g, k, a, b, &mask, &mut acc);
     }
     for (i, row) in acc.iter().enumerate() {
         for v in 0..NV {
@@ -315,6 +306,39 @@ unsafe fn tile512<const MR: usize, const NV: usize, const P: bool>(
             let x = g.epi.vec16(row[v], mask[v], r, j, off);
             _mm512_mask_storeu_ps(g.c.add(off), mask[v], x);
         }
+    }
+}
+
+/// The k-loop of [`tile512`]: `acc += A[rows, ..k] · B[..k, cols]`, the rows
+/// of `B` loaded under `mask` only for a column tail (`MASKED`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn k_loop<const MR: usize, const NV: usize, const P: bool, const MASKED: bool>(
+    g: &Gemm,
+    k: usize,
+    a: *const f32,
+    mut b: *const f32,
+    mask: &[u16; NV],
+    acc: &mut [[__m512; NV]; MR],
+) {
+    for p in 0..k {
+        let mut bv = [_mm512_setzero_ps(); NV];
+        for v in 0..NV {
+            bv[v] = if MASKED {
+                _mm512_maskz_loadu_ps(mask[v], b.wrapping_add(v * 16))
+            } else {
+                _mm512_loadu_ps(b.wrapping_add(v * 16))
+            };
+        }
+        for (i, row) in acc.iter_mut().enumerate() {
+            let at = if P { p * self::MR + i } else { i * g.lda + p };
+            let av = _mm512_set1_ps(*a.add(at));
+            for v in 0..NV {
+                row[v] = _mm512_fmadd_ps(av, bv[v], row[v]);
+            }
+        }
+        b = b.wrapping_add(g.ldb);
     }
 }
 
