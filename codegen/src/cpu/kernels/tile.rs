@@ -9,7 +9,7 @@
 //! block across a chunk of columns, see [`Order`]); the strip list (over all
 //! GEMMs of a batch) is cut into contiguous ranges for threads.
 
-use super::epilogue::{lanes, Epi};
+use super::epilogue::{lanes, Activation, Bias, Epi};
 use super::par::{split, tasks_for};
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -296,15 +296,53 @@ unsafe fn tile512<const MR: usize, const NV: usize, const P: bool>(
     } else {
         k_loop::<MR, NV, P, true>(g, k, a, b, &mask, &mut acc);
     }
-    for (i, row) in acc.iter().enumerate() {
-        for v in 0..NV {
-            if mask[v] == 0 {
-                continue;
+    let simple = matches!(g.epi.bias, Bias::None | Bias::Row(_)) && g.epi.residual.is_null();
+    match g.epi.act {
+        Activation::Clip { min, max } if simple => {
+            let (lo, hi) = (_mm512_set1_ps(min), _mm512_set1_ps(max));
+            store_rows::<MR, NV, _>(g, &acc, i0, j0, &mask, |x| {
+                _mm512_min_ps(_mm512_max_ps(x, lo), hi)
+            })
+        }
+        Activation::None if simple => store_rows::<MR, NV, _>(g, &acc, i0, j0, &mask, |x| x),
+        _ => {
+            for (i, row) in acc.iter().enumerate() {
+                for v in 0..NV {
+                    if mask[v] == 0 {
+                        continue;
+                    }
+                    let (r, j) = (i0 + i, j0 + v * 16);
+                    let off = r * g.ldc + j;
+                    let x = g.epi.vec16(row[v], mask[v], r, j, off);
+                    _mm512_mask_storeu_ps(g.c.add(off), mask[v], x);
+                }
             }
-            let (r, j) = (i0 + i, j0 + v * 16);
-            let off = r * g.ldc + j;
-            let x = g.epi.vec16(row[v], mask[v], r, j, off);
-            _mm512_mask_storeu_ps(g.c.add(off), mask[v], x);
+        }
+    }
+}
+
+/// Stores a tile whose epilogue is at most a per-row bias and `act`
+/// (specialized per activation: no per-vector dispatch).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn store_rows<const MR: usize, const NV: usize, F: Fn(__m512) -> __m512>(
+    g: &Gemm,
+    acc: &[[__m512; NV]; MR],
+    i0: usize,
+    j0: usize,
+    mask: &[u16; NV],
+    act: F,
+) {
+    for (i, row) in acc.iter().enumerate() {
+        let r = i0 + i;
+        let bias = match g.epi.bias {
+            Bias::Row(p) => _mm512_set1_ps(*p.add(r)),
+            _ => _mm512_setzero_ps(),
+        };
+        let out = g.c.add(r * g.ldc + j0);
+        for v in 0..NV {
+            let x = act(_mm512_add_ps(row[v], bias));
+            _mm512_mask_storeu_ps(out.add(16 * v), mask[v], x);
         }
     }
 }
