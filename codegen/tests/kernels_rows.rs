@@ -54,3 +54,43 @@ fn rows_reject_bad_arguments() {
     assert!(layer_norm_rows_f32(&x, &g, None, 1e-5, &mut y[..8], 3, 4, 1).is_err());
     assert!(softmax_rows_f32(&x, &mut y, usize::MAX, 2, 1).is_err());
 }
+
+#[test]
+fn row_means_match_reference() {
+    let mut rng = Rng::new(9);
+    for (rows, cols) in [
+        (1, 1),
+        (3, 15),
+        (5, 16),
+        (7, 49),
+        (40, 64),
+        (9, 200),
+        (1280, 49),
+    ] {
+        let x = rng.vec(rows * cols);
+        let want: Vec<f64> = x
+            .chunks(cols)
+            .map(|r| r.iter().map(|&v| v as f64).sum::<f64>() / cols as f64)
+            .collect();
+        let scale: Vec<f64> = x
+            .chunks(cols)
+            .map(|r| r.iter().map(|v| v.abs() as f64).sum::<f64>() / cols as f64)
+            .collect();
+        for threads in [1, 2, 3] {
+            let mut y = vec![f32::NAN; rows];
+            mean_rows_f32(&x, &mut y, rows, cols, threads).unwrap();
+            assert_close(&format!("mean {rows}x{cols} t{threads}"), &y, &want, &scale);
+        }
+    }
+}
+
+#[test]
+fn row_means_reject_bad_arguments() {
+    let (x, mut y) = (vec![1.0; 12], vec![0.0; 3]);
+    assert!(mean_rows_f32(&x, &mut y, 3, 4, 1).is_ok());
+    assert!(mean_rows_f32(&x, &mut y, 3, 4, 0).is_err());
+    assert!(mean_rows_f32(&x[..11], &mut y, 3, 4, 1).is_err());
+    assert!(mean_rows_f32(&x, &mut y[..2], 3, 4, 1).is_err());
+    assert!(mean_rows_f32(&x, &mut y, 3, 0, 1).is_err());
+    assert!(mean_rows_f32(&x, &mut y, usize::MAX, 2, 1).is_err());
+}

@@ -1,11 +1,12 @@
 //! Row kernels over the last axis: `Softmax` and `LayerNormalization` (f32),
-//! each one fused kernel (max, exp, sum and scale; mean, variance, scale and shift).
+//! each one fused kernel (max, exp, sum and scale; mean, variance, scale and
+//! shift), and `GlobalAveragePool` as row means over each channel's plane.
 
 use super::Built;
 use crate::fusion::Group;
 use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result, RuntimeError};
-use kiln_codegen::cpu::kernels::{layer_norm_rows_f32, softmax_rows_f32};
+use kiln_codegen::cpu::kernels::{layer_norm_rows_f32, mean_rows_f32, softmax_rows_f32};
 use kiln_ir::{DType, Graph, Node};
 
 struct Softmax {
@@ -20,6 +21,39 @@ struct LayerNorm {
     eps: f32,
     beta: bool,
     node: String,
+}
+
+struct MeanRows {
+    rows: usize,
+    cols: usize,
+    node: String,
+}
+
+impl Kernel for MeanRows {
+    fn describe(&self) -> String {
+        "mean[rows]".into()
+    }
+    fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
+        mean_rows_f32(io.in_f32(0), io.out_f32(0), self.rows, self.cols, threads).map_err(
+            |source| RuntimeError::Kernel {
+                node: self.node.clone(),
+                source,
+            },
+        )
+    }
+}
+
+/// `GlobalAveragePool` of an f32 N×C×spatial… input: rows N·C, columns the
+/// spatial size (non-empty).
+fn pool_rows(g: &Graph, n: &Node) -> Option<(usize, usize)> {
+    let ty = &g.value(*n.inputs.first()?).ty;
+    let f32s = ty.dtype == DType::F32 && g.value(*n.outputs.first()?).ty.dtype == DType::F32;
+    if n.outputs.len() != 1 || !f32s || ty.rank() < 3 {
+        return None;
+    }
+    let rows = ty.shape[0] * ty.shape[1];
+    let cols: usize = ty.shape[2..].iter().product();
+    (cols > 0).then_some((rows, cols))
 }
 
 impl Kernel for Softmax {
@@ -78,6 +112,10 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let kernel: Box<dyn Kernel> = match n.op.kind.as_str() {
         "Softmax" => match last_axis_rows(g, n, -1)? {
             Some((rows, cols)) => Box::new(Softmax { rows, cols, node }),
+            None => return Ok(None),
+        },
+        "GlobalAveragePool" => match pool_rows(g, n) {
+            Some((rows, cols)) => Box::new(MeanRows { rows, cols, node }),
             None => return Ok(None),
         },
         "LayerNormalization" => {

@@ -6,7 +6,8 @@
 //!   GEMM on NCHW directly, depthwise convolutions a direct kernel, everything
 //!   else im2col + GEMM per group; [`DepthwisePointwise`] fuses a depthwise
 //!   convolution with the 1×1 convolution reading it, band by band.
-//! - [`softmax_rows_f32`], [`layer_norm_rows_f32`]: row kernels over the last axis.
+//! - [`softmax_rows_f32`], [`layer_norm_rows_f32`]: row kernels over the last axis;
+//!   [`mean_rows_f32`]: row means (global average pooling).
 //!
 //! Every kernel has an AVX-512 path (picked at run time) and a portable path;
 //! the GEMM tiles (matmul, 1×1 and im2col convolutions) also have AVX2+FMA.
@@ -30,6 +31,7 @@ mod exp;
 mod gemv;
 mod im2col;
 mod matmul;
+mod mean;
 mod packed;
 mod par;
 mod pointwise_t;
@@ -42,6 +44,7 @@ pub use conv::{Conv2d, Conv2dDesc};
 pub use dw_pw::DepthwisePointwise;
 pub use epilogue::{Activation, Epilogue};
 pub use matmul::{matmul_f32, MatmulDesc};
+pub use mean::mean_rows_f32;
 pub use packed::PackedMatmul;
 pub use par::PAR_MIN_FLOPS;
 pub use rows::{layer_norm_rows_f32, softmax_rows_f32};
