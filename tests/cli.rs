@@ -3,15 +3,7 @@
 
 mod common;
 use common::*;
-use std::process::{Command, Output};
-
-fn kiln(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap()
-}
+use std::process::Output;
 
 fn text(o: &Output) -> (String, String) {
     (

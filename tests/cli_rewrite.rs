@@ -3,15 +3,9 @@
 //! `--no-rewrite`; either way the shipped models still match the stored
 //! ONNX Runtime outputs.
 
-use std::process::{Command, Output};
+mod common;
 
-fn kiln(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap()
-}
+use common::kiln;
 
 fn dir(name: &str) -> String {
     format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR"))

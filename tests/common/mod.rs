@@ -8,6 +8,7 @@ use kiln_models::onnx::proto::{
     TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use prost::Message;
+use std::process::{Command, Output};
 
 pub const FLOAT: i32 = 1;
 pub const INT64: i32 = 7;
@@ -137,4 +138,13 @@ pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Runs the `kiln` binary with `args` (no backtraces in its stderr).
+pub fn kiln(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap()
 }
