@@ -18,20 +18,13 @@ pub fn mean_rows_f32(
     cols: usize,
     threads: usize,
 ) -> Result<(), CodegenError> {
-    if threads == 0 {
-        return Err(CodegenError::ZeroThreads);
-    }
     if cols == 0 {
         return Err(invalid(
             "mean_rows_f32",
             "rows must not be empty".to_string(),
         ));
     }
-    let len = rows
-        .checked_mul(cols)
-        .filter(|&l| l <= isize::MAX as usize / 4)
-        .ok_or(CodegenError::Overflow { operand: "x" })?;
-    need("x", x.len(), len)?;
+    let len = super::rows::check_input(x, rows, cols, threads)?;
     need("y", y.len(), rows)?;
     let out = SendPtr(y.as_mut_ptr());
     // Memory-bound, and its input usually comes from a kernel that split the

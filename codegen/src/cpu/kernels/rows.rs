@@ -18,6 +18,19 @@ fn check_rows(
     cols: usize,
     threads: usize,
 ) -> Result<usize, CodegenError> {
+    let len = check_input(x, rows, cols, threads)?;
+    need("y", y.len(), len)?;
+    Ok(len)
+}
+
+/// Checks threads and that `x` holds `rows·cols` elements (addressable as
+/// f32 bytes); returns that count.
+pub(super) fn check_input(
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    threads: usize,
+) -> Result<usize, CodegenError> {
     if threads == 0 {
         return Err(CodegenError::ZeroThreads);
     }
@@ -26,7 +39,6 @@ fn check_rows(
         .filter(|&l| l <= isize::MAX as usize / 4)
         .ok_or(CodegenError::Overflow { operand: "x" })?;
     need("x", x.len(), len)?;
-    need("y", y.len(), len)?;
     Ok(len)
 }
 
