@@ -57,6 +57,15 @@ fn feeds(g: &Graph) -> HashMap<String, Tensor> {
         .collect()
 }
 
+/// The kernels of `exe`'s plan, in order.
+fn kernel_names(exe: &kiln_runtime::Executable) -> Vec<String> {
+    exe.report()
+        .kernels
+        .iter()
+        .map(|k| k.kernel.clone())
+        .collect()
+}
+
 /// Runs `exe` and the interpreter on the same random inputs; they agree
 /// within 1e-5 of the largest output.
 fn assert_matches_interpreter(g: &Graph, exe: &kiln_runtime::Executable, what: &str) {
@@ -89,12 +98,7 @@ fn depthwise_then_pointwise_fuses_by_plane_size_and_matches_the_interpreter() {
     ] {
         let g = block(hw, s);
         let exe = compile(&g, &CompileOptions::default().with_threads(threads)).unwrap();
-        let kernels: Vec<String> = exe
-            .report()
-            .kernels
-            .iter()
-            .map(|k| k.kernel.clone())
-            .collect();
+        let kernels = kernel_names(&exe);
         let pair = kernels.iter().any(|k| k.starts_with("dw3x3"));
         assert_eq!(pair, fused, "{hw} s{s} t{threads}: {kernels:?}");
         if fused {
@@ -112,11 +116,7 @@ fn conv_pairs_can_be_switched_off() {
         ..CompileOptions::default().with_threads(2)
     };
     let exe = compile(&g, &opts).unwrap();
-    assert!(exe
-        .report()
-        .kernels
-        .iter()
-        .all(|k| !k.kernel.starts_with("dw")));
+    assert!(kernel_names(&exe).iter().all(|k| !k.starts_with("dw")));
 }
 
 /// Input 3×hw×hw → 1×1 expansion to 8 + Clip → [`block`]'s depthwise and 1×1 (+ residual).
@@ -156,12 +156,7 @@ fn a_whole_inverted_residual_block_runs_as_one_kernel() {
     ] {
         let g = expanded_block(hw);
         let exe = compile(&g, &CompileOptions::default().with_threads(threads)).unwrap();
-        let kernels: Vec<String> = exe
-            .report()
-            .kernels
-            .iter()
-            .map(|k| k.kernel.clone())
-            .collect();
+        let kernels = kernel_names(&exe);
         let one = kernels.len() == 1 && kernels[0].starts_with("conv1x1+clip>dw3x3s1+clip>");
         assert_eq!(one, whole, "{hw} t{threads}: {kernels:?}");
         assert_matches_interpreter(&g, &exe, &format!("{hw} t{threads}"));
@@ -190,12 +185,7 @@ fn a_stem_leads_a_block_on_avx512_machines() {
     );
     let g = kiln::ir::text::parse(&src).unwrap();
     let exe = compile(&g, &CompileOptions::default().with_threads(2)).unwrap();
-    let kernels: Vec<String> = exe
-        .report()
-        .kernels
-        .iter()
-        .map(|k| k.kernel.clone())
-        .collect();
+    let kernels = kernel_names(&exe);
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f") {
         assert_eq!(kernels, ["conv3x3+clip>dw3x3s1+clip>conv1x1"]);
