@@ -11,8 +11,9 @@
 //! rows in the padding use a zero slot. Measured in MobileNetV2's features.2
 //! band (96 channels, 7 output rows of 56): 78 → 71 k cycles (minimum).
 
-use super::depthwise::{input_row, range_mask, Plane};
+use super::depthwise::{input_row, Plane};
 use super::epilogue::{lanes, Epi};
+use super::split_rows::Splitter;
 use std::arch::x86_64::*;
 
 /// Whether [`plane3x3_s2`] computes `d`'s planes.
@@ -97,44 +98,4 @@ unsafe fn taps(rows: &[*const f32; 3], half: usize, o: usize, wv: &[__m512; 9]) 
         acc[ky] = _mm512_fmadd_ps(wv[3 * ky + 2], _mm512_loadu_ps(even.add(1)), a);
     }
     _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2])
-}
-
-/// Splits input rows into even and odd padded columns.
-struct Splitter {
-    w: isize,
-    pad: isize,
-    half: usize,
-    evens: __m512i,
-    odds: __m512i,
-}
-
-impl Splitter {
-    #[target_feature(enable = "avx512f")]
-    unsafe fn new(w: usize, pad: usize, half: usize) -> Splitter {
-        Splitter {
-            w: w as isize,
-            pad: pad as isize,
-            half,
-            evens: _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
-            odds: _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31),
-        }
-    }
-
-    /// Padded columns `0..2·half` of the row at `x`: even ones to
-    /// `slot[..half]`, odd ones to `slot[half..2·half]`, zeros outside the row.
-    #[inline(always)]
-    unsafe fn row(&self, x: *const f32, slot: *mut f32) {
-        for j in (0..2 * self.half).step_by(32) {
-            let c = j as isize - self.pad;
-            let m = range_mask(-c, self.w - c);
-            let src = x.wrapping_offset(c);
-            let lo = _mm512_maskz_loadu_ps(m as u16, src);
-            let hi = _mm512_maskz_loadu_ps((m >> 16) as u16, src.wrapping_add(16));
-            _mm512_storeu_ps(slot.add(j / 2), _mm512_permutex2var_ps(lo, self.evens, hi));
-            _mm512_storeu_ps(
-                slot.add(self.half + j / 2),
-                _mm512_permutex2var_ps(lo, self.odds, hi),
-            );
-        }
-    }
 }

@@ -16,6 +16,8 @@ use super::epilogue::{lanes, Epi};
 #[cfg(target_arch = "x86_64")]
 use super::par::{split, tasks_for, SendPtr};
 #[cfg(target_arch = "x86_64")]
+use super::split_rows::Splitter;
+#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 /// Output channels per block (8 × 2 pixel vectors = 16 accumulators).
@@ -99,6 +101,8 @@ pub(crate) unsafe fn rows(
         if buf.len() < st.len() {
             buf.resize(st.len(), 0.0);
         }
+        // The last staged row is the zero row (never staged into).
+        buf[st.len() - st.row_len..st.len()].fill(0.0);
         for oy in rows {
             // SAFETY: the buffer holds st.len() values; the rest is this function's contract.
             unsafe { row(d, packed, x, y, plane, e, &st, buf.as_mut_ptr(), oy) };
@@ -168,7 +172,6 @@ unsafe fn row(
     oy: usize,
 ) {
     let zero = buf.add((st.count - 1) * st.row_len);
-    zero.write_bytes(0, st.row_len);
     let mut src = [zero.cast_const(); MAX_TAPS];
     for ci in 0..d.c_in {
         for ky in 0..d.kh {
@@ -203,29 +206,16 @@ unsafe fn row(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn stage(d: &Conv2dDesc, st: &Staging, x: *const f32, dst: *mut f32) {
+    if d.stride_w != 1 {
+        return Splitter::new(d.w, d.pad_left, st.half).row(x, dst);
+    }
     let (w, pad) = (d.w as isize, d.pad_left as isize);
-    let span = if d.stride_w == 1 { 16 } else { 32 };
-    let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    let odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    let padded = if d.stride_w == 1 {
-        st.row_len
-    } else {
-        2 * st.half
-    };
-    for j in (0..padded).step_by(span) {
+    for j in (0..st.row_len).step_by(16) {
         let c = j as isize - pad;
         let m = super::depthwise::range_mask(-c, w - c);
-        let src = x.wrapping_offset(c);
-        let lo = _mm512_maskz_loadu_ps(m as u16, src);
-        if d.stride_w == 1 {
-            _mm512_storeu_ps(dst.add(j), lo);
-            continue;
-        }
-        let hi = _mm512_maskz_loadu_ps((m >> 16) as u16, src.wrapping_add(16));
-        _mm512_storeu_ps(dst.add(j / 2), _mm512_permutex2var_ps(lo, evens, hi));
         _mm512_storeu_ps(
-            dst.add(st.half + j / 2),
-            _mm512_permutex2var_ps(lo, odds, hi),
+            dst.add(j),
+            _mm512_maskz_loadu_ps(m as u16, x.wrapping_offset(c)),
         );
     }
 }

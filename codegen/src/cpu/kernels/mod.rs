@@ -36,6 +36,8 @@ mod packed;
 mod par;
 mod pointwise_t;
 mod rows;
+#[cfg(target_arch = "x86_64")]
+mod split_rows;
 mod tile;
 #[cfg(target_arch = "x86_64")]
 mod tile_avx2;
