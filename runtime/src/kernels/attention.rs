@@ -31,10 +31,7 @@ struct Attention {
 
 impl Attention {
     fn err(&self) -> impl Fn(CodegenError) -> RuntimeError + '_ {
-        |source| RuntimeError::Kernel {
-            node: self.node.clone(),
-            source,
-        }
+        super::kernel_err(&self.node)
     }
 
     /// `scores = scores · scale + mask`, row by row.

@@ -6,7 +6,7 @@ use super::epilogue::{self, Act, EpilogueSpec};
 use super::{const_f32, Built};
 use crate::fusion::{Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
-use crate::{CompileOptions, Result, RuntimeError};
+use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{Activation, Conv2d, Conv2dDesc};
 use kiln_ir::ops::conv::window;
 use kiln_ir::{Graph, Node};
@@ -32,10 +32,7 @@ impl Kernel for ConvKernel {
         let scratch = io.scratch_f32(self.conv.scratch_len());
         self.conv
             .run(io.in_f32(0), residual, io.out_f32(0), scratch, threads)
-            .map_err(|source| RuntimeError::Kernel {
-                node: self.node.clone(),
-                source,
-            })
+            .map_err(super::kernel_err(&self.node))
     }
 }
 

@@ -6,7 +6,7 @@ use super::conv::{parts, ConvParts};
 use super::{epilogue, Built};
 use crate::fusion::{Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
-use crate::{CompileOptions, Result, RuntimeError};
+use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::DepthwisePointwise;
 use kiln_ir::Graph;
 
@@ -35,10 +35,7 @@ impl Kernel for ConvPairKernel {
         let scratch = io.scratch_f32(self.pair.scratch_len(threads));
         self.pair
             .run(io.in_f32(0), residual, io.out_f32(0), scratch, threads)
-            .map_err(|source| RuntimeError::Kernel {
-                node: self.node.clone(),
-                source,
-            })
+            .map_err(super::kernel_err(&self.node))
     }
 }
 

@@ -10,9 +10,8 @@ use super::epilogue;
 use super::{const_f32, Built};
 use crate::fusion::Group;
 use crate::kernel::{Kernel, StepIo};
-use crate::{CompileOptions, Result, RuntimeError};
+use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{matmul_f32, Activation, Epilogue, MatmulDesc, PackedMatmul};
-use kiln_codegen::CodegenError;
 use kiln_ir::{Graph, Node, ValueId};
 
 /// `C = A · W` with `W` prepacked.
@@ -34,13 +33,6 @@ struct Batched {
     node: String,
 }
 
-fn kernel_err(node: &str) -> impl Fn(CodegenError) -> RuntimeError + '_ {
-    move |source| RuntimeError::Kernel {
-        node: node.to_string(),
-        source,
-    }
-}
-
 impl Kernel for Packed {
     fn describe(&self) -> String {
         self.label.clone()
@@ -49,7 +41,7 @@ impl Kernel for Packed {
         let residual = self.residual.then(|| io.in_f32(1));
         self.w
             .run(io.in_f32(0), self.rows, residual, io.out_f32(0), threads)
-            .map_err(kernel_err(&self.node))
+            .map_err(super::kernel_err(&self.node))
     }
 }
 
@@ -71,7 +63,7 @@ impl Kernel for Batched {
             &epi,
             threads,
         )
-        .map_err(kernel_err(&self.node))
+        .map_err(super::kernel_err(&self.node))
     }
 }
 

@@ -20,7 +20,7 @@ mod split;
 
 use crate::fusion::{Group, Pattern};
 use crate::kernel::Kernel;
-use crate::{CompileOptions, Result};
+use crate::{CompileOptions, Result, RuntimeError};
 use kiln_ir::{Graph, ValueId};
 
 /// A kernel with the values it reads and writes, in the order it expects them.
@@ -28,6 +28,14 @@ pub(crate) struct Built {
     pub kernel: Box<dyn Kernel>,
     pub inputs: Vec<ValueId>,
     pub outputs: Vec<ValueId>,
+}
+
+/// Wraps a codegen error of the kernel reported under `node`.
+pub(crate) fn kernel_err(node: &str) -> impl Fn(kiln_codegen::CodegenError) -> RuntimeError + '_ {
+    move |source| RuntimeError::Kernel {
+        node: node.to_string(),
+        source,
+    }
 }
 
 /// Tries to build a kernel for a group; `Ok(None)` means "not mine".

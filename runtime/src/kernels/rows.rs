@@ -5,7 +5,7 @@
 use super::Built;
 use crate::fusion::Group;
 use crate::kernel::{Kernel, StepIo};
-use crate::{CompileOptions, Result, RuntimeError};
+use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{layer_norm_rows_f32, mean_rows_f32, softmax_rows_f32};
 use kiln_ir::{DType, Graph, Node};
 
@@ -34,12 +34,8 @@ impl Kernel for MeanRows {
         "mean[rows]".into()
     }
     fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
-        mean_rows_f32(io.in_f32(0), io.out_f32(0), self.rows, self.cols, threads).map_err(
-            |source| RuntimeError::Kernel {
-                node: self.node.clone(),
-                source,
-            },
-        )
+        mean_rows_f32(io.in_f32(0), io.out_f32(0), self.rows, self.cols, threads)
+            .map_err(super::kernel_err(&self.node))
     }
 }
 
@@ -61,12 +57,8 @@ impl Kernel for Softmax {
         "softmax[rows]".into()
     }
     fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
-        softmax_rows_f32(io.in_f32(0), io.out_f32(0), self.rows, self.cols, threads).map_err(
-            |source| RuntimeError::Kernel {
-                node: self.node.clone(),
-                source,
-            },
-        )
+        softmax_rows_f32(io.in_f32(0), io.out_f32(0), self.rows, self.cols, threads)
+            .map_err(super::kernel_err(&self.node))
     }
 }
 
@@ -77,12 +69,8 @@ impl Kernel for LayerNorm {
     fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
         let beta = self.beta.then(|| io.in_f32(2));
         let (x, gamma, y) = (io.in_f32(0), io.in_f32(1), io.out_f32(0));
-        layer_norm_rows_f32(x, gamma, beta, self.eps, y, self.rows, self.cols, threads).map_err(
-            |source| RuntimeError::Kernel {
-                node: self.node.clone(),
-                source,
-            },
-        )
+        layer_norm_rows_f32(x, gamma, beta, self.eps, y, self.rows, self.cols, threads)
+            .map_err(super::kernel_err(&self.node))
     }
 }
 
