@@ -331,3 +331,18 @@ fn unlowered_ops_give_none() {
         assert!(lower(&g, n).unwrap().is_none(), "{}", n.op.kind);
     }
 }
+
+#[test]
+fn batchnorm_inference() {
+    let p: In = (F, &[3], Gen::Positive);
+    for shape in [&[2, 3][..], &[1, 3, 5], &[2, 3, 4, 5], &[1, 3, 2, 2, 3]] {
+        check(
+            Op::new("BatchNormalization").with("epsilon", Attr::Float(1e-3)),
+            &[(F, shape, S), p, p, (F, &[3], S), p],
+        );
+    }
+    check(
+        Op::new("BatchNormalization"),
+        &[(DType::F64, &[2, 3, 4], S), p, p, p, p],
+    );
+}

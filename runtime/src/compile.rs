@@ -192,6 +192,7 @@ fn place(
     report.unshared_bytes = p.memory.total_bytes;
     report.boxed_values = p.boxed;
     report.in_place = p.in_place;
+    report.concat_parts = p.parts.len();
     let pool = if opts.threads > 1 {
         let spin = std::time::Duration::from_micros(opts.spin_us);
         Some(

@@ -24,6 +24,13 @@ pub(crate) trait Kernel: Send + Sync {
     fn in_place_input(&self) -> Option<usize> {
         None
     }
+    /// Inputs that may live inside output 0: the byte offset at which each
+    /// input's bytes sit in the output, when every input is one contiguous
+    /// block of it (a concat). The placement may then put an input's buffer
+    /// there; the kernel must skip a block whose source is already in place.
+    fn parts(&self) -> Option<Vec<usize>> {
+        None
+    }
     /// Computes the outputs; `threads` is the pool's size.
     fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()>;
 }

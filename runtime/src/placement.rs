@@ -8,18 +8,34 @@
 //! index). The planner takes the offer when that buffer is an intermediate of
 //! the same size that nobody reads after this step; the two values then share
 //! one buffer and one lifetime.
+//!
+//! Parts (zero-copy concat): a kernel may offer to read its inputs from
+//! blocks of its own output ([`crate::kernel::Kernel::parts`]). Steps are
+//! visited last first, so the outermost concat claims its inputs before the
+//! concats nested in it: an input written by a step (not a graph input,
+//! constant or output, not already placed) becomes a *part* of the output's
+//! buffer at its block's offset, and its producer writes there directly. A
+//! concat whose inputs are all parts of one buffer, in order and contiguous,
+//! becomes a part itself (DenseNet's growing concats are prefixes of the
+//! block's last one). A part's lifetime joins its container's; values in a
+//! part family never take part in in-place sharing.
 
 use crate::kernels::Built;
 use crate::memory::{self, MemoryPlan, Request};
 use crate::storage::{is_plain, Loc};
 use kiln_ir::{Graph, Tensor, ValueId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+/// Parts: a root value -> (the value whose buffer holds it, byte offset).
+type Parts = HashMap<ValueId, (ValueId, usize)>;
 
 /// The placement of every value of a compiled graph.
 pub(crate) struct Placement {
     /// Sources of views and in-place outputs (value -> value it shares with).
     pub shares: HashMap<ValueId, ValueId>,
+    /// Values living inside another value's buffer (zero-copy concat).
+    pub parts: Parts,
     pub locs: HashMap<ValueId, Loc>,
     pub consts: Vec<Arc<Tensor>>,
     pub boxed: usize,
@@ -31,7 +47,12 @@ pub(crate) struct Placement {
 impl Placement {
     /// The location of `v` (through views and in-place sharing).
     pub fn loc(&self, v: ValueId) -> Option<Loc> {
-        self.locs.get(&root(&self.shares, v)).copied()
+        let (top, off) = container(&self.parts, root(&self.shares, v));
+        match self.locs.get(&top).copied()? {
+            Loc::Arena(base) => Some(Loc::Arena(base + off)),
+            loc if off == 0 => Some(loc),
+            _ => None,
+        }
     }
 }
 
@@ -40,6 +61,15 @@ fn root(shares: &HashMap<ValueId, ValueId>, mut v: ValueId) -> ValueId {
         v = src;
     }
     v
+}
+
+/// The outermost buffer holding `v` and `v`'s byte offset in it.
+fn container(parts: &Parts, mut v: ValueId) -> (ValueId, usize) {
+    let mut off = 0;
+    while let Some(&(p, o)) = parts.get(&v) {
+        (v, off) = (p, off + o);
+    }
+    (v, off)
 }
 
 /// Live step ranges of the buffers that steps write, keyed by root value.
@@ -72,6 +102,7 @@ fn merge_in_place(
     built: &[(Built, Vec<usize>)],
     shares: &mut HashMap<ValueId, ValueId>,
     life: &mut HashMap<ValueId, (usize, usize)>,
+    family: &HashSet<ValueId>,
 ) -> usize {
     let mut merged = 0;
     for (s, (b, _)) in built.iter().enumerate() {
@@ -79,6 +110,9 @@ fn merge_in_place(
             continue;
         };
         let src = root(shares, b.inputs[i]);
+        if family.contains(&src) || family.contains(out) {
+            continue;
+        }
         let read_once = b.inputs.iter().filter(|&&v| root(shares, v) == src).count() == 1;
         let (ti, to) = (&g.value(src).ty, &g.value(*out).ty);
         let fits = ti.bytes() == to.bytes() && is_plain(ti.dtype) && is_plain(to.dtype);
@@ -103,7 +137,10 @@ pub(crate) fn place(
 ) -> Placement {
     let mut shares = views.clone();
     let mut life = lifetimes(g, built, &shares);
-    let in_place = merge_in_place(g, built, &mut shares, &mut life);
+    let parts = plan_parts(g, built, &shares, &life);
+    let family: HashSet<ValueId> = parts.iter().flat_map(|(&m, &(c, _))| [m, c]).collect();
+    join_lifetimes(&parts, &mut life);
+    let in_place = merge_in_place(g, built, &mut shares, &mut life, &family);
     let mut locs = HashMap::new();
     for (k, &v) in g.inputs().iter().enumerate() {
         locs.insert(v, Loc::Input(k));
@@ -146,11 +183,96 @@ pub(crate) fn place(
     }
     Placement {
         shares,
+        parts,
         locs,
         consts,
         boxed,
         scratch: memory.offsets[scratch_base..].to_vec(),
         memory,
         in_place,
+    }
+}
+
+/// Decides which concat inputs live inside their concat's output (see the
+/// module doc); steps are visited last first.
+fn plan_parts(
+    g: &Graph,
+    built: &[(Built, Vec<usize>)],
+    shares: &HashMap<ValueId, ValueId>,
+    life: &HashMap<ValueId, (usize, usize)>,
+) -> Parts {
+    let mut parts = Parts::new();
+    let outputs: HashSet<ValueId> = g.outputs().iter().copied().collect();
+    for (b, _) in built.iter().rev() {
+        let (Some(starts), [out]) = (b.kernel.parts(), b.outputs.as_slice()) else {
+            continue;
+        };
+        let holder = root(shares, *out);
+        if !life.contains_key(&holder) || !is_plain(g.value(holder).ty.dtype) {
+            continue;
+        }
+        let ins: Vec<ValueId> = b.inputs.iter().map(|&v| root(shares, v)).collect();
+        if let Some(at) = contiguous_parts(&parts, &ins, &starts, holder) {
+            parts.insert(holder, at);
+            continue;
+        }
+        let chain = ancestors(&parts, holder);
+        for (&m, &start) in ins.iter().zip(&starts) {
+            let free = life.contains_key(&m)
+                && !parts.contains_key(&m)
+                && !outputs.contains(&m)
+                && !chain.contains(&m)
+                && !parts.values().any(|&(c, _)| c == m)
+                && is_plain(g.value(m).ty.dtype);
+            if free {
+                parts.insert(m, (holder, start));
+            }
+        }
+    }
+    parts
+}
+
+/// `Some((container, offset))` when every input already lies in one
+/// container at `offset + starts[i]` (the concat is a view of it).
+fn contiguous_parts(
+    parts: &Parts,
+    ins: &[ValueId],
+    starts: &[usize],
+    holder: ValueId,
+) -> Option<(ValueId, usize)> {
+    if parts.contains_key(&holder) || ins.contains(&holder) {
+        return None;
+    }
+    let placed: Vec<(ValueId, usize)> = ins
+        .iter()
+        .map(|&m| parts.contains_key(&m).then(|| container(parts, m)))
+        .collect::<Option<_>>()?;
+    let (top, base) = *placed.first()?;
+    let fits = placed
+        .iter()
+        .zip(starts)
+        .all(|(&(t, off), &start)| t == top && off == base + start);
+    (fits && top != holder).then_some((top, base))
+}
+
+/// `v` and the values whose buffers hold it.
+fn ancestors(parts: &Parts, mut v: ValueId) -> HashSet<ValueId> {
+    let mut seen = HashSet::from([v]);
+    while let Some(&(p, _)) = parts.get(&v) {
+        seen.insert(p);
+        v = p;
+    }
+    seen
+}
+
+/// A part's lifetime joins its outermost container's; parts get no buffer
+/// of their own.
+fn join_lifetimes(parts: &Parts, life: &mut HashMap<ValueId, (usize, usize)>) {
+    for &m in parts.keys() {
+        let (top, _) = container(parts, m);
+        if let Some((a, b)) = life.remove(&m) {
+            let l = life.entry(top).or_insert((a, b));
+            *l = (l.0.min(a), l.1.max(b));
+        }
     }
 }

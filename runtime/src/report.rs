@@ -34,6 +34,8 @@ pub struct CompileReport {
     pub unshared_bytes: usize,
     /// Outputs written over a dead input's buffer (in place).
     pub in_place: usize,
+    /// Values computed straight into their block of a concat's output (no copy).
+    pub concat_parts: usize,
     /// Values kept as whole tensors (strings, low-bit types).
     pub boxed_values: usize,
 }

@@ -78,10 +78,11 @@ pub fn run(a: Args) -> Result<()> {
         r.threads
     );
     println!(
-        "peak intermediate memory {:.1} KiB (without reuse {:.1} KiB), {} outputs in place",
+        "peak intermediate memory {:.1} KiB (without reuse {:.1} KiB), {} outputs in place, {} values written straight into a concat",
         r.arena_bytes as f64 / 1024.0,
         r.unshared_bytes as f64 / 1024.0,
-        r.in_place
+        r.in_place,
+        r.concat_parts
     );
     let mut by_kernel: BTreeMap<String, usize> = BTreeMap::new();
     for k in &r.kernels {

@@ -7,6 +7,7 @@
 pub(crate) mod alias;
 mod attention;
 mod cast;
+mod concat;
 pub(crate) mod conv;
 mod conv_pair;
 pub(crate) mod dense;
@@ -51,6 +52,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("attention", attention::build),
         ("gather", gather::build),
         ("split", split::build),
+        ("concat", concat::build),
         ("jit", expr::build),
         ("cast", cast::build),
         ("interpreter", build_fallback),

@@ -8,6 +8,7 @@ mod elementwise;
 mod layout;
 mod linalg;
 mod logic;
+mod norm;
 mod reduce;
 
 use super::scalar::ScalarExpr;
@@ -87,6 +88,7 @@ fn rules() -> &'static HashMap<&'static str, Rule> {
         reduce::register(&mut r);
         layout::register(&mut r);
         conv::register(&mut r);
+        norm::register(&mut r);
         r
     });
     &RULES
