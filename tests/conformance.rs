@@ -123,6 +123,9 @@ fn close(a: &Tensor, b: &Tensor, (rtol, atol): (f64, f64)) -> Result<(), String>
 /// Kernels the compiled runtime used over the whole suite, by family.
 static KERNEL_KINDS: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
 
+/// Nodes the compiled runtime left on the interpreter, by op kind.
+static FALLBACK_OPS: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
 /// The runtimes of the matrix, in report order.
 const RUNTIMES: [&str; 2] = ["interpreter", "compiled"];
 
@@ -145,6 +148,11 @@ fn compiled_run(
         *kinds.entry(family).or_default() += 1;
     }
     drop(kinds);
+    let mut ops = FALLBACK_OPS.lock().unwrap_or_else(|e| e.into_inner());
+    for (op, n) in &exe.report().fallbacks {
+        *ops.entry(op.clone()).or_default() += n;
+    }
+    drop(ops);
     exe.run(feeds).map_err(|e| format!("run: {e}"))
 }
 
@@ -411,6 +419,13 @@ fn report(results: &BTreeMap<String, (String, Outcomes)>, total: usize, filtered
     let listed: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!("compiled kernels over the suite: {}", listed.join(", "));
     drop(kinds);
+    let ops = FALLBACK_OPS.lock().unwrap_or_else(|e| e.into_inner());
+    let listed: Vec<String> = ops.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!(
+        "interpreter fallbacks over the suite, by op: {}",
+        listed.join(", ")
+    );
+    drop(ops);
     if !new.is_empty() {
         println!("{} passing cases are not on the expected-pass list (KILN_CONFORMANCE_UPDATE=1 adds them)", new.len());
     }

@@ -7,6 +7,8 @@ use kiln_models::onnx::proto::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
     TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
+pub mod compiled;
+
 use prost::Message;
 use std::process::{Command, Output};
 

@@ -14,8 +14,9 @@
 //!   the op gives the first `n_outputs` parts). Without `split` the dim is cut
 //!   into `n_outputs` chunks of `ceil(d / n)`, the last one smaller.
 //!
-//! Submodules: `slice` (Slice, Pad, CenterCropPad) and `layout` (DepthToSpace,
-//! SpaceToDepth, Trilu, EyeLike, Range, ReverseSequence).
+//! Submodules: `slice` (Slice, Pad, CenterCropPad), `layout` (DepthToSpace,
+//! SpaceToDepth, Trilu, EyeLike, Range, ReverseSequence) and `axis_map`
+//! (separable index maps of the movement ops, for copy kernels).
 
 use super::util::{arity, broadcast_shapes, broadcast_to, norm_axes, norm_axis};
 use crate::{
@@ -23,6 +24,7 @@ use crate::{
     TensorType,
 };
 
+pub mod axis_map;
 mod layout;
 mod slice;
 
@@ -181,7 +183,7 @@ fn unsqueeze_shape(a: &Attrs, x: &[usize]) -> Result<Vec<usize>> {
         .collect())
 }
 
-fn transpose_perm(a: &Attrs, r: usize) -> Result<Vec<usize>> {
+pub(super) fn transpose_perm(a: &Attrs, r: usize) -> Result<Vec<usize>> {
     match a.opt_ints("perm")? {
         None => Ok((0..r).rev().collect()),
         Some(p) => {
@@ -200,14 +202,14 @@ fn transpose(a: &Attrs, x: &Tensor) -> Result<Tensor> {
     })
 }
 
-fn expand_shape(a: &Attrs, x: &[usize]) -> Result<Vec<usize>> {
+pub(super) fn expand_shape(a: &Attrs, x: &[usize]) -> Result<Vec<usize>> {
     let s = to_dims(&a.ints("shape")?, "Expand")?;
     let out = broadcast_shapes(&[x, &s])?;
     check_numel(&out)?;
     Ok(out)
 }
 
-fn tile_shape(a: &Attrs, x: &[usize]) -> Result<Vec<usize>> {
+pub(super) fn tile_shape(a: &Attrs, x: &[usize]) -> Result<Vec<usize>> {
     let reps = to_dims(&a.ints("repeats")?, "Tile repeats")?;
     ensure!(
         reps.len() == x.len(),

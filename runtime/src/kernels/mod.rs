@@ -16,6 +16,7 @@ mod expr;
 pub(crate) mod fallback;
 mod gather;
 mod matmul;
+mod remap;
 mod rows;
 mod split;
 
@@ -54,6 +55,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("split", split::build),
         ("concat", concat::build),
         ("jit", expr::build),
+        ("copy", remap::build),
         ("cast", cast::build),
         ("interpreter", build_fallback),
     ]

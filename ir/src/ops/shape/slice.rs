@@ -29,7 +29,7 @@ fn axes_of(a: &Attrs, n: usize, rank: usize) -> Result<Vec<usize>> {
 }
 
 /// Per dim: (first input index, step, output length).
-fn slice_plan(a: &Attrs, x: &[usize]) -> Result<Vec<(i128, i128, usize)>> {
+pub(super) fn slice_plan(a: &Attrs, x: &[usize]) -> Result<Vec<(i128, i128, usize)>> {
     let (starts, ends) = (a.ints("starts")?, a.ints("ends")?);
     ensure!(
         starts.len() == ends.len(),
@@ -82,7 +82,7 @@ fn slice(a: &Attrs, x: &Tensor) -> Result<Tensor> {
 }
 
 /// Per dim: for each output coordinate, the input coordinate (or `None` for the constant).
-fn pad_maps(a: &Attrs, x: &[usize]) -> Result<Vec<Vec<Option<usize>>>> {
+pub(super) fn pad_maps(a: &Attrs, x: &[usize]) -> Result<Vec<Vec<Option<usize>>>> {
     let pads = a.ints("pads")?;
     ensure!(
         pads.len() % 2 == 0,
@@ -155,7 +155,7 @@ fn pad(a: &Attrs, x: &Tensor) -> Result<Tensor> {
 }
 
 /// Per dim: (output size, signed offset from output to input coordinate).
-fn crop_pad_plan(a: &Attrs, x: &[usize]) -> Result<Vec<(usize, i64)>> {
+pub(super) fn crop_pad_plan(a: &Attrs, x: &[usize]) -> Result<Vec<(usize, i64)>> {
     let target = to_dims(&a.ints("shape")?, "CenterCropPad shape")?;
     let axes = axes_of(a, target.len(), x.len())?;
     ensure!(
