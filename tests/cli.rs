@@ -225,3 +225,48 @@ fn explain_derive_prints_merged_qkv_chain() {
         "{out}"
     );
 }
+
+#[test]
+fn run_and_bench_bind_inputs_the_model_needs_at_compile_time() {
+    // y = Reshape(x, s): `s` decides y's shape, so `kiln run` specialises on it.
+    let d = temp_dir("cli-bind");
+    let m = model(
+        vec![node("Reshape", "r", &["x", "s"], &["y"])],
+        vec![
+            value_info("x", FLOAT, &[2, 3]),
+            value_info("s", INT64, &[2]),
+        ],
+        vec![value_info("y", FLOAT, &[3, 2])],
+        vec![],
+    );
+    let p = write_model(&d, "reshape.onnx", &m);
+    let x = kiln_ir::Tensor::from_vec(vec![2, 3], vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+    kiln_ir::npy::save(d.join("x.npy"), &x).unwrap();
+    let s = kiln_ir::Tensor::from_vec(vec![2], vec![3i64, 2]).unwrap();
+    kiln_ir::npy::save(d.join("s.npy"), &s).unwrap();
+    let want = x.clone().reshape(vec![3, 2]).unwrap();
+    kiln_ir::npy::save(d.join("want.npy"), &want).unwrap();
+    let (xi, si) = (
+        format!("x={}", d.join("x.npy").display()),
+        format!("s={}", d.join("s.npy").display()),
+    );
+    let expect = format!("y={}", d.join("want.npy").display());
+    let o = kiln(&[
+        "run",
+        p.to_str().unwrap(),
+        "--input",
+        &xi,
+        "--input",
+        &si,
+        "--expect",
+        &expect,
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("f32[3, 2]"), "{out}");
+    let o = kiln(&["bench", p.to_str().unwrap(), "--input", &si, "--iters", "2"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    // Without s the reshape cannot be compiled: a clear error, no panic.
+    let o = kiln(&["run", p.to_str().unwrap(), "--input", &xi]);
+    assert_user_error(&o, &["Reshape"]);
+}

@@ -109,9 +109,11 @@ pub fn run(a: Args) -> Result<()> {
         .collect();
     let opts = ImportOptions {
         input_shapes: shapes,
+        input_values: given.clone(),
         ..Default::default()
     };
     let m = kiln_models::onnx::load(&a.model, &opts)?;
+    let given = super::run::bind_inputs(&m.graph, given);
     let (inputs, random_inputs) = feeds(&m.graph, given)?;
     let (engine, compile_ms) = super::engine::Engine::new(&m.graph, &a.engine)?;
     for _ in 0..a.warmup {

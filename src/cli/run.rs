@@ -91,13 +91,18 @@ pub fn run(a: Args) -> Result<()> {
         .iter()
         .map(|(n, t)| (n.clone(), t.shape().to_vec()))
         .collect();
+    // Inputs the model needs at compile time (a Reshape's shape, Resize's
+    // sizes, split sizes...) are specialised on the given values; the rest
+    // stay inputs.
     let opts = ImportOptions {
         input_shapes: shapes,
+        input_values: inputs.clone(),
         ..Default::default()
     };
     let t0 = Instant::now();
     let m = kiln_models::onnx::load(&a.model, &opts)?;
     let import_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let inputs = bind_inputs(&m.graph, inputs);
     let (engine, compile_ms) = super::engine::Engine::new(&m.graph, &a.engine)?;
     let t1 = Instant::now();
     let outs = engine
@@ -172,6 +177,26 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Keeps the inputs that are still graph inputs after import; the others
+/// were specialised into constants (logged).
+pub(super) fn bind_inputs(
+    g: &kiln_ir::Graph,
+    mut inputs: HashMap<String, Tensor>,
+) -> HashMap<String, Tensor> {
+    let live: HashMap<String, Tensor> = g
+        .inputs()
+        .iter()
+        .filter_map(|&v| {
+            let name = &g.value(v).name;
+            inputs.remove_entry(name)
+        })
+        .collect();
+    for name in inputs.keys() {
+        tracing::info!(input = %name, "bound at compile time (the model needs its value to compile)");
+    }
+    live
 }
 
 /// Max absolute difference and max |expected|; shapes and dtypes must match.
