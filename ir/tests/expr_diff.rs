@@ -253,6 +253,21 @@ fn reductions() {
     );
     check(Op::new("GlobalAveragePool"), &[(F, &[2, 3, 5, 7], S)]);
     check(Op::new("GlobalAveragePool"), &[(F, &[1, 2, 4], S)]);
+    for (k, gen) in [
+        ("ReduceL1", S),
+        ("ReduceL2", S),
+        ("ReduceSumSquare", S),
+        ("ReduceLogSum", Gen::Positive),
+    ] {
+        let x: In = (F, &[2, 3, 5], gen);
+        check(Op::new(k), &[x]);
+        check(
+            Op::new(k)
+                .with("axes", Attr::Ints(vec![2]))
+                .with("keepdims", Attr::Int(0)),
+            &[x],
+        );
+    }
 }
 
 #[test]

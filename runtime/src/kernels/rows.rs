@@ -1,12 +1,17 @@
-//! Row kernels over the last axis: `Softmax` and `LayerNormalization` (f32),
-//! each one fused kernel (max, exp, sum and scale; mean, variance, scale and
-//! shift), and `GlobalAveragePool` as row means over each channel's plane.
+//! Row kernels: `Softmax` and `LayerNormalization` (f32), each one fused
+//! kernel (max, exp, sum and scale; mean, variance, scale and shift), and
+//! `GlobalAveragePool` as row means over each channel's plane. Softmax over
+//! the last axis takes the row kernel; `LogSoftmax`, and `Softmax` over any
+//! other axis (or over trailing axes, opsets 1-12), the axis kernel.
+//! LayerNormalization normalises over every axis from `axis` on as rows.
 
 use super::Built;
 use crate::fusion::Group;
 use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result};
-use kiln_codegen::cpu::kernels::{layer_norm_rows_f32, mean_rows_f32, softmax_rows_f32};
+use kiln_codegen::cpu::kernels::{
+    layer_norm_rows_f32, mean_rows_f32, softmax_axis_f32, softmax_rows_f32, AxisShape, SoftmaxKind,
+};
 use kiln_ir::{DType, Graph, Node};
 
 struct Softmax {
@@ -62,6 +67,57 @@ impl Kernel for Softmax {
     }
 }
 
+struct SoftmaxAxis {
+    shape: AxisShape,
+    kind: SoftmaxKind,
+    node: String,
+}
+
+impl Kernel for SoftmaxAxis {
+    fn describe(&self) -> String {
+        let k = match self.kind {
+            SoftmaxKind::Softmax => "softmax",
+            SoftmaxKind::LogSoftmax => "log_softmax",
+        };
+        format!("{k}[axis]")
+    }
+    fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
+        softmax_axis_f32(io.in_f32(0), io.out_f32(0), self.shape, self.kind, threads)
+            .map_err(super::kernel_err(&self.node))
+    }
+}
+
+/// `[outer, len, inner]` of a Softmax-family node's f32 input and output.
+fn axis_shape(g: &Graph, n: &Node) -> Result<Option<AxisShape>> {
+    let f32s = n.inputs.len() == 1
+        && n.outputs.len() == 1
+        && g.value(n.inputs[0]).ty.dtype == DType::F32
+        && g.value(n.outputs[0]).ty.dtype == DType::F32;
+    let ty = &g.value(n.inputs[0]).ty;
+    let rank = ty.rank() as i64;
+    let axis = n.op.attrs.int_or("axis", -1)?;
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if !f32s || !(0..rank).contains(&axis) {
+        return Ok(None);
+    }
+    let a = axis as usize;
+    let outer = ty.shape[..a].iter().product();
+    let shape = if n.op.attrs.int_or("coerce_2d", 0)? != 0 {
+        AxisShape {
+            outer,
+            len: ty.shape[a..].iter().product(),
+            inner: 1,
+        }
+    } else {
+        AxisShape {
+            outer,
+            len: ty.shape[a],
+            inner: ty.shape[a + 1..].iter().product(),
+        }
+    };
+    Ok(Some(shape))
+}
+
 impl Kernel for LayerNorm {
     fn describe(&self) -> String {
         "layer_norm[rows]".into()
@@ -74,20 +130,20 @@ impl Kernel for LayerNorm {
     }
 }
 
-/// Rows and columns when `axis` (possibly negative) is the last axis of `n`'s
-/// f32 input and every value of the node is f32.
-fn last_axis_rows(g: &Graph, n: &Node, default_axis: i64) -> Result<Option<(usize, usize)>> {
+/// Rows and columns of a LayerNormalization: every value f32, one output,
+/// normalised over the axes from `axis` on.
+fn norm_rows(g: &Graph, n: &Node) -> Result<Option<(usize, usize)>> {
     if n.outputs.len() != 1 || n.inputs.iter().any(|&v| g.value(v).ty.dtype != DType::F32) {
         return Ok(None);
     }
     let ty = &g.value(n.inputs[0]).ty;
     let rank = ty.rank() as i64;
-    let axis = n.op.attrs.int_or("axis", default_axis)?;
-    if rank == 0 || (axis != rank - 1 && axis != -1) || g.value(n.outputs[0]).ty.dtype != DType::F32
-    {
+    let axis = n.op.attrs.int_or("axis", -1)?;
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank).contains(&axis) || g.value(n.outputs[0]).ty.dtype != DType::F32 {
         return Ok(None);
     }
-    let cols = ty.shape[ty.rank() - 1];
+    let cols: usize = ty.shape[axis as usize..].iter().product();
     Ok(Some((ty.numel() / cols.max(1), cols)))
 }
 
@@ -98,16 +154,34 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     }
     let node = n.name.clone();
     let kernel: Box<dyn Kernel> = match n.op.kind.as_str() {
-        "Softmax" => match last_axis_rows(g, n, -1)? {
-            Some((rows, cols)) => Box::new(Softmax { rows, cols, node }),
-            None => return Ok(None),
-        },
+        "Softmax" | "LogSoftmax" => {
+            let Some(shape) = axis_shape(g, n)? else {
+                return Ok(None);
+            };
+            match n.op.kind.as_str() {
+                "Softmax" if shape.inner == 1 => Box::new(Softmax {
+                    rows: shape.outer,
+                    cols: shape.len,
+                    node,
+                }),
+                "Softmax" => Box::new(SoftmaxAxis {
+                    shape,
+                    kind: SoftmaxKind::Softmax,
+                    node,
+                }),
+                _ => Box::new(SoftmaxAxis {
+                    shape,
+                    kind: SoftmaxKind::LogSoftmax,
+                    node,
+                }),
+            }
+        }
         "GlobalAveragePool" => match pool_rows(g, n) {
             Some((rows, cols)) => Box::new(MeanRows { rows, cols, node }),
             None => return Ok(None),
         },
         "LayerNormalization" => {
-            let Some((rows, cols)) = last_axis_rows(g, n, -1)? else {
+            let Some((rows, cols)) = norm_rows(g, n)? else {
                 return Ok(None);
             };
             let per_col = |i: usize| n.inputs.get(i).map(|&v| g.value(v).ty.numel() == cols);

@@ -7,7 +7,8 @@
 //!   else im2col + GEMM per group; [`DepthwisePointwise`] fuses a depthwise
 //!   convolution with the 1×1 convolution reading it, band by band.
 //! - [`softmax_rows_f32`], [`layer_norm_rows_f32`]: row kernels over the last axis;
-//!   [`mean_rows_f32`]: row means (global average pooling).
+//!   [`mean_rows_f32`]: row means (global average pooling);
+//!   [`softmax_axis_f32`]: softmax and log-softmax along any axis.
 //!
 //! Every kernel has an AVX-512 path (picked at run time) and a portable path;
 //! the GEMM tiles (matmul, 1×1 and im2col convolutions) also have AVX2+FMA.
@@ -36,6 +37,7 @@ mod packed;
 mod par;
 mod pointwise_t;
 mod rows;
+mod softmax_axis;
 #[cfg(target_arch = "x86_64")]
 mod split_rows;
 mod tile;
@@ -50,6 +52,7 @@ pub use mean::mean_rows_f32;
 pub use packed::PackedMatmul;
 pub use par::PAR_MIN_FLOPS;
 pub use rows::{layer_norm_rows_f32, softmax_rows_f32};
+pub use softmax_axis::{softmax_axis_f32, AxisShape, SoftmaxKind};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

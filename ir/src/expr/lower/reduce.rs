@@ -1,10 +1,10 @@
-//! Reductions along axes (ReduceSum/Mean/Max/Min/Prod with `axes`,
+//! Reductions along axes (ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum with `axes`,
 //! `keepdims`, `noop_with_empty_axes`) and GlobalAveragePool, for float
 //! dtypes. Means divide the sum in the epilogue.
 
 use super::elementwise::plain_float;
 use super::{Ctx, Rule};
-use crate::expr::scalar::{BinaryOp, ScalarExpr as S};
+use crate::expr::scalar::{BinaryOp, ScalarExpr as S, UnaryOp};
 use crate::expr::tensor::{Iter, ReduceKind, Reduction};
 use crate::expr::{AffineExpr as A, TensorExpr};
 use crate::ops::util::norm_axes;
@@ -46,7 +46,8 @@ fn mean_epilogue(e: &mut TensorExpr) {
 
 fn reduce(c: &Ctx) -> Result<Option<TensorExpr>> {
     let kind = match c.node.op.kind.as_str() {
-        "ReduceSum" | "ReduceMean" => ReduceKind::Sum,
+        "ReduceSum" | "ReduceMean" | "ReduceL1" | "ReduceL2" | "ReduceSumSquare"
+        | "ReduceLogSum" => ReduceKind::Sum,
         "ReduceMax" => ReduceKind::Max,
         "ReduceMin" => ReduceKind::Min,
         "ReduceProd" => ReduceKind::Prod,
@@ -64,8 +65,17 @@ fn reduce(c: &Ctx) -> Result<Option<TensorExpr>> {
         mask[a] = true;
     }
     let mut e = reduce_over(c, &mask, keep, kind);
-    if c.node.op.kind == "ReduceMean" {
-        mean_epilogue(&mut e);
+    let square = |x: S| S::binary(BinaryOp::Mul, x.clone(), x);
+    match c.node.op.kind.as_str() {
+        "ReduceMean" => mean_epilogue(&mut e),
+        "ReduceL1" => e.body = S::unary(UnaryOp::Abs, e.body),
+        "ReduceSumSquare" => e.body = square(e.body),
+        "ReduceL2" => {
+            e.body = square(e.body);
+            e.epilogue = Some(S::unary(UnaryOp::Sqrt, S::Acc));
+        }
+        "ReduceLogSum" => e.epilogue = Some(S::unary(UnaryOp::Log, S::Acc)),
+        _ => {}
     }
     Ok(Some(e))
 }
@@ -87,6 +97,10 @@ pub(super) fn register(r: &mut HashMap<&'static str, Rule>) {
         "ReduceMax",
         "ReduceMin",
         "ReduceProd",
+        "ReduceL1",
+        "ReduceL2",
+        "ReduceSumSquare",
+        "ReduceLogSum",
     ] {
         r.insert(k, reduce as Rule);
     }
