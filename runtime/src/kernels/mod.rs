@@ -16,6 +16,7 @@ mod expr;
 pub(crate) mod fallback;
 mod gather;
 mod matmul;
+mod norm;
 mod remap;
 mod rows;
 mod split;
@@ -50,6 +51,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("conv pair", conv_pair::build),
         ("matmul", matmul::build),
         ("rows", rows::build),
+        ("norm", norm::build),
         ("attention", attention::build),
         ("gather", gather::build),
         ("split", split::build),

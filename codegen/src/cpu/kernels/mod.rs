@@ -8,7 +8,8 @@
 //!   convolution with the 1×1 convolution reading it, band by band.
 //! - [`softmax_rows_f32`], [`layer_norm_rows_f32`]: row kernels over the last axis;
 //!   [`mean_rows_f32`]: row means (global average pooling);
-//!   [`softmax_axis_f32`]: softmax and log-softmax along any axis.
+//!   [`softmax_axis_f32`]: softmax and log-softmax along any axis;
+//!   [`group_norm_f32`]: group and instance normalization.
 //!
 //! Every kernel has an AVX-512 path (picked at run time) and a portable path;
 //! the GEMM tiles (matmul, 1×1 and im2col convolutions) also have AVX2+FMA.
@@ -30,6 +31,7 @@ mod epilogue;
 mod erf;
 mod exp;
 mod gemv;
+mod group_norm;
 mod im2col;
 mod matmul;
 mod mean;
@@ -47,6 +49,7 @@ mod tile_avx2;
 pub use conv::{Conv2d, Conv2dDesc};
 pub use dw_pw::DepthwisePointwise;
 pub use epilogue::{Activation, Epilogue};
+pub use group_norm::{group_norm_f32, GroupNormDesc};
 pub use matmul::{matmul_f32, MatmulDesc};
 pub use mean::mean_rows_f32;
 pub use packed::PackedMatmul;

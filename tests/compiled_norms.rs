@@ -1,4 +1,4 @@
-//! Softmax, LogSoftmax and LayerNormalization on any axis run compiled
+//! Softmax, LogSoftmax, Layer/Instance/GroupNormalization on any axis run compiled
 //! (row or axis kernels), equal to the interpreter.
 
 mod common;
@@ -38,4 +38,33 @@ fn layer_norm_over_trailing_axes() {
     );
     let exe = check(&g);
     assert_eq!(kernels(&exe), vec!["layer_norm[rows]".to_string()]);
+}
+
+#[test]
+fn instance_and_group_norm() {
+    let g = graph(
+        "  input x: f32[2,6,5,7]
+  input s: f32[6]
+  input b: f32[6]
+  node n = InstanceNormalization{epsilon=0.001}(x, s, b) -> y: f32[2,6,5,7]
+  output y",
+    );
+    assert_eq!(kernels(&check(&g)), vec!["instance_norm[rows]".to_string()]);
+    let g = graph(
+        "  input x: f32[2,6,5,7]
+  input s: f32[6]
+  input b: f32[6]
+  node n = GroupNormalization{num_groups=3}(x, s, b) -> y: f32[2,6,5,7]
+  output y",
+    );
+    assert_eq!(kernels(&check(&g)), vec!["group_norm[rows]".to_string()]);
+    // Opset 18's form: one scale and bias per group, constants.
+    let g = graph(
+        "  input x: f32[1,6,9]
+  const s: f32[2] = [0.5, 2.0]
+  const b: f32[2] = [-1.0, 0.25]
+  node n = GroupNormalization{num_groups=2}(x, s, b) -> y: f32[1,6,9]
+  output y",
+    );
+    assert_eq!(kernels(&check(&g)), vec!["group_norm[rows]".to_string()]);
 }
