@@ -68,3 +68,18 @@ fn instance_and_group_norm() {
     );
     assert_eq!(kernels(&check(&g)), vec!["group_norm[rows]".to_string()]);
 }
+
+#[test]
+fn argmax_and_argmin_on_any_axis() {
+    for (node, out) in [
+        ("ArgMax{axis=1}", "i64[2,1,6]"),
+        ("ArgMin{axis=-1, keepdims=0}", "i64[2,5]"),
+        ("ArgMax{axis=0, select_last_index=1}", "i64[1,5,6]"),
+    ] {
+        let g = graph(&format!(
+            "  input x: f32[2,5,6]\n  node n = {node}(x) -> y: {out}\n  output y"
+        ));
+        let exe = check(&g);
+        assert!(kernels(&exe)[0].starts_with("arg"), "{:?}", kernels(&exe));
+    }
+}

@@ -51,6 +51,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("conv pair", conv_pair::build),
         ("matmul", matmul::build),
         ("rows", rows::build),
+        ("arg", rows::build_arg),
         ("norm", norm::build),
         ("attention", attention::build),
         ("gather", gather::build),

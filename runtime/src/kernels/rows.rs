@@ -3,14 +3,16 @@
 //! `GlobalAveragePool` as row means over each channel's plane. Softmax over
 //! the last axis takes the row kernel; `LogSoftmax`, and `Softmax` over any
 //! other axis (or over trailing axes, opsets 1-12), the axis kernel.
-//! LayerNormalization normalises over every axis from `axis` on as rows.
+//! LayerNormalization normalises over every axis from `axis` on as rows;
+//! ArgMax/ArgMin scan any axis ([`build_arg`]).
 
 use super::Built;
 use crate::fusion::Group;
 use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{
-    layer_norm_rows_f32, mean_rows_f32, softmax_axis_f32, softmax_rows_f32, AxisShape, SoftmaxKind,
+    arg_reduce_f32, layer_norm_rows_f32, mean_rows_f32, softmax_axis_f32, softmax_rows_f32,
+    ArgSpec, AxisShape, SoftmaxKind,
 };
 use kiln_ir::{DType, Graph, Node};
 
@@ -200,6 +202,64 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     };
     Ok(Some(Built {
         kernel,
+        inputs: n.inputs.clone(),
+        outputs: n.outputs.clone(),
+    }))
+}
+
+struct ArgReduce {
+    shape: AxisShape,
+    spec: ArgSpec,
+    node: String,
+}
+
+impl Kernel for ArgReduce {
+    fn describe(&self) -> String {
+        format!("arg{}[axis]", if self.spec.max { "max" } else { "min" })
+    }
+    fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
+        let n = io.outputs[0].ty.numel();
+        // SAFETY: output 0 holds n i64 values (checked at build time) and
+        // belongs to this step alone.
+        let out = unsafe { std::slice::from_raw_parts_mut(io.out_ptr(0) as *mut i64, n) };
+        arg_reduce_f32(io.in_f32(0), out, self.shape, self.spec, threads)
+            .map_err(super::kernel_err(&self.node))
+    }
+}
+
+/// ArgMax/ArgMin of an f32 input along `axis` (default 0) to i64.
+pub(crate) fn build_arg(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Option<Built>> {
+    let n = &g.nodes()[group.nodes[0]];
+    let max = n.op.kind == "ArgMax";
+    if !opts.dense_kernels || group.nodes.len() != 1 || !(max || n.op.kind == "ArgMin") {
+        return Ok(None);
+    }
+    let (x, y) = (&g.value(n.inputs[0]).ty, &g.value(n.outputs[0]).ty);
+    let rank = x.rank() as i64;
+    let axis = n.op.attrs.int_or("axis", 0)?;
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if x.dtype != DType::F32 || y.dtype != DType::I64 || !(0..rank).contains(&axis) {
+        return Ok(None);
+    }
+    let a = axis as usize;
+    let shape = AxisShape {
+        outer: x.shape[..a].iter().product(),
+        len: x.shape[a],
+        inner: x.shape[a + 1..].iter().product(),
+    };
+    if shape.len == 0 || y.numel() != shape.outer * shape.inner {
+        return Ok(None);
+    }
+    let spec = ArgSpec {
+        max,
+        select_last: n.op.attrs.int_or("select_last_index", 0)? != 0,
+    };
+    Ok(Some(Built {
+        kernel: Box::new(ArgReduce {
+            shape,
+            spec,
+            node: n.name.clone(),
+        }),
         inputs: n.inputs.clone(),
         outputs: n.outputs.clone(),
     }))

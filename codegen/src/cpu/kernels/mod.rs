@@ -9,7 +9,8 @@
 //! - [`softmax_rows_f32`], [`layer_norm_rows_f32`]: row kernels over the last axis;
 //!   [`mean_rows_f32`]: row means (global average pooling);
 //!   [`softmax_axis_f32`]: softmax and log-softmax along any axis;
-//!   [`group_norm_f32`]: group and instance normalization.
+//!   [`group_norm_f32`]: group and instance normalization;
+//!   [`arg_reduce_f32`]: ArgMax/ArgMin along any axis.
 //!
 //! Every kernel has an AVX-512 path (picked at run time) and a portable path;
 //! the GEMM tiles (matmul, 1×1 and im2col convolutions) also have AVX2+FMA.
@@ -17,6 +18,7 @@
 //! about that many rayon tasks on the current pool, but only when the work is
 //! large enough to pay for waking threads (see [`PAR_MIN_FLOPS`]).
 
+mod arg_reduce;
 mod conv;
 mod depthwise;
 #[cfg(target_arch = "x86_64")]
@@ -46,6 +48,7 @@ mod tile;
 #[cfg(target_arch = "x86_64")]
 mod tile_avx2;
 
+pub use arg_reduce::{arg_reduce_f32, ArgSpec};
 pub use conv::{Conv2d, Conv2dDesc};
 pub use dw_pw::DepthwisePointwise;
 pub use epilogue::{Activation, Epilogue};
