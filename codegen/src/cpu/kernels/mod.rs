@@ -8,6 +8,8 @@
 //!   convolution with the 1×1 convolution reading it, band by band.
 //! - [`softmax_rows_f32`], [`layer_norm_rows_f32`]: row kernels over the last axis;
 //!   [`mean_rows_f32`]: row means (global average pooling).
+//! - [`Recurrent`]: RNN/GRU/LSTM layers (one input-projection GEMM, then a
+//!   small GEMM and a fused cell pass per time step).
 //!
 //! Every kernel has an AVX-512 path (picked at run time) and a portable path;
 //! the GEMM tiles (matmul, 1×1 and im2col convolutions) also have AVX2+FMA.
@@ -35,6 +37,8 @@ mod mean;
 mod packed;
 mod par;
 mod pointwise_t;
+mod recurrent;
+mod recurrent_cell;
 mod rows;
 #[cfg(target_arch = "x86_64")]
 mod split_rows;
@@ -49,6 +53,10 @@ pub use matmul::{matmul_f32, MatmulDesc};
 pub use mean::mean_rows_f32;
 pub use packed::PackedMatmul;
 pub use par::PAR_MIN_FLOPS;
+pub use recurrent::{
+    Recurrent, RecurrentAct, RecurrentCell, RecurrentDesc, RecurrentIo, RecurrentKnobs,
+    RecurrentWeights,
+};
 pub use rows::{layer_norm_rows_f32, softmax_rows_f32};
 
 use std::sync::atomic::{AtomicBool, Ordering};
