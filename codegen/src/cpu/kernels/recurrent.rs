@@ -16,6 +16,7 @@
 use super::epilogue::{Activation, Epilogue};
 use super::matmul::{matmul_f32, MatmulDesc};
 use super::packed::PackedMatmul;
+use super::par::{split, SendPtr};
 pub use super::recurrent_cell::RecurrentAct;
 use super::recurrent_cell::{run_pass, Pass, State, Step};
 use super::{invalid, need};
@@ -75,16 +76,24 @@ pub struct RecurrentDesc {
 pub struct RecurrentKnobs {
     /// Prepack `W` and `R` into GEMM panels (for constant weights).
     pub prepack: bool,
-    /// Per-step `H·R^T` multiply-adds from which a step's GEMM may use more
-    /// than one thread (below, waking threads costs more than a step).
+    /// Per-step `H·R^T` multiply-adds (batch 1) from which `R` is split into
+    /// `step_parts` column blocks that threads share each step (below,
+    /// waking threads costs more than a step saves). Default 2^19 (`R` of
+    /// 2 MiB, one core's L2 on the 2-core Xeon measured with
+    /// `codegen/benches/recurrent.rs`: a GRU with hidden 512 (`R` 3 MiB)
+    /// went from 1.72 to 0.41 ms (min) split on 2 threads, while hidden 128
+    /// and 256 got slower split).
     pub step_par_min_macs: usize,
+    /// Column blocks of a split `R` (threads take whole blocks).
+    pub step_parts: usize,
 }
 
 impl Default for RecurrentKnobs {
     fn default() -> Self {
         RecurrentKnobs {
             prepack: true,
-            step_par_min_macs: 1 << 20,
+            step_par_min_macs: 1 << 19,
+            step_parts: 4,
         }
     }
 }
@@ -170,13 +179,70 @@ impl Mat {
     }
 }
 
+/// `R^T` of a step, whole or in column blocks `(first column, block)`.
+#[derive(Debug, Clone)]
+struct StepMat {
+    parts: Vec<(usize, Mat)>,
+}
+
+impl StepMat {
+    /// `r` (n×k); split in `parts` column blocks when `parts > 1`.
+    fn new(
+        r: &[f32],
+        n: usize,
+        k: usize,
+        parts: usize,
+        pack: bool,
+    ) -> Result<StepMat, CodegenError> {
+        let per = n.div_ceil(parts.max(1));
+        let parts = (0..n)
+            .step_by(per.max(1))
+            .map(|j0| {
+                let nb = per.min(n - j0);
+                Ok((j0, Mat::new(&r[j0 * k..], nb, k, None, pack)?))
+            })
+            .collect::<Result<_, CodegenError>>()?;
+        Ok(StepMat { parts })
+    }
+
+    /// `c = a·R^T` for `m` rows; blocks (only built for `m == 1`) run as
+    /// tasks on up to `threads` threads.
+    fn run(&self, a: &[f32], m: usize, c: &mut [f32], threads: usize) -> Result<(), CodegenError> {
+        if let [(_, whole)] = self.parts.as_slice() {
+            return whole.run(a, m, c, threads);
+        }
+        let out = SendPtr(c.as_mut_ptr());
+        let len = c.len();
+        let failed = std::sync::Mutex::new(None);
+        split(self.parts.len(), threads.min(self.parts.len()), |range| {
+            for p in range {
+                let (j0, mat) = &self.parts[p];
+                let n = match mat {
+                    Mat::Packed(pm) => pm.n(),
+                    Mat::Plain { n, .. } => *n,
+                };
+                debug_assert!(j0 + n <= len, "step block inside the output");
+                // SAFETY: blocks cover disjoint columns of the one output row.
+                let c = unsafe { std::slice::from_raw_parts_mut(out.get().add(*j0), n) };
+                if let Err(e) = mat.run(a, 1, c, 1) {
+                    *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                }
+            }
+        });
+        match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One direction's step weights.
 #[derive(Debug, Clone)]
 struct Dir {
     /// `R` (all gates; GRU without lbr: `z, r` only).
-    r: Mat,
+    r: StepMat,
     /// GRU without lbr: `R_h`.
-    r_h: Option<Mat>,
+    r_h: Option<StepMat>,
     /// LSTM peepholes (3·hidden), GRU lbr `Rb_h` (hidden), else empty.
     aux: Vec<f32>,
 }
@@ -224,6 +290,11 @@ impl Recurrent {
             v
         });
         let proj = Mat::new(wt.w, nd * gh, d.input, bias, knobs.prepack)?;
+        let parts = if d.batch == 1 && gh * hs >= knobs.step_par_min_macs {
+            knobs.step_parts.max(1)
+        } else {
+            1
+        };
         let mut dirs = Vec::with_capacity(nd);
         for di in 0..nd {
             let r = &wt.r[di * gh * hs..(di + 1) * gh * hs];
@@ -232,7 +303,7 @@ impl Recurrent {
                     linear_before_reset: false,
                 };
             let (rows, r_h) = if two_phase {
-                let rh = Mat::new(&r[2 * hs * hs..], hs, hs, None, knobs.prepack)?;
+                let rh = StepMat::new(&r[2 * hs * hs..], hs, hs, parts, knobs.prepack)?;
                 (2 * hs, Some(rh))
             } else {
                 (gh, None)
@@ -247,7 +318,7 @@ impl Recurrent {
                 _ => Vec::new(),
             };
             dirs.push(Dir {
-                r: Mat::new(r, rows, hs, None, knobs.prepack)?,
+                r: StepMat::new(r, rows, hs, parts, knobs.prepack)?,
                 r_h,
                 aux,
             });
