@@ -215,6 +215,14 @@ fn recurrent_nodes_compile_to_the_kernel_and_match_the_interpreter() {
                 optional: 1,
                 ..b.clone()
             },
+            // Batch 1 with R large enough (GRU, LSTM) for steps split over threads.
+            Case {
+                batch: 1,
+                hidden: 420,
+                input: 8,
+                seq: 3,
+                ..b.clone()
+            },
         ];
         for c in cases {
             check(&c);

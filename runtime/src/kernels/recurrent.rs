@@ -10,6 +10,7 @@
 use super::{const_f32, Built};
 use crate::fusion::Group;
 use crate::kernel::{Kernel, StepIo};
+use crate::uses::Uses;
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{
     Recurrent, RecurrentAct, RecurrentCell, RecurrentDesc, RecurrentIo, RecurrentKnobs,
@@ -30,8 +31,8 @@ struct RecurrentKernel {
     knobs: RecurrentKnobs,
     /// Node inputs present (3..=7): B at 3, initial_h at 4, initial_c at 5, P at 6.
     n_inputs: usize,
-    /// Node outputs: `Y`, then `Y_h`, then (LSTM) `Y_c`.
-    n_outputs: usize,
+    /// Which node outputs (`Y`, `Y_h`, `Y_c`) exist and are read.
+    wanted: [bool; 3],
     label: String,
     node: String,
 }
@@ -60,9 +61,9 @@ impl Kernel for RecurrentKernel {
             x: io.in_f32(0),
             h0: opt(4),
             c0: opt(5),
-            y: Some(io.out_f32(0)),
-            y_h: (self.n_outputs > 1).then(|| io.out_f32(1)),
-            y_c: (self.n_outputs > 2).then(|| io.out_f32(2)),
+            y: self.wanted[0].then(|| io.out_f32(0)),
+            y_h: self.wanted[1].then(|| io.out_f32(1)),
+            y_c: self.wanted[2].then(|| io.out_f32(2)),
         };
         let scratch = io.scratch_f32(self.desc().scratch_len());
         match &self.layer {
@@ -138,13 +139,23 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
             layer,
             knobs,
             n_inputs: n.inputs.len(),
-            n_outputs: n.outputs.len(),
+            wanted: wanted(g, n),
             label,
             node: n.name.clone(),
         }),
         inputs: n.inputs.clone(),
         outputs: n.outputs.clone(),
     }))
+}
+
+/// Outputs the node has that a node or the graph reads (others are left unwritten).
+fn wanted(g: &Graph, n: &Node) -> [bool; 3] {
+    let uses = Uses::new(g);
+    let mut w = [false; 3];
+    for (k, &v) in n.outputs.iter().enumerate().take(3) {
+        w[k] = uses.is_output(v) || !uses.readers(v).is_empty();
+    }
+    w
 }
 
 /// The layer's description from the node's attributes and types (`None`
