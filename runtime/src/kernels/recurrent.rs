@@ -123,7 +123,8 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
                 Err(_) => return Ok(None),
             }
         }
-        _ => Layer::Dynamic(desc),
+        _ if desc.check().is_ok() => Layer::Dynamic(desc),
+        _ => return Ok(None),
     };
     let label = format!(
         "recurrent[{}{}]",

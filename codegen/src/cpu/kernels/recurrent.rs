@@ -343,6 +343,12 @@ impl Recurrent {
 }
 
 impl RecurrentDesc {
+    /// Fails when the description is inconsistent (directions, sizes,
+    /// activation count, `sequence_lens`, a negative clip).
+    pub fn check(&self) -> Result<(), CodegenError> {
+        check_desc(self)
+    }
+
     /// f32 scratch values a [`Recurrent`] of this shape needs per run.
     pub fn scratch_len(&self) -> usize {
         let gh = self.cell.gates() * self.hidden;
