@@ -522,85 +522,92 @@ impl Recurrent {
         threads: usize,
     ) -> Result<(), CodegenError> {
         let d = &self.d;
-        let (hs, gh, nb) = (d.hidden, d.cell.gates() * d.hidden, d.batch);
+        let (hs, nb) = (d.hidden, d.batch);
         let dir = &self.dirs[di];
-        let reverse = di == 1 || d.reverse;
-        let acts = &d.acts[di * d.cell.acts()..(di + 1) * d.cell.acts()];
-        let clip = d.clip.unwrap_or(f32::INFINITY);
-        let macs = nb * gh * hs;
+        let macs = nb * d.cell.gates() * hs * hs;
         let step_threads = if macs >= self.knobs.step_par_min_macs {
             threads
         } else {
             1
         };
-        let len = |b: usize| d.seq_lens.as_ref().map_or(d.seq, |l| l[b]);
-        let longest = (0..nb).map(len).max().unwrap_or(0);
-        let (first, two) = match d.cell {
-            RecurrentCell::Rnn => (Pass::Rnn, false),
+        let first = match d.cell {
+            RecurrentCell::Rnn => Pass::Rnn,
             RecurrentCell::Gru {
                 linear_before_reset: true,
-            } => (Pass::GruLbr, false),
-            RecurrentCell::Gru { .. } => (Pass::GruZr, true),
-            RecurrentCell::Lstm { input_forget } => (Pass::Lstm(input_forget), false),
+            } => Pass::GruLbr,
+            RecurrentCell::Gru { .. } => Pass::GruZr,
+            RecurrentCell::Lstm { input_forget } => Pass::Lstm(input_forget),
         };
         let hdir = di * nb * hs;
-        let hr_w = if two { 2 * hs } else { gh };
-        // (batch entry, time) of the entries still running at `step`.
-        let active = |step: usize| {
-            (0..nb)
-                .filter(move |&b| step < len(b))
-                .map(move |b| (b, if reverse { len(b) - 1 - step } else { step }))
-        };
+        let longest = (0..nb).map(|b| self.len(b)).max().unwrap_or(0);
         for step in 0..longest {
             dir.r
                 .run(&s.h[hdir..hdir + nb * hs], nb, s.hr, step_threads)?;
-            for (b, t) in active(step) {
-                let hb = hdir + b * hs;
-                let st = Step {
-                    xw: &s.xw[self.row(t, b) * d.dirs * gh + di * gh..][..gh],
-                    hr: &s.hr[b * hr_w..][..hr_w],
-                    clip,
-                    acts,
-                    aux: &dir.aux,
-                };
-                let mut state = State {
-                    h: &mut s.h[hb..hb + hs],
-                    c: &mut s.c[hb..hb + hs],
-                    z: &mut s.z[b * hs..][..hs],
-                    rh: &mut s.rh[b * hs..][..hs],
-                };
-                // SAFETY: every slice above holds what the pass reads and writes.
-                unsafe { run_pass(first, &st, &mut state, hs) };
-            }
-            if two {
-                let r_h = dir.r_h.as_ref().expect("two-phase GRU has R_h");
+            self.cells(first, di, step, s);
+            if let Some(r_h) = &dir.r_h {
                 r_h.run(s.rh, nb, s.hr, step_threads)?;
-                for (b, t) in active(step) {
-                    let hb = hdir + b * hs;
-                    let st = Step {
-                        xw: &s.xw[self.row(t, b) * d.dirs * gh + di * gh..][..gh],
-                        hr: &s.hr[b * hs..][..hs],
-                        clip,
-                        acts,
-                        aux: &[],
-                    };
-                    let mut state = State {
-                        h: &mut s.h[hb..hb + hs],
-                        c: &mut [],
-                        z: &mut s.z[b * hs..][..hs],
-                        rh: &mut [],
-                    };
-                    // SAFETY: phase two reads xw, hr, h and z (all present).
-                    unsafe { run_pass(Pass::GruH, &st, &mut state, hs) };
-                }
+                self.cells(Pass::GruH, di, step, s);
             }
             if let Some(y) = y.as_deref_mut() {
-                for (b, t) in active(step) {
+                for (b, t) in self.active(di, step) {
                     let hb = hdir + b * hs;
                     y[self.y_at(t, di, b)..][..hs].copy_from_slice(&s.h[hb..hb + hs]);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Steps of batch entry `b`.
+    fn len(&self, b: usize) -> usize {
+        self.d.seq_lens.as_ref().map_or(self.d.seq, |l| l[b])
+    }
+
+    /// (batch entry, time) of the entries of direction `di` still running at `step`.
+    fn active(&self, di: usize, step: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let reverse = di == 1 || self.d.reverse;
+        (0..self.d.batch)
+            .filter(move |&b| step < self.len(b))
+            .map(move |b| {
+                (
+                    b,
+                    if reverse {
+                        self.len(b) - 1 - step
+                    } else {
+                        step
+                    },
+                )
+            })
+    }
+
+    /// One cell pass over every running batch entry of direction `di`.
+    fn cells(&self, pass: Pass, di: usize, step: usize, s: &mut Scratch) {
+        let d = &self.d;
+        let (hs, gh) = (d.hidden, d.cell.gates() * d.hidden);
+        let hr_w = match pass {
+            Pass::GruZr => 2 * hs,
+            Pass::GruH => hs,
+            _ => gh,
+        };
+        let hdir = di * d.batch * hs;
+        for (b, t) in self.active(di, step) {
+            let hb = hdir + b * hs;
+            let st = Step {
+                xw: &s.xw[self.row(t, b) * d.dirs * gh + di * gh..][..gh],
+                hr: &s.hr[b * hr_w..][..hr_w],
+                clip: d.clip.unwrap_or(f32::INFINITY),
+                acts: &d.acts[di * d.cell.acts()..(di + 1) * d.cell.acts()],
+                aux: &self.dirs[di].aux,
+            };
+            let mut state = State {
+                h: &mut s.h[hb..hb + hs],
+                c: &mut s.c[hb..hb + hs],
+                z: &mut s.z[b * hs..][..hs],
+                rh: &mut s.rh[b * hs..][..hs],
+            };
+            // SAFETY: xw holds every gate, hr the `hr_w` values the pass
+            // reads, the state slices `hs` units and aux what the cell needs.
+            unsafe { run_pass(pass, &st, &mut state, hs) };
+        }
     }
 }
