@@ -17,6 +17,7 @@ pub(crate) mod fallback;
 mod gather;
 mod matmul;
 mod norm;
+mod recurrent;
 mod remap;
 mod rows;
 mod split;
@@ -57,6 +58,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("gather", gather::build),
         ("split", split::build),
         ("concat", concat::build),
+        ("recurrent", recurrent::build),
         ("jit", expr::build),
         ("copy", remap::build),
         ("cast", cast::build),

@@ -11,6 +11,8 @@
 //!   [`softmax_axis_f32`]: softmax and log-softmax along any axis;
 //!   [`group_norm_f32`]: group and instance normalization;
 //!   [`arg_reduce_f32`]: ArgMax/ArgMin along any axis.
+//! - [`Recurrent`]: RNN/GRU/LSTM layers (one input-projection GEMM, then a
+//!   small GEMM and a fused cell pass per time step).
 //!
 //! Every kernel has an AVX-512 path (picked at run time) and a portable path;
 //! the GEMM tiles (matmul, 1×1 and im2col convolutions) also have AVX2+FMA.
@@ -40,6 +42,8 @@ mod mean;
 mod packed;
 mod par;
 mod pointwise_t;
+mod recurrent;
+mod recurrent_cell;
 mod rows;
 mod softmax_axis;
 #[cfg(target_arch = "x86_64")]
@@ -57,6 +61,10 @@ pub use matmul::{matmul_f32, MatmulDesc};
 pub use mean::mean_rows_f32;
 pub use packed::PackedMatmul;
 pub use par::PAR_MIN_FLOPS;
+pub use recurrent::{
+    Recurrent, RecurrentAct, RecurrentCell, RecurrentDesc, RecurrentIo, RecurrentKnobs,
+    RecurrentWeights,
+};
 pub use rows::{layer_norm_rows_f32, softmax_rows_f32};
 pub use softmax_axis::{softmax_axis_f32, AxisShape, SoftmaxKind};
 
