@@ -83,3 +83,24 @@ fn argmax_and_argmin_on_any_axis() {
         assert!(kernels(&exe)[0].starts_with("arg"), "{:?}", kernels(&exe));
     }
 }
+
+#[test]
+fn cumsum_on_any_axis_in_every_direction() {
+    for dtype in ["f32", "i64", "i32"] {
+        for attrs in [
+            "axis=1",
+            "axis=-1, exclusive=1",
+            "axis=0, reverse=1",
+            "axis=2, exclusive=1, reverse=1",
+        ] {
+            let g = graph(&format!(
+                "  input x: {dtype}[2,5,6]\n  node n = CumSum{{{attrs}}}(x) -> y: {dtype}[2,5,6]\n  output y"
+            ));
+            assert_eq!(
+                kernels(&check(&g)),
+                vec!["cumsum[axis]".to_string()],
+                "{dtype} {attrs}"
+            );
+        }
+    }
+}

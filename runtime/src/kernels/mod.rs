@@ -53,6 +53,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("matmul", matmul::build),
         ("rows", rows::build),
         ("arg", rows::build_arg),
+        ("cumsum", rows::build_cumsum),
         ("norm", norm::build),
         ("attention", attention::build),
         ("gather", gather::build),

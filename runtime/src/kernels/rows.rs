@@ -4,15 +4,16 @@
 //! the last axis takes the row kernel; `LogSoftmax`, and `Softmax` over any
 //! other axis (or over trailing axes, opsets 1-12), the axis kernel.
 //! LayerNormalization normalises over every axis from `axis` on as rows;
-//! ArgMax/ArgMin scan any axis ([`build_arg`]).
+//! ArgMax/ArgMin scan any axis ([`build_arg`]); CumSum runs along any axis
+//! ([`build_cumsum`]).
 
 use super::Built;
 use crate::fusion::Group;
 use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{
-    arg_reduce_f32, layer_norm_rows_f32, mean_rows_f32, softmax_axis_f32, softmax_rows_f32,
-    ArgSpec, AxisShape, SoftmaxKind,
+    arg_reduce_f32, cumsum, layer_norm_rows_f32, mean_rows_f32, softmax_axis_f32, softmax_rows_f32,
+    ArgSpec, AxisShape, CumElem, CumSpec, SoftmaxKind,
 };
 use kiln_ir::{DType, Graph, Node};
 
@@ -258,6 +259,83 @@ pub(crate) fn build_arg(g: &Graph, group: &Group, opts: &CompileOptions) -> Resu
         kernel: Box::new(ArgReduce {
             shape,
             spec,
+            node: n.name.clone(),
+        }),
+        inputs: n.inputs.clone(),
+        outputs: n.outputs.clone(),
+    }))
+}
+
+struct CumSum {
+    shape: AxisShape,
+    spec: CumSpec,
+    dtype: DType,
+    node: String,
+}
+
+impl CumSum {
+    fn typed<T: CumElem>(&self, io: &StepIo<'_, '_>) -> Result<()> {
+        let n = io.outputs[0].ty.numel();
+        // SAFETY: input 0 and output 0 hold n elements of T (checked at build
+        // time); the output belongs to this step alone.
+        let (x, y) = unsafe {
+            (
+                std::slice::from_raw_parts(io.in_ptr(0) as *const T, n),
+                std::slice::from_raw_parts_mut(io.out_ptr(0) as *mut T, n),
+            )
+        };
+        cumsum(x, y, self.shape, self.spec).map_err(super::kernel_err(&self.node))
+    }
+}
+
+impl Kernel for CumSum {
+    fn describe(&self) -> String {
+        "cumsum[axis]".into()
+    }
+    fn run(&self, io: &mut StepIo<'_, '_>, _threads: usize) -> Result<()> {
+        match self.dtype {
+            DType::F32 => self.typed::<f32>(io),
+            DType::F64 => self.typed::<f64>(io),
+            DType::I32 => self.typed::<i32>(io),
+            _ => self.typed::<i64>(io),
+        }
+    }
+}
+
+/// CumSum (axis an attribute after import) of f32, f64, i32 or i64.
+pub(crate) fn build_cumsum(
+    g: &Graph,
+    group: &Group,
+    opts: &CompileOptions,
+) -> Result<Option<Built>> {
+    let n = &g.nodes()[group.nodes[0]];
+    if !opts.dense_kernels || group.nodes.len() != 1 || n.op.kind != "CumSum" || n.inputs.len() != 1
+    {
+        return Ok(None);
+    }
+    let x = &g.value(n.inputs[0]).ty;
+    let rank = x.rank() as i64;
+    let axis = n.op.attrs.int("axis")?;
+    let axis = if axis < 0 { axis + rank } else { axis };
+    let ok = matches!(x.dtype, DType::F32 | DType::F64 | DType::I32 | DType::I64);
+    if !ok || !(0..rank).contains(&axis) || g.value(n.outputs[0]).ty != *x {
+        return Ok(None);
+    }
+    let a = axis as usize;
+    let shape = AxisShape {
+        outer: x.shape[..a].iter().product(),
+        len: x.shape[a],
+        inner: x.shape[a + 1..].iter().product(),
+    };
+    let spec = CumSpec {
+        exclusive: n.op.attrs.int_or("exclusive", 0)? != 0,
+        reverse: n.op.attrs.int_or("reverse", 0)? != 0,
+    };
+    Ok(Some(Built {
+        kernel: Box::new(CumSum {
+            shape,
+            spec,
+            dtype: x.dtype,
             node: n.name.clone(),
         }),
         inputs: n.inputs.clone(),

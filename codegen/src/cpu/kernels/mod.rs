@@ -10,7 +10,7 @@
 //!   [`mean_rows_f32`]: row means (global average pooling);
 //!   [`softmax_axis_f32`]: softmax and log-softmax along any axis;
 //!   [`group_norm_f32`]: group and instance normalization;
-//!   [`arg_reduce_f32`]: ArgMax/ArgMin along any axis.
+//!   [`arg_reduce_f32`]: ArgMax/ArgMin along any axis; [`cumsum`]: CumSum.
 //! - [`Recurrent`]: RNN/GRU/LSTM layers (one input-projection GEMM, then a
 //!   small GEMM and a fused cell pass per time step).
 //!
@@ -22,6 +22,7 @@
 
 mod arg_reduce;
 mod conv;
+mod cumsum;
 mod depthwise;
 #[cfg(target_arch = "x86_64")]
 mod depthwise3x3;
@@ -54,6 +55,7 @@ mod tile_avx2;
 
 pub use arg_reduce::{arg_reduce_f32, ArgSpec};
 pub use conv::{Conv2d, Conv2dDesc};
+pub use cumsum::{cumsum, CumElem, CumSpec};
 pub use dw_pw::DepthwisePointwise;
 pub use epilogue::{Activation, Epilogue};
 pub use group_norm::{group_norm_f32, GroupNormDesc};
