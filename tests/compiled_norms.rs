@@ -104,3 +104,29 @@ fn cumsum_on_any_axis_in_every_direction() {
         }
     }
 }
+
+#[test]
+fn integer_arithmetic_and_comparisons_with_broadcasting() {
+    for dtype in ["i64", "i32"] {
+        for (op, out) in [
+            ("Add", dtype),
+            ("Sub", dtype),
+            ("Mul", dtype),
+            ("Div", dtype),
+            ("Mod", dtype),
+            ("Mod{fmod=1}", dtype),
+            ("Max", dtype),
+            ("Min", dtype),
+            ("Equal", "bool"),
+            ("Less", "bool"),
+            ("GreaterOrEqual", "bool"),
+        ] {
+            let g = graph(&format!(
+                "  input a: {dtype}[2,1,5]\n  input b: {dtype}[3,1]\n  node n = {op}(a, b) -> y: {out}[2,3,5]\n  output y"
+            ));
+            // i32 values are exact in f64: the JIT may take those maps.
+            let k = kernels(&check(&g));
+            assert!(k[0].starts_with("int[") || dtype == "i32", "{op}: {k:?}");
+        }
+    }
+}

@@ -15,6 +15,7 @@ pub(crate) mod epilogue;
 mod expr;
 pub(crate) mod fallback;
 mod gather;
+mod int_map;
 mod matmul;
 mod norm;
 mod recurrent;
@@ -61,6 +62,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("concat", concat::build),
         ("recurrent", recurrent::build),
         ("jit", expr::build),
+        ("int", int_map::build),
         ("copy", remap::build),
         ("cast", cast::build),
         ("interpreter", build_fallback),

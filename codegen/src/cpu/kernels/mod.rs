@@ -11,6 +11,7 @@
 //!   [`softmax_axis_f32`]: softmax and log-softmax along any axis;
 //!   [`group_norm_f32`]: group and instance normalization;
 //!   [`arg_reduce_f32`]: ArgMax/ArgMin along any axis; [`cumsum`]: CumSum.
+//! - [`int_binary`], [`int_compare`]: broadcasting i32/i64 arithmetic and comparisons.
 //! - [`Recurrent`]: RNN/GRU/LSTM layers (one input-projection GEMM, then a
 //!   small GEMM and a fused cell pass per time step).
 //!
@@ -38,6 +39,7 @@ mod exp;
 mod gemv;
 mod group_norm;
 mod im2col;
+mod int_binary;
 mod matmul;
 mod mean;
 mod packed;
@@ -59,6 +61,7 @@ pub use cumsum::{cumsum, CumElem, CumSpec};
 pub use dw_pw::DepthwisePointwise;
 pub use epilogue::{Activation, Epilogue};
 pub use group_norm::{group_norm_f32, GroupNormDesc};
+pub use int_binary::{int_binary, int_compare, Broadcast, IntElem, IntOp};
 pub use matmul::{matmul_f32, MatmulDesc};
 pub use mean::mean_rows_f32;
 pub use packed::PackedMatmul;
