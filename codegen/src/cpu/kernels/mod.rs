@@ -16,6 +16,8 @@
 //! large enough to pay for waking threads (see [`PAR_MIN_FLOPS`]).
 
 mod conv;
+mod conv3d;
+mod conv_transpose;
 mod depthwise;
 #[cfg(target_arch = "x86_64")]
 mod depthwise3x3;
@@ -43,6 +45,8 @@ mod tile;
 mod tile_avx2;
 
 pub use conv::{Conv2d, Conv2dDesc};
+pub use conv3d::{Conv3d, Conv3dDesc};
+pub use conv_transpose::{ConvTranspose, ConvTransposeDesc, ConvTransposeKnobs};
 pub use dw_pw::DepthwisePointwise;
 pub use epilogue::{Activation, Epilogue};
 pub use matmul::{matmul_f32, MatmulDesc};
