@@ -86,6 +86,50 @@ fn conv_desc(
     }
 }
 
+/// whisper_encoder_tiny's two Conv1d layers (as 1×k 2-D convolutions) and
+/// 1×1 convolutions with the same GEMM sizes (M = c_out, K = c_in·k, N = length).
+fn whisper() -> Vec<Case> {
+    let line = |c_in, w, c_out, k: usize, s| Conv2dDesc {
+        h: 1,
+        w,
+        kh: 1,
+        kw: k,
+        stride_h: 1,
+        stride_w: s,
+        pad_top: 0,
+        pad_bottom: 0,
+        pad_left: k / 2,
+        pad_right: k / 2,
+        ..conv_desc(c_in, 1, c_out, 1, 1, 1)
+    };
+    vec![
+        conv_case(
+            "conv1 k3",
+            line(80, 3000, 128, 3, 1),
+            Activation::Gelu,
+            false,
+        ),
+        conv_case(
+            "gemm M128 K240 N3000",
+            line(240, 3000, 128, 1, 1),
+            Activation::Gelu,
+            false,
+        ),
+        conv_case(
+            "conv2 k3 s2",
+            line(128, 3000, 128, 3, 2),
+            Activation::Gelu,
+            false,
+        ),
+        conv_case(
+            "gemm M128 K384 N1500",
+            line(384, 1500, 128, 1, 1),
+            Activation::Gelu,
+            false,
+        ),
+    ]
+}
+
 /// A whole inverted-residual block (1×1 expansion, depthwise 3×3, 1×1
 /// projection) as one [`DepthwisePointwise`], with its buffers.
 fn block_case(c: usize, hw: usize, hidden: usize, co: usize, s: usize) -> Case {
@@ -462,6 +506,7 @@ fn main() {
         ("mobilenet_v2 blocks", blocks()),
         ("bert_tiny", bert()),
         ("mlp", mlp()),
+        ("whisper_encoder_tiny conv1d", whisper()),
         ("big", big()),
     ] {
         cases.retain(|c| c.name.contains(&filter));

@@ -22,6 +22,8 @@ mod col2im;
 mod deform;
 mod transpose;
 
+pub use transpose::geometry as transpose_window;
+
 use super::util::arity;
 use crate::{ensure, op_err, Attrs, DType, Registry, Result, Tensor, TensorType};
 

@@ -1,6 +1,8 @@
-//! Convolution groups: an f32 2-D `Conv` with constant weights, plus its
-//! fused epilogue, on [`kiln_codegen::cpu::kernels::Conv2d`] (prepacked
-//! weights; 1x1 as GEMM, depthwise direct, otherwise im2col + GEMM).
+//! Convolution groups: an f32 1-D or 2-D `Conv` with constant weights, plus
+//! its fused epilogue, on [`kiln_codegen::cpu::kernels::Conv2d`] (prepacked
+//! weights; 1x1 as GEMM, depthwise direct, otherwise im2col + GEMM). A 1-D
+//! convolution `[N, C, L]` runs as the 2-D one of `[N, C, 1, L]` with a 1×k
+//! kernel (same memory). 3-D convolutions: [`super::conv3d`].
 
 use super::epilogue::{self, Act, EpilogueSpec};
 use super::{const_f32, Built};
@@ -66,8 +68,8 @@ pub(crate) struct ConvParts {
     pub spec: EpilogueSpec,
 }
 
-/// The descriptor of an f32 2-D `Conv` node with constant weights, if its
-/// output shape is the one the descriptor gives.
+/// The descriptor of an f32 1-D or 2-D `Conv` node with constant weights,
+/// if its output shape is the one the descriptor gives (1-D: height 1).
 pub(crate) fn desc_of(g: &Graph, n: &Node) -> Result<Option<Conv2dDesc>> {
     if n.op.kind != "Conv" || !super::dense::is_anchor(g, n) || g.const_value(n.inputs[1]).is_none()
     {
@@ -77,28 +79,74 @@ pub(crate) fn desc_of(g: &Graph, n: &Node) -> Result<Option<Conv2dDesc>> {
         &g.value(n.inputs[0]).ty.shape,
         &g.value(n.inputs[1]).ty.shape,
     );
+    if !matches!(xs.len(), 3 | 4) || ws.len() != xs.len() {
+        return Ok(None);
+    }
     let win = window(&n.op.attrs, &xs[2..], &ws[2..], false)?;
+    // 1-D: a leading unit height, no padding, stride and dilation 1 on it.
+    let (lead, at) = if xs.len() == 3 {
+        ((1, 1, 1, 0, 0, 1), 0)
+    } else {
+        let w = &win;
+        (
+            (
+                xs[2],
+                ws[2],
+                w.strides[0],
+                w.begin[0],
+                w.end[0],
+                w.dilations[0],
+            ),
+            1,
+        )
+    };
     let desc = Conv2dDesc {
         batch: xs[0],
         c_in: xs[1],
-        h: xs[2],
-        w: xs[3],
+        h: lead.0,
+        w: xs[2 + at],
         c_out: ws[0],
-        kh: ws[2],
-        kw: ws[3],
-        stride_h: win.strides[0],
-        stride_w: win.strides[1],
-        pad_top: win.begin[0],
-        pad_left: win.begin[1],
-        pad_bottom: win.end[0],
-        pad_right: win.end[1],
-        dilation_h: win.dilations[0],
-        dilation_w: win.dilations[1],
+        kh: lead.1,
+        kw: ws[2 + at],
+        stride_h: lead.2,
+        stride_w: win.strides[at],
+        pad_top: lead.3,
+        pad_left: win.begin[at],
+        pad_bottom: lead.4,
+        pad_right: win.end[at],
+        dilation_h: lead.5,
+        dilation_w: win.dilations[at],
         groups: n.op.attrs.int_or("group", 1)?.max(1) as usize,
     };
     let out = &g.value(n.outputs[0]).ty.shape;
-    let ok = desc.validate().is_ok() && [desc.out_h(), desc.out_w()] == [out[2], out[3]];
+    let want = if xs.len() == 3 {
+        vec![1, out[2]]
+    } else {
+        out[2..].to_vec()
+    };
+    let ok = desc.validate().is_ok() && [desc.out_h(), desc.out_w()] == want[..];
     Ok(ok.then_some(desc))
+}
+
+/// Whether `n` reads a 4-D input (the conv pair kernels are 2-D only).
+fn is_2d(g: &Graph, n: &Node) -> bool {
+    g.value(n.inputs[0]).ty.rank() == 4
+}
+
+/// A conv-like group's epilogue and its summed per-channel bias (the node's
+/// own third input and an epilogue bias), if the group is one.
+pub(crate) fn epilogue_and_bias(
+    g: &Graph,
+    nodes: &[usize],
+) -> Option<(EpilogueSpec, Option<Vec<f32>>)> {
+    let n = &g.nodes()[nodes[0]];
+    let spec = epilogue::parse(g, nodes)?;
+    let own_bias = match n.inputs.get(2) {
+        Some(&b) => Some(const_f32(g, b)?),
+        None => None,
+    };
+    let bias = sum_biases(&[own_bias, spec.bias.and_then(|b| const_f32(g, b))]);
+    Some((spec, bias))
 }
 
 /// The convolution of the group `nodes` (a `Conv` and its epilogue nodes).
@@ -107,20 +155,12 @@ pub(crate) fn parts(g: &Graph, nodes: &[usize]) -> Result<Option<ConvParts>> {
     let Some(desc) = desc_of(g, n)? else {
         return Ok(None);
     };
-    let Some(spec) = epilogue::parse(g, nodes) else {
-        return Ok(None);
-    };
     let Some(weight) = const_f32(g, n.inputs[1]) else {
         return Ok(None);
     };
-    let own_bias = match n.inputs.get(2) {
-        Some(&b) => match const_f32(g, b) {
-            Some(v) => Some(v),
-            None => return Ok(None),
-        },
-        None => None,
+    let Some((spec, bias)) = epilogue_and_bias(g, nodes) else {
+        return Ok(None);
     };
-    let bias = sum_biases(&[own_bias, spec.bias.and_then(|b| const_f32(g, b))]);
     match Conv2d::new(desc, &weight, bias.as_deref(), activation(spec.activation)) {
         Ok(conv) => Ok(Some(ConvParts { conv, spec })),
         Err(e) => {
@@ -141,6 +181,9 @@ pub(crate) fn pair_wanted(g: &Graph, a: &Node, b: &Node, threads: usize) -> bool
     let (Ok(Some(da)), Ok(Some(db))) = (desc_of(g, a), desc_of(g, b)) else {
         return false;
     };
+    if !is_2d(g, a) || !is_2d(g, b) {
+        return false;
+    }
     let depthwise = da.groups == da.c_in && da.groups == da.c_out;
     let pointwise = db.kh == 1
         && db.kw == 1
@@ -161,6 +204,9 @@ pub(crate) fn block_wanted(g: &Graph, e: &Node, d: &Node, threads: usize) -> boo
     let (Ok(Some(de)), Ok(Some(dd))) = (desc_of(g, e), desc_of(g, d)) else {
         return false;
     };
+    if !is_2d(g, e) || !is_2d(g, d) {
+        return false;
+    }
     let pointwise = de.kh == 1
         && de.kw == 1
         && de.groups == 1
@@ -183,14 +229,24 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let last = &g.nodes()[*group.nodes.last().expect("group")];
     let mut inputs = vec![n.inputs[0]];
     inputs.extend(spec.residual);
-    let label = format!(
-        "conv2d[{}x{} g{} s{}]{}",
-        desc.kh,
-        desc.kw,
-        desc.groups,
-        desc.stride_h,
-        epilogue::suffix(&spec)
-    );
+    let label = if is_2d(g, n) {
+        format!(
+            "conv2d[{}x{} g{} s{}]{}",
+            desc.kh,
+            desc.kw,
+            desc.groups,
+            desc.stride_h,
+            epilogue::suffix(&spec)
+        )
+    } else {
+        format!(
+            "conv1d[{} g{} s{}]{}",
+            desc.kw,
+            desc.groups,
+            desc.stride_w,
+            epilogue::suffix(&spec)
+        )
+    };
     Ok(Some(Built {
         kernel: Box::new(ConvKernel {
             conv,

@@ -14,7 +14,7 @@ pub(crate) fn is_anchor(g: &Graph, n: &Node) -> bool {
     }
     let rank = |i: usize| n.inputs.get(i).map_or(0, |&v| g.value(v).ty.rank());
     match n.op.kind.as_str() {
-        "Conv" => rank(0) == 4 && rank(1) == 4,
+        "Conv" | "ConvTranspose" => (3..=5).contains(&rank(0)) && rank(1) == rank(0),
         "MatMul" => rank(0) >= 2 && rank(1) >= 2,
         "Gemm" => true,
         _ => false,

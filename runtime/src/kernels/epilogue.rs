@@ -34,7 +34,7 @@ pub(crate) struct EpilogueSpec {
 
 /// The channel axis of an anchor's output: 1 for a convolution, the last for a matmul.
 fn channel_axis(anchor: &Node, rank: usize) -> usize {
-    if anchor.op.kind == "Conv" {
+    if matches!(anchor.op.kind.as_str(), "Conv" | "ConvTranspose") {
         1
     } else {
         rank.saturating_sub(1)

@@ -9,7 +9,9 @@ mod attention;
 mod cast;
 mod concat;
 pub(crate) mod conv;
+mod conv3d;
 mod conv_pair;
+mod conv_transpose;
 pub(crate) mod dense;
 pub(crate) mod epilogue;
 mod expr;
@@ -50,6 +52,8 @@ pub(crate) type Builder = fn(&Graph, &Group, &CompileOptions) -> Result<Option<B
 pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
     &[
         ("conv", conv::build),
+        ("conv3d", conv3d::build),
+        ("conv transpose", conv_transpose::build),
         ("conv pair", conv_pair::build),
         ("matmul", matmul::build),
         ("rows", rows::build),

@@ -424,8 +424,10 @@ impl Conv2d {
         );
     }
 
-    /// Per (batch, group): blocks of output rows, each filled by im2col into its
-    /// part of `scratch` and multiplied right away; threads split the blocks.
+    /// Per (batch, group): blocks of output pixels (whole rows where rows are
+    /// narrower than [`BLOCK_COLS`], else [`BLOCK_COLS`] pixels, e.g. of a 1-D
+    /// convolution's single row), each filled by im2col into its part of
+    /// `scratch` and multiplied right away; threads split the blocks.
     unsafe fn im2col(
         &self,
         input: &[f32],
@@ -437,36 +439,36 @@ impl Conv2d {
         let d = &self.desc;
         let (cig, cog) = (d.c_in / d.groups, d.c_out / d.groups);
         let (hw, oh, ow, kk) = (d.h * d.w, d.out_h(), d.out_w(), cig * d.kh * d.kw);
-        // Output rows per block: about BLOCK_COLS columns.
-        let rows = BLOCK_COLS.div_ceil(ow).clamp(1, oh);
-        let blocks = oh.div_ceil(rows);
-        let flops = 2 * cog * kk * oh * ow;
+        let pixels = oh * ow;
+        let per = block_pixels(oh, ow);
+        let blocks = pixels.div_ceil(per);
+        let flops = 2 * cog * kk * pixels;
         let (col, out) = (SendPtr(scratch.as_mut_ptr()), SendPtr(output.as_mut_ptr()));
         for b in 0..d.batch {
             for g in 0..d.groups {
                 let x = &input[(b * d.c_in + g * cig) * hw..][..cig * hw];
-                let base = (b * d.c_out + g * cog) * oh * ow;
+                let base = (b * d.c_out + g * cog) * pixels;
                 split(blocks, tasks_for(threads, flops), |range| {
                     // The task's blocks reuse the scratch of its first block, so
                     // the column matrix stays in cache (no stream of misses).
-                    let first = range.start * rows * ow * kk;
+                    let first = range.start * per * kk;
                     for blk in range {
-                        let (oy0, oy1) = (blk * rows, ((blk + 1) * rows).min(oh));
-                        let n = (oy1 - oy0) * ow;
-                        // SAFETY: the task owns scratch[first..][..kk·rows·ow] (its first
-                        // block's) and the output columns oy0·ow.. of this group's channels.
+                        let (p0, p1) = (blk * per, ((blk + 1) * per).min(pixels));
+                        let n = p1 - p0;
+                        // SAFETY: the task owns scratch[first..][..kk·per] (its first
+                        // block's) and the output columns p0..p1 of this group's channels.
                         let dst =
                             unsafe { std::slice::from_raw_parts_mut(col.get().add(first), kk * n) };
-                        im2col::fill_block(d, x, oy0, oy1, dst);
+                        im2col::fill_range(d, x, p0, p1, dst);
                         let gemm = Gemm {
                             a: self.weight.as_ptr().wrapping_add(g * cog * kk),
                             lda: kk,
                             panel: 0,
                             b: dst.as_ptr(),
                             ldb: n,
-                            c: out.get().wrapping_add(base + oy0 * ow),
-                            ldc: oh * ow,
-                            epi: epi.offset(g * cog, 0, base + oy0 * ow),
+                            c: out.get().wrapping_add(base + p0),
+                            ldc: pixels,
+                            epi: epi.offset(g * cog, 0, base + p0),
                         };
                         // SAFETY: as above; the descriptor bounds every index.
                         unsafe {
@@ -482,6 +484,16 @@ impl Conv2d {
                 });
             }
         }
+    }
+}
+
+/// Output pixels per im2col block: whole output rows making about
+/// [`BLOCK_COLS`] pixels, or [`BLOCK_COLS`] when one row is wider.
+pub(crate) fn block_pixels(oh: usize, ow: usize) -> usize {
+    if ow >= BLOCK_COLS {
+        BLOCK_COLS
+    } else {
+        BLOCK_COLS.div_ceil(ow).clamp(1, oh.max(1)) * ow
     }
 }
 

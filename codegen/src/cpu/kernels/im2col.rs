@@ -1,22 +1,27 @@
-//! im2col for one (batch, group), one block of output rows at a time: row
+//! im2col for one (batch, group), one block of output pixels at a time: row
 //! `(ci·kh + ky)·kw + kx` of a block's column matrix holds, for every output
 //! pixel of the block, the input value under that kernel tap (0 in the padding).
 //! Filling a block right before its GEMM keeps the block in cache.
 
 use super::conv::Conv2dDesc;
 
-/// Fills `dst` (c_in/groups·kh·kw rows × (oy1 − oy0)·out_w columns) for output
-/// rows `oy0..oy1` from `x` (the group's c_in/groups channels, h×w each).
-pub(crate) fn fill_block(d: &Conv2dDesc, x: &[f32], oy0: usize, oy1: usize, dst: &mut [f32]) {
-    let n = (oy1 - oy0) * d.out_w();
+/// Fills `dst` (c_in/groups·kh·kw rows × (p1 − p0) columns) for the output
+/// pixels `p0..p1` (row-major over out_h × out_w; a range may start and end
+/// inside a row, so wide 1-row outputs such as 1-D convolutions split into
+/// blocks too) from `x` (the group's c_in/groups channels, h×w each).
+pub(crate) fn fill_range(d: &Conv2dDesc, x: &[f32], p0: usize, p1: usize, dst: &mut [f32]) {
+    let n = p1 - p0;
     let rows = d.c_in / d.groups * d.kh * d.kw;
+    if n == 0 {
+        return;
+    }
     for (r, row) in dst[..rows * n].chunks_exact_mut(n).enumerate() {
-        fill_row(d, x, r, oy0, row);
+        fill_row(d, x, r, p0, row);
     }
 }
 
-/// Row `r` of the column matrix for output rows starting at `oy0`.
-fn fill_row(d: &Conv2dDesc, x: &[f32], r: usize, oy0: usize, dst: &mut [f32]) {
+/// Row `r` of the column matrix for the output pixels from `p0` on (`dst.len()` of them).
+fn fill_row(d: &Conv2dDesc, x: &[f32], r: usize, p0: usize, dst: &mut [f32]) {
     let (ow, sw) = (d.out_w(), d.stride_w);
     let (ci, ky, kx) = (r / (d.kh * d.kw), (r / d.kw) % d.kh, r % d.kw);
     let chan = &x[ci * d.h * d.w..][..d.h * d.w];
@@ -27,17 +32,23 @@ fn fill_row(d: &Conv2dDesc, x: &[f32], r: usize, oy0: usize, dst: &mut [f32]) {
         .saturating_sub(shift)
         .div_ceil(sw)
         .clamp(lo, ow);
-    for (i, out) in dst.chunks_exact_mut(ow).enumerate() {
-        let iy = ((oy0 + i) * d.stride_h + ky * d.dilation_h).wrapping_sub(d.pad_top);
-        if iy >= d.h || lo == hi {
+    let mut done = 0;
+    while done < dst.len() {
+        let (oy, ox0) = ((p0 + done) / ow, (p0 + done) % ow);
+        let ox1 = ow.min(ox0 + dst.len() - done);
+        let out = &mut dst[done..][..ox1 - ox0];
+        done += ox1 - ox0;
+        let iy = (oy * d.stride_h + ky * d.dilation_h).wrapping_sub(d.pad_top);
+        let (a, b) = (lo.clamp(ox0, ox1), hi.clamp(ox0, ox1));
+        if iy >= d.h || a == b {
             out.fill(0.0);
             continue;
         }
         let src = &chan[iy * d.w..][..d.w];
-        out[..lo].fill(0.0);
-        out[hi..].fill(0.0);
-        let first = lo * sw + shift - d.pad_left;
-        copy_strided(&src[first..], sw, &mut out[lo..hi]);
+        out[..a - ox0].fill(0.0);
+        out[b - ox0..].fill(0.0);
+        let first = a * sw + shift - d.pad_left;
+        copy_strided(&src[first..], sw, &mut out[a - ox0..b - ox0]);
     }
 }
 

@@ -23,6 +23,8 @@
 
 mod arg_reduce;
 mod conv;
+mod conv3d;
+mod conv_transpose;
 mod cumsum;
 mod depthwise;
 #[cfg(target_arch = "x86_64")]
@@ -57,6 +59,8 @@ mod tile_avx2;
 
 pub use arg_reduce::{arg_reduce_f32, ArgSpec};
 pub use conv::{Conv2d, Conv2dDesc};
+pub use conv3d::{Conv3d, Conv3dDesc};
+pub use conv_transpose::{ConvTranspose, ConvTransposeDesc, ConvTransposeKnobs};
 pub use cumsum::{cumsum, CumElem, CumSpec};
 pub use dw_pw::DepthwisePointwise;
 pub use epilogue::{Activation, Epilogue};

@@ -43,8 +43,11 @@ fn ints_n(attrs: &Attrs, name: &str, n: usize) -> Result<Option<Vec<usize>>> {
     Ok(Some(v.iter().map(|&x| x as usize).collect()))
 }
 
+/// The output geometry of a ConvTranspose over `input` (spatial shape) with
+/// `kernel`: strides, dilations, the padding at the start of each dimension
+/// (`begin`; `end` as resolved) and the output spatial shape (`out`).
 #[allow(clippy::needless_range_loop)] // several per-dim arrays in step
-fn geometry(attrs: &Attrs, input: &[usize], kernel: &[usize]) -> Result<Window> {
+pub fn geometry(attrs: &Attrs, input: &[usize], kernel: &[usize]) -> Result<Window> {
     let n = input.len();
     let mut w = Window {
         kernel: kernel.to_vec(),

@@ -1,0 +1,114 @@
+//! 3-D convolution groups: an f32 `Conv` over `[N, C, D, H, W]` with constant
+//! weights, plus its fused epilogue, on [`kiln_codegen::cpu::kernels::Conv3d`]
+//! (im2col per output depth slice + the tiled GEMM).
+
+use super::conv::{activation, epilogue_and_bias};
+use super::{const_f32, epilogue, Built};
+use crate::fusion::{Group, Pattern};
+use crate::kernel::{Kernel, StepIo};
+use crate::{CompileOptions, Result};
+use kiln_codegen::cpu::kernels::{Conv3d, Conv3dDesc};
+use kiln_ir::ops::conv::window;
+use kiln_ir::{Graph, Node};
+
+struct Conv3dKernel {
+    conv: Conv3d,
+    residual: bool,
+    label: String,
+    node: String,
+}
+
+impl Kernel for Conv3dKernel {
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+
+    fn scratch_bytes(&self) -> usize {
+        self.conv.scratch_len() * 4
+    }
+
+    fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
+        let residual = self.residual.then(|| io.in_f32(1));
+        let scratch = io.scratch_f32(self.conv.scratch_len());
+        self.conv
+            .run(io.in_f32(0), residual, io.out_f32(0), scratch, threads)
+            .map_err(super::kernel_err(&self.node))
+    }
+}
+
+/// The descriptor of an f32 3-D `Conv` node with constant weights, if its
+/// output shape is the one the descriptor gives.
+fn desc_of(g: &Graph, n: &Node) -> Result<Option<Conv3dDesc>> {
+    if n.op.kind != "Conv" || !super::dense::is_anchor(g, n) || g.const_value(n.inputs[1]).is_none()
+    {
+        return Ok(None);
+    }
+    let (xs, ws) = (
+        &g.value(n.inputs[0]).ty.shape,
+        &g.value(n.inputs[1]).ty.shape,
+    );
+    if xs.len() != 5 || ws.len() != 5 {
+        return Ok(None);
+    }
+    let win = window(&n.op.attrs, &xs[2..], &ws[2..], false)?;
+    let three = |v: &[usize]| [v[0], v[1], v[2]];
+    let desc = Conv3dDesc {
+        batch: xs[0],
+        c_in: xs[1],
+        c_out: ws[0],
+        groups: n.op.attrs.int_or("group", 1)?.max(1) as usize,
+        input: three(&xs[2..]),
+        kernel: three(&ws[2..]),
+        strides: three(&win.strides),
+        dilations: three(&win.dilations),
+        pad_begin: three(&win.begin),
+        pad_end: three(&win.end),
+    };
+    let out = &g.value(n.outputs[0]).ty.shape;
+    let ok = desc.validate().is_ok() && desc.out()[..] == out[2..];
+    Ok(ok.then_some(desc))
+}
+
+pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Option<Built>> {
+    if !opts.dense_kernels || group.pattern == Pattern::ConvPair {
+        return Ok(None);
+    }
+    let n = &g.nodes()[group.nodes[0]];
+    let Some(desc) = desc_of(g, n)? else {
+        return Ok(None);
+    };
+    let Some(weight) = const_f32(g, n.inputs[1]) else {
+        return Ok(None);
+    };
+    let Some((spec, bias)) = epilogue_and_bias(g, &group.nodes) else {
+        return Ok(None);
+    };
+    let act = activation(spec.activation);
+    let conv = match Conv3d::new(desc, &weight, bias.as_deref(), act) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(node = %n.name, error = %e, "conv3d kernel refused");
+            return Ok(None);
+        }
+    };
+    let last = &g.nodes()[*group.nodes.last().expect("group")];
+    let mut inputs = vec![n.inputs[0]];
+    inputs.extend(spec.residual);
+    let [kd, kh, kw] = desc.kernel;
+    let label = format!(
+        "conv3d[{kd}x{kh}x{kw} g{} s{}]{}",
+        desc.groups,
+        desc.strides[2],
+        epilogue::suffix(&spec)
+    );
+    Ok(Some(Built {
+        kernel: Box::new(Conv3dKernel {
+            conv,
+            residual: spec.residual.is_some(),
+            label,
+            node: last.name.clone(),
+        }),
+        inputs,
+        outputs: last.outputs.clone(),
+    }))
+}

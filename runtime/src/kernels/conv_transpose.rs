@@ -1,0 +1,146 @@
+//! ConvTranspose groups: an f32 1-, 2- or 3-D `ConvTranspose` with constant
+//! weights, plus its fused epilogue (bias, residual, activation), on
+//! [`kiln_codegen::cpu::kernels::ConvTranspose`] (GEMM into a column buffer,
+//! then col2im). The geometry (pads, `output_padding`, `output_shape`,
+//! `auto_pad`) is the reference op's ([`kiln_ir::ops::conv::transpose_window`]).
+
+use super::conv::{activation, epilogue_and_bias};
+use super::{const_f32, epilogue, Built};
+use crate::fusion::{Group, Pattern};
+use crate::kernel::{Kernel, StepIo};
+use crate::{CompileOptions, Result};
+use kiln_codegen::cpu::kernels::{ConvTranspose, ConvTransposeDesc, ConvTransposeKnobs};
+use kiln_ir::ops::conv::transpose_window;
+use kiln_ir::{Graph, Node};
+
+struct ConvTransposeKernel {
+    conv: ConvTranspose,
+    residual: bool,
+    label: String,
+    node: String,
+}
+
+impl Kernel for ConvTransposeKernel {
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+
+    fn scratch_bytes(&self) -> usize {
+        self.conv.scratch_len() * 4
+    }
+
+    fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
+        let residual = self.residual.then(|| io.in_f32(1));
+        let scratch = io.scratch_f32(self.conv.scratch_len());
+        self.conv
+            .run(io.in_f32(0), residual, io.out_f32(0), scratch, threads)
+            .map_err(super::kernel_err(&self.node))
+    }
+}
+
+/// Pads a 1- or 2-D spatial list to 3-D with leading `fill`s.
+fn three(v: &[usize], fill: usize) -> Option<[usize; 3]> {
+    let mut out = [fill; 3];
+    let at = 3usize.checked_sub(v.len())?;
+    out[at..].copy_from_slice(v);
+    Some(out)
+}
+
+/// The descriptor of an f32 `ConvTranspose` node of rank 3 to 5 with
+/// constant weights, if its output shape is the one the geometry gives.
+fn desc_of(g: &Graph, n: &Node) -> Result<Option<ConvTransposeDesc>> {
+    if n.op.kind != "ConvTranspose"
+        || !super::dense::is_anchor(g, n)
+        || g.const_value(n.inputs[1]).is_none()
+    {
+        return Ok(None);
+    }
+    let (xs, ws) = (
+        &g.value(n.inputs[0]).ty.shape,
+        &g.value(n.inputs[1]).ty.shape,
+    );
+    if !(3..=5).contains(&xs.len()) || ws.len() != xs.len() {
+        return Ok(None);
+    }
+    let win = transpose_window(&n.op.attrs, &xs[2..], &ws[2..])?;
+    let groups = n.op.attrs.int_or("group", 1)?.max(1) as usize;
+    let pick = |v: &[usize], fill| three(v, fill);
+    let (Some(input), Some(kernel), Some(strides), Some(dilations), Some(pad_begin), Some(out)) = (
+        pick(&xs[2..], 1),
+        pick(&ws[2..], 1),
+        pick(&win.strides, 1),
+        pick(&win.dilations, 1),
+        pick(&win.begin, 0),
+        pick(&win.out, 1),
+    ) else {
+        return Ok(None);
+    };
+    let desc = ConvTransposeDesc {
+        batch: xs[0],
+        c_in: xs[1],
+        c_out: ws[1] * groups,
+        groups,
+        input,
+        kernel,
+        strides,
+        dilations,
+        pad_begin,
+        out,
+    };
+    let want = &g.value(n.outputs[0]).ty.shape;
+    let ok = desc.validate().is_ok()
+        && want[..2] == [desc.batch, desc.c_out]
+        && want[2..] == win.out[..]
+        && ws[0] == desc.c_in;
+    Ok(ok.then_some(desc))
+}
+
+pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Option<Built>> {
+    if !opts.dense_kernels || group.pattern == Pattern::ConvPair {
+        return Ok(None);
+    }
+    let n = &g.nodes()[group.nodes[0]];
+    let Some(desc) = desc_of(g, n)? else {
+        return Ok(None);
+    };
+    let Some(weight) = const_f32(g, n.inputs[1]) else {
+        return Ok(None);
+    };
+    let Some((spec, bias)) = epilogue_and_bias(g, &group.nodes) else {
+        return Ok(None);
+    };
+    let act = activation(spec.activation);
+    let knobs = ConvTransposeKnobs::default();
+    let conv = match ConvTranspose::new(desc, &weight, bias.as_deref(), act, knobs) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(node = %n.name, error = %e, "conv_transpose kernel refused");
+            return Ok(None);
+        }
+    };
+    let last = &g.nodes()[*group.nodes.last().expect("group")];
+    let mut inputs = vec![n.inputs[0]];
+    inputs.extend(spec.residual);
+    let rank = g.value(n.inputs[0]).ty.rank() - 2;
+    let k: Vec<String> = desc.kernel[3 - rank..]
+        .iter()
+        .map(usize::to_string)
+        .collect();
+    let label = format!(
+        "conv_transpose{rank}d[{} g{} s{}]{}",
+        k.join("x"),
+        desc.groups,
+        desc.strides[2],
+        epilogue::suffix(&spec)
+    );
+    Ok(Some(Built {
+        kernel: Box::new(ConvTransposeKernel {
+            conv,
+            residual: spec.residual.is_some(),
+            label,
+            node: last.name.clone(),
+        }),
+        inputs,
+        outputs: last.outputs.clone(),
+    }))
+}
