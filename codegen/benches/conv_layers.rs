@@ -1,0 +1,244 @@
+//! Every distinct convolution layer of the shared models against the GEMM
+//! with the same M, N, K, on this machine, in the same run.
+//!
+//! `cargo bench -p kiln-codegen --bench conv_layers [-- --threads 1,2 --min-time 0.05 --filter k3]`
+//!
+//! Layers come from `benches/conv_layers.json` (`scripts/conv_layers.py`
+//! writes it from `../shared/models`; 1-D convs are height-1 2-D convs). For a
+//! dense or grouped layer the reference is a 1×1 convolution (Kiln's packed
+//! GEMM on NCHW) with M = c_out/g, K = c_in/g·kh·kw, N = out_h·out_w and the
+//! same g, timed interleaved with the layer; the ratio is conv GFLOP/s over
+//! GEMM GFLOP/s. Depthwise layers are memory-bound: they are compared with
+//! a copy of the same bytes (input + output) instead. One line per layer and
+//! thread count, then a summary per kind.
+
+use kiln_codegen::cpu::kernels::{Activation, Conv2d, Conv2dDesc};
+use serde::Deserialize;
+use std::time::{Duration, Instant};
+
+#[derive(Deserialize, Clone)]
+struct Layer {
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    kh: usize,
+    kw: usize,
+    stride_h: usize,
+    stride_w: usize,
+    pad_top: usize,
+    pad_left: usize,
+    pad_bottom: usize,
+    pad_right: usize,
+    dilation_h: usize,
+    dilation_w: usize,
+    groups: usize,
+    uses: Vec<String>,
+}
+
+impl Layer {
+    fn desc(&self) -> Conv2dDesc {
+        Conv2dDesc {
+            batch: 1,
+            c_in: self.c_in,
+            h: self.h,
+            w: self.w,
+            c_out: self.c_out,
+            kh: self.kh,
+            kw: self.kw,
+            stride_h: self.stride_h,
+            stride_w: self.stride_w,
+            pad_top: self.pad_top,
+            pad_left: self.pad_left,
+            pad_bottom: self.pad_bottom,
+            pad_right: self.pad_right,
+            dilation_h: self.dilation_h,
+            dilation_w: self.dilation_w,
+            groups: self.groups,
+        }
+    }
+    fn depthwise(&self) -> bool {
+        self.groups > 1 && self.groups == self.c_in
+    }
+    fn name(&self) -> String {
+        format!(
+            "{}x{}x{}->{} k{}x{} s{} g{}",
+            self.c_in, self.h, self.w, self.c_out, self.kh, self.kw, self.stride_w, self.groups
+        )
+    }
+}
+
+fn data(len: usize, seed: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| (((i * 7919 + seed * 104_729) % 2001) as f32 - 1000.0) / 1000.0)
+        .collect()
+}
+
+/// A runnable convolution with its buffers.
+struct Bench {
+    conv: Conv2d,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    scratch: Vec<f32>,
+}
+
+impl Bench {
+    fn new(d: Conv2dDesc) -> Bench {
+        let w = data(d.c_out * d.c_in / d.groups * d.kh * d.kw, 1);
+        let conv = Conv2d::new(d, &w, Some(&data(d.c_out, 2)), Activation::Relu).unwrap();
+        let scratch = vec![0f32; conv.scratch_len()];
+        Bench {
+            conv,
+            x: data(d.batch * d.c_in * d.h * d.w, 3),
+            y: vec![0f32; d.batch * d.c_out * d.out_h() * d.out_w()],
+            scratch,
+        }
+    }
+    fn run(&mut self, t: usize) {
+        let (x, y, s) = (&self.x, &mut self.y, &mut self.scratch);
+        self.conv.run(x, None, y, s, t).unwrap();
+    }
+}
+
+/// The GEMM with the layer's M, N, K (and groups) as a 1×1 convolution.
+fn gemm_desc(l: &Layer) -> Conv2dDesc {
+    let d = l.desc();
+    let k = l.c_in / l.groups * l.kh * l.kw;
+    Conv2dDesc {
+        c_in: k * l.groups,
+        h: 1,
+        w: d.out_h() * d.out_w(),
+        kh: 1,
+        kw: 1,
+        stride_h: 1,
+        stride_w: 1,
+        pad_top: 0,
+        pad_left: 0,
+        pad_bottom: 0,
+        pad_right: 0,
+        dilation_h: 1,
+        dilation_w: 1,
+        ..d
+    }
+}
+
+/// Median seconds of `a` and `b`, timed alternately for `min_time` each.
+fn interleaved(a: &mut dyn FnMut(), b: &mut dyn FnMut(), min_time: Duration) -> (f64, f64) {
+    a();
+    b();
+    let (mut sa, mut sb) = (Vec::new(), Vec::new());
+    let start = Instant::now();
+    while start.elapsed() < 2 * min_time || sa.len() < 7 {
+        let t = Instant::now();
+        a();
+        sa.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        b();
+        sb.push(t.elapsed().as_secs_f64());
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (med(&mut sa), med(&mut sb))
+}
+
+struct Args {
+    threads: Vec<usize>,
+    min_time: Duration,
+    filter: String,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        threads: vec![1, 2],
+        min_time: Duration::from_millis(50),
+        filter: String::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(s) = it.next() {
+        match s.as_str() {
+            "--threads" => {
+                a.threads = it
+                    .next()
+                    .unwrap()
+                    .split(',')
+                    .map(|t| t.parse().unwrap())
+                    .collect()
+            }
+            "--min-time" => {
+                a.min_time = Duration::from_secs_f64(it.next().unwrap().parse().unwrap())
+            }
+            "--filter" => a.filter = it.next().unwrap(),
+            _ => {}
+        }
+    }
+    a
+}
+
+fn main() {
+    let a = args();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/conv_layers.json");
+    let layers: Vec<Layer> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for &t in &a.threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap();
+        let (mut dense, mut dw) = (Vec::new(), Vec::new());
+        for l in layers.iter().filter(|l| l.name().contains(&a.filter)) {
+            let d = l.desc();
+            let mut conv = Bench::new(d);
+            let flops = 2.0 * conv.y.len() as f64 * (l.c_in / l.groups * l.kh * l.kw) as f64;
+            let ratio =
+                if l.depthwise() {
+                    let bytes = 4 * (conv.x.len() + conv.y.len());
+                    let (src, mut dst) = (vec![1u8; bytes / 2], vec![0u8; bytes / 2]);
+                    let (tc, tm) = pool.install(|| {
+                        interleaved(
+                            &mut || conv.run(t),
+                            &mut || dst.copy_from_slice(&src),
+                            a.min_time,
+                        )
+                    });
+                    let r = tm / tc;
+                    println!(
+                        "{} threads={t} us={:.1} gbs={:.1} copy_gbs={:.1} ratio={r:.2} uses={}",
+                        l.name(),
+                        tc * 1e6,
+                        bytes as f64 / tc / 1e9,
+                        bytes as f64 / tm / 1e9,
+                        l.uses.len()
+                    );
+                    dw.push(r);
+                    continue;
+                } else {
+                    let mut gemm = Bench::new(gemm_desc(l));
+                    let (tc, tg) = pool.install(|| {
+                        interleaved(&mut || conv.run(t), &mut || gemm.run(t), a.min_time)
+                    });
+                    println!(
+                    "{} threads={t} us={:.1} gflops={:.1} gemm_gflops={:.1} ratio={:.2} uses={}",
+                    l.name(), tc * 1e6, flops / tc / 1e9, flops / tg / 1e9, tg / tc, l.uses.len()
+                );
+                    tg / tc
+                };
+            dense.push(ratio);
+        }
+        summary(t, "dense/grouped vs GEMM", &dense);
+        summary(t, "depthwise vs copy of the same bytes", &dw);
+    }
+}
+
+fn summary(t: usize, what: &str, r: &[f64]) {
+    if r.is_empty() {
+        return;
+    }
+    let geo = (r.iter().map(|x| x.ln()).sum::<f64>() / r.len() as f64).exp();
+    let at85 = r.iter().filter(|&&x| x >= 0.85).count();
+    let min = r.iter().copied().fold(f64::INFINITY, f64::min);
+    println!(
+        "summary threads={t} {what}: {} layers, {at85} at >= 0.85, geomean {geo:.2}, min {min:.2}",
+        r.len()
+    );
+}
