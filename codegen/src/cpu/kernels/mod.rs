@@ -8,6 +8,7 @@
 //!   convolution with the 1×1 convolution reading it, band by band.
 //! - [`softmax_rows_f32`], [`layer_norm_rows_f32`]: row kernels over the last axis;
 //!   [`mean_rows_f32`]: row means (global average pooling).
+//! - [`Pool`]: max, average and Lp window pooling of any spatial rank.
 //!
 //! Every kernel has an AVX-512 path (picked at run time) and a portable path;
 //! the GEMM tiles (matmul, 1×1 and im2col convolutions) also have AVX2+FMA.
@@ -35,6 +36,9 @@ mod mean;
 mod packed;
 mod par;
 mod pointwise_t;
+mod pool;
+#[cfg(target_arch = "x86_64")]
+mod pool_avx512;
 mod rows;
 #[cfg(target_arch = "x86_64")]
 mod split_rows;
@@ -49,6 +53,7 @@ pub use matmul::{matmul_f32, MatmulDesc};
 pub use mean::mean_rows_f32;
 pub use packed::PackedMatmul;
 pub use par::PAR_MIN_FLOPS;
+pub use pool::{Pool, PoolDesc, PoolKind, PoolTuning};
 pub use rows::{layer_norm_rows_f32, softmax_rows_f32};
 
 use std::sync::atomic::{AtomicBool, Ordering};
