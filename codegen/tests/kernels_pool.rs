@@ -122,6 +122,7 @@ fn next(idx: &mut [usize], shape: &[usize]) -> bool {
 }
 
 /// The f64 reference: every window position of every output, one at a time.
+#[allow(clippy::needless_range_loop)] // per-dim arrays in step
 fn reference(d: &PoolDesc, x: &[f32]) -> Vec<f64> {
     let n = d.input.len();
     let in_plane: usize = d.input.iter().product();

@@ -15,6 +15,7 @@ mod expr;
 pub(crate) mod fallback;
 mod gather;
 mod matmul;
+mod pool;
 mod rows;
 mod split;
 
@@ -51,6 +52,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("attention", attention::build),
         ("gather", gather::build),
         ("split", split::build),
+        ("pool", pool::build),
         ("jit", expr::build),
         ("cast", cast::build),
         ("interpreter", build_fallback),

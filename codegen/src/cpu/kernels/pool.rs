@@ -326,10 +326,13 @@ impl Pool {
 
     /// `s^(1/p)` of the sums of an Lp pool's output row (p = 1 is a no-op).
     fn finish_lp(&self, y: &mut [f32]) {
-        match self.kind {
-            PoolKind::Lp { p } if p == 2.0 => y.iter_mut().for_each(|v| *v = v.sqrt()),
-            PoolKind::Lp { p } if p != 1.0 => y.iter_mut().for_each(|v| *v = v.powf(1.0 / p)),
-            _ => {}
+        let PoolKind::Lp { p } = self.kind else {
+            return;
+        };
+        if p == 2.0 {
+            y.iter_mut().for_each(|v| *v = v.sqrt());
+        } else if p != 1.0 {
+            y.iter_mut().for_each(|v| *v = v.powf(1.0 / p));
         }
     }
 }
