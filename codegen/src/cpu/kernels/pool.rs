@@ -67,13 +67,15 @@ pub struct Pool {
     planes: usize,
     in_plane: usize,
     in_w: usize,
+    /// Input rows per plane (the product of the outer spatial dims).
+    in_rows: usize,
     /// Output columns (last axis) and output rows per plane.
     pub(super) ow: usize,
     out_rows: usize,
     pub(super) stride: usize,
     pub(super) pad: usize,
-    /// Length of one phase of a staged row (a multiple of 64, covering every
-    /// tap of every (rounded-up) output column).
+    /// Length of one phase of a staged row (a multiple of 16, covering every
+    /// tap of every output column rounded up to a vector).
     pub(super) half: usize,
     /// Offset of each last-axis tap into a staged row.
     pub(super) taps: Vec<usize>,
@@ -182,7 +184,7 @@ impl Pool {
             d.out[last],
         );
         let reach = ((k - 1) * dil) / s;
-        let half = (ow.div_ceil(64) * 64 + reach + 1).div_ceil(64) * 64;
+        let half = (ow.div_ceil(16) * 16 + reach).div_ceil(16) * 16;
         let mut col_scale: Vec<f32> = axis_taps(d, last)
             .iter()
             .map(|t| scale(count(t), d.kind))
@@ -193,6 +195,7 @@ impl Pool {
             planes: d.planes,
             in_plane: d.input.iter().product(),
             in_w: d.input[last],
+            in_rows: d.input[..last].iter().product(),
             ow,
             out_rows: rows.len(),
             stride: s,
@@ -239,36 +242,30 @@ impl Pool {
         let out = SendPtr(y.as_mut_ptr());
         let simd = super::use_avx512();
         split(units, tasks_for(threads, flops), |range| {
-            let mut slots = vec![0f32; self.max_rows.max(1) * self.stride * self.half];
+            let mut staged = Staged::new(self);
             for u in range {
                 let (p, r) = (u / self.out_rows, u % self.out_rows);
                 let plane = &x[p * self.in_plane..][..self.in_plane];
+                staged.fill(self, p, plane, &self.rows[r], simd);
                 // SAFETY: output row u belongs to this task only; `need` proved it exists.
                 let yr =
                     unsafe { std::slice::from_raw_parts_mut(out.get().add(u * self.ow), self.ow) };
-                self.unit(plane, r, &mut slots, yr, simd);
+                self.reduce(&staged, self.row_scale[r], yr, simd);
             }
         });
         Ok(())
     }
 
-    /// Output row `r` of one plane.
-    fn unit(&self, plane: &[f32], r: usize, slots: &mut [f32], y: &mut [f32], simd: bool) {
-        let rows = &self.rows[r];
-        let slot_len = self.stride * self.half;
-        for (i, &ir) in rows.iter().enumerate() {
-            let row = &plane[ir * self.in_w..][..self.in_w];
-            self.stage(row, &mut slots[i * slot_len..][..slot_len], simd);
-        }
-        let staged = &slots[..rows.len() * slot_len];
+    /// One output row from its staged input rows.
+    fn reduce(&self, st: &Staged, row_scale: f32, y: &mut [f32], simd: bool) {
         #[cfg(target_arch = "x86_64")]
         if simd {
-            // SAFETY: AVX-512F is available; `staged` holds `rows.len()` slots.
-            unsafe { super::pool_avx512::reduce_row(self, staged, self.row_scale[r], y) };
+            // SAFETY: AVX-512F is available; `st.order` names whole slots of `st.buf`.
+            unsafe { super::pool_avx512::reduce_row(self, &st.buf, &st.order, row_scale, y) };
             return self.finish_lp(y);
         }
         let _ = simd;
-        self.reduce_row_portable(staged, self.row_scale[r], y);
+        self.reduce_row_portable(&st.buf, &st.order, row_scale, y);
         self.finish_lp(y);
     }
 
@@ -301,12 +298,13 @@ impl Pool {
         }
     }
 
-    fn reduce_row_portable(&self, staged: &[f32], row_scale: f32, y: &mut [f32]) {
+    fn reduce_row_portable(&self, buf: &[f32], order: &[usize], row_scale: f32, y: &mut [f32]) {
         let slot_len = self.stride * self.half;
         let max = self.kind == PoolKind::Max;
         for (ox, out) in y.iter_mut().enumerate() {
             let mut acc = if max { f32::NEG_INFINITY } else { 0.0 };
-            for slot in staged.chunks_exact(slot_len) {
+            for &s in order {
+                let slot = &buf[s * slot_len..][..slot_len];
                 for &t in &self.taps {
                     let v = slot[t + ox];
                     if !max {
@@ -333,6 +331,50 @@ impl Pool {
             y.iter_mut().for_each(|v| *v = v.sqrt());
         } else if p != 1.0 {
             y.iter_mut().for_each(|v| *v = v.powf(1.0 / p));
+        }
+    }
+}
+
+/// A task's staged input rows: a few slots, each tagged with the (plane,
+/// row) it holds, so consecutive output rows re-use the rows they share.
+struct Staged {
+    buf: Vec<f32>,
+    tags: Vec<usize>,
+    /// The slot of each input row of the current output row, in window order.
+    order: Vec<usize>,
+}
+
+impl Staged {
+    fn new(p: &Pool) -> Staged {
+        let slots = p.max_rows.max(1);
+        Staged {
+            buf: vec![0.0; slots * p.stride * p.half],
+            tags: vec![usize::MAX; slots],
+            order: Vec::with_capacity(slots),
+        }
+    }
+
+    /// Stages the input `rows` of `plane` (number `pi`) not already held.
+    fn fill(&mut self, p: &Pool, pi: usize, plane: &[f32], rows: &[usize], simd: bool) {
+        let key = |ir: usize| pi * p.in_rows + ir;
+        self.order.clear();
+        for &ir in rows {
+            let hit = self.tags.iter().position(|&t| t == key(ir));
+            self.order.push(hit.unwrap_or(usize::MAX));
+        }
+        let slot_len = p.stride * p.half;
+        for (i, &ir) in rows.iter().enumerate() {
+            if self.order[i] != usize::MAX {
+                continue;
+            }
+            // A free slot exists: there are as many slots as the most rows a window reads.
+            let s = (0..self.tags.len())
+                .find(|s| !self.order.contains(s))
+                .unwrap_or(0);
+            self.tags[s] = key(ir);
+            self.order[i] = s;
+            let row = &plane[ir * p.in_w..][..p.in_w];
+            p.stage(row, &mut self.buf[s * slot_len..][..slot_len], simd);
         }
     }
 }

@@ -38,31 +38,39 @@ pub(super) unsafe fn stage(p: &Pool, row: &[f32], slot: &mut [f32]) {
     }
 }
 
-/// One output row from its staged rows (`staged`: whole slots).
+/// One output row from the staged rows in slots `order` of `buf`.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn reduce_row(p: &Pool, staged: &[f32], row_scale: f32, y: &mut [f32]) {
+pub(super) unsafe fn reduce_row(
+    p: &Pool,
+    buf: &[f32],
+    order: &[usize],
+    row_scale: f32,
+    y: &mut [f32],
+) {
     debug_assert!(y.len() >= p.ow);
     let max = p.kind == PoolKind::Max;
     for ox in (0..p.ow).step_by(64) {
         match ((p.ow - ox).div_ceil(16), max) {
-            (1, true) => block::<1, true>(p, staged, row_scale, ox, y),
-            (2, true) => block::<2, true>(p, staged, row_scale, ox, y),
-            (3, true) => block::<3, true>(p, staged, row_scale, ox, y),
-            (_, true) => block::<4, true>(p, staged, row_scale, ox, y),
-            (1, false) => block::<1, false>(p, staged, row_scale, ox, y),
-            (2, false) => block::<2, false>(p, staged, row_scale, ox, y),
-            (3, false) => block::<3, false>(p, staged, row_scale, ox, y),
-            (_, false) => block::<4, false>(p, staged, row_scale, ox, y),
+            (1, true) => block::<1, true>(p, buf, order, row_scale, ox, y),
+            (2, true) => block::<2, true>(p, buf, order, row_scale, ox, y),
+            (3, true) => block::<3, true>(p, buf, order, row_scale, ox, y),
+            (_, true) => block::<4, true>(p, buf, order, row_scale, ox, y),
+            (1, false) => block::<1, false>(p, buf, order, row_scale, ox, y),
+            (2, false) => block::<2, false>(p, buf, order, row_scale, ox, y),
+            (3, false) => block::<3, false>(p, buf, order, row_scale, ox, y),
+            (_, false) => block::<4, false>(p, buf, order, row_scale, ox, y),
         }
     }
 }
 
 /// Output columns `ox .. ox + 16·NV` (clipped to the row); `MAX`: max, else a
-/// (scaled) sum. `ox + 64 + reach <= half`, so every load stays in its slot.
+/// (scaled) sum. `half` covers the output row rounded up to a vector plus
+/// the taps' reach, so every load stays in its slot.
 #[inline(always)]
 unsafe fn block<const NV: usize, const MAX: bool>(
     p: &Pool,
-    staged: &[f32],
+    buf: &[f32],
+    order: &[usize],
     row_scale: f32,
     ox: usize,
     y: &mut [f32],
@@ -70,8 +78,8 @@ unsafe fn block<const NV: usize, const MAX: bool>(
     let slot_len = p.stride * p.half;
     let init = if MAX { f32::NEG_INFINITY } else { 0.0 };
     let mut acc = [_mm512_set1_ps(init); NV];
-    for slot in staged.chunks_exact(slot_len) {
-        let b = slot.as_ptr().add(ox);
+    for &s in order {
+        let b = buf.as_ptr().add(s * slot_len + ox);
         for &t in &p.taps {
             let q = b.add(t);
             for (v, a) in acc.iter_mut().enumerate() {
