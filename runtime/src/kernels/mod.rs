@@ -16,6 +16,7 @@ pub(crate) mod fallback;
 mod gather;
 mod matmul;
 mod pool;
+mod resize;
 mod rows;
 mod split;
 
@@ -53,6 +54,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("gather", gather::build),
         ("split", split::build),
         ("pool", pool::build),
+        ("resize", resize::build),
         ("jit", expr::build),
         ("cast", cast::build),
         ("interpreter", build_fallback),

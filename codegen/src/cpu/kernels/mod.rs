@@ -9,6 +9,7 @@
 //! - [`softmax_rows_f32`], [`layer_norm_rows_f32`]: row kernels over the last axis;
 //!   [`mean_rows_f32`]: row means (global average pooling).
 //! - [`Pool`]: max, average and Lp window pooling of any spatial rank.
+//! - [`Resize`]: separable nearest / linear / cubic resize from precomputed taps.
 //!
 //! Every kernel has an AVX-512 path (picked at run time) and a portable path;
 //! the GEMM tiles (matmul, 1×1 and im2col convolutions) also have AVX2+FMA.
@@ -39,6 +40,9 @@ mod pointwise_t;
 mod pool;
 #[cfg(target_arch = "x86_64")]
 mod pool_avx512;
+mod resize;
+#[cfg(target_arch = "x86_64")]
+mod resize_avx512;
 mod rows;
 #[cfg(target_arch = "x86_64")]
 mod split_rows;
@@ -54,6 +58,7 @@ pub use mean::mean_rows_f32;
 pub use packed::PackedMatmul;
 pub use par::PAR_MIN_FLOPS;
 pub use pool::{Pool, PoolDesc, PoolKind, PoolTuning};
+pub use resize::{Resize, ResizeAxis, ResizeDesc, ResizeTuning};
 pub use rows::{layer_norm_rows_f32, softmax_rows_f32};
 
 use std::sync::atomic::{AtomicBool, Ordering};
