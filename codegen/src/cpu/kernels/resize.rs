@@ -7,7 +7,8 @@
 //! row (a row with a single unit weight is read in place), then each output
 //! column gathers its last-axis taps from it: `y[ox] = Σ_j w_j[ox] ·
 //! t[i_j[ox]] + e[ox]`, with the taps padded to a fixed count per column
-//! (weight 0) and `e` the extrapolation value where a column takes it.
+//! (weight 0) and `e` the extrapolation value where a column takes it. An
+//! output row that reads what the previous one read is a copy of it.
 //! Threads split the units; the AVX-512 path lives in
 //! [`super::resize_avx512`].
 
@@ -52,6 +53,9 @@ pub struct Resize {
     pub(super) in_w: usize,
     pub(super) ow: usize,
     rows: Vec<RowTaps>,
+    /// Whether output row `r` has the same input rows and weights as row
+    /// `r - 1` (nearest upsampling): it is then a copy of that row.
+    repeat: Vec<bool>,
     /// Taps per output column.
     pub(super) ntaps: usize,
     /// `idx[j·ow_pad + ox]`, `wt[..]`: tap `j` of column `ox` (padded to 16).
@@ -108,6 +112,13 @@ fn outer_rows(d: &ResizeDesc, from: usize) -> Vec<RowTaps> {
     rows
 }
 
+/// `repeat[r]`: row `r` reads what row `r - 1` reads.
+fn repeats(rows: &[RowTaps]) -> Vec<bool> {
+    (0..rows.len())
+        .map(|r| r > 0 && rows[r] == rows[r - 1])
+        .collect()
+}
+
 impl Resize {
     /// Builds the row and column tables of `d`.
     pub fn new(d: &ResizeDesc, tuning: ResizeTuning) -> Result<Resize, CodegenError> {
@@ -142,12 +153,14 @@ impl Resize {
         if d.input[last] > i32::MAX as usize {
             return Err(invalid("resize", "rows longer than i32::MAX".to_string()));
         }
+        let rows = outer_rows(d, from);
         Ok(Resize {
             planes: d.input[..from].iter().product(),
             in_rows: d.input[from..last].iter().product(),
             in_w: d.input[last],
             ow,
-            rows: outer_rows(d, from),
+            repeat: repeats(&rows),
+            rows,
             ntaps,
             idx,
             wt,
@@ -179,12 +192,18 @@ impl Resize {
         let plane = self.in_rows * self.in_w;
         split(units, tasks_for(threads, flops), |range| {
             let mut tmp = vec![0f32; self.in_w.max(1)];
+            let start = range.start;
             for u in range {
                 let (p, r) = (u / self.rows.len(), u % self.rows.len());
                 let xp = &x[p * plane..][..plane];
+                let yr = out.get().wrapping_add(u * self.ow);
+                if self.repeat[r] && u > start {
+                    // SAFETY: rows u - 1 and u are this task's, distinct, inside `y`.
+                    unsafe { std::ptr::copy_nonoverlapping(yr.sub(self.ow), yr, self.ow) };
+                    continue;
+                }
                 // SAFETY: output row u belongs to this task only; `need` proved it exists.
-                let yr =
-                    unsafe { std::slice::from_raw_parts_mut(out.get().add(u * self.ow), self.ow) };
+                let yr = unsafe { std::slice::from_raw_parts_mut(yr, self.ow) };
                 let t = self.combine(xp, &self.rows[r], &mut tmp, simd);
                 self.columns(t, yr, simd);
             }
