@@ -266,6 +266,31 @@ fn along(
     y
 }
 
+/// One axis of a [`plan`]: per output index its (input index, weight) taps,
+/// or `None` where it takes the extrapolation value.
+pub type AxisTaps = Vec<Option<Vec<(usize, f64)>>>;
+
+/// What a compiled Resize precomputes, with the interpreter's own rules: the
+/// output shape, the extrapolation value, and per axis its taps (`None` for
+/// an axis left unchanged). Applying the axes in order is [`eval`].
+pub fn plan(attrs: &Attrs, shape: &[usize]) -> Result<(Vec<usize>, f64, Vec<Option<AxisTaps>>)> {
+    let cfg = Cfg::new(attrs, shape)?;
+    let mut axes = vec![];
+    for (axis, &len) in shape.iter().enumerate() {
+        if cfg.identity(axis, len) {
+            axes.push(None);
+            continue;
+        }
+        ensure!(
+            len > 0 || cfg.sizes[axis] == 0,
+            "cannot resize an empty axis {axis} to {}",
+            cfg.sizes[axis]
+        );
+        axes.push(Some(cfg.axis_taps(axis, len)));
+    }
+    Ok((cfg.sizes.clone(), cfg.extrapolation, axes))
+}
+
 fn infer(attrs: &Attrs, ins: &[&TensorType]) -> Result<Vec<TensorType>> {
     arity(ins, 1, 1)?;
     let d = ins[0].dtype;

@@ -20,8 +20,10 @@ mod gather;
 mod int_map;
 mod matmul;
 mod norm;
+mod pool;
 mod recurrent;
 mod remap;
+mod resize;
 mod rows;
 mod split;
 
@@ -65,6 +67,8 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("split", split::build),
         ("concat", concat::build),
         ("recurrent", recurrent::build),
+        ("pool", pool::build),
+        ("resize", resize::build),
         ("jit", expr::build),
         ("int", int_map::build),
         ("copy", remap::build),

@@ -14,6 +14,8 @@
 //! - [`int_binary`], [`int_compare`]: broadcasting i32/i64 arithmetic and comparisons.
 //! - [`Recurrent`]: RNN/GRU/LSTM layers (one input-projection GEMM, then a
 //!   small GEMM and a fused cell pass per time step).
+//! - [`Pool`]: max, average and Lp window pooling of any spatial rank.
+//! - [`Resize`]: separable nearest / linear / cubic resize from precomputed taps.
 //!
 //! Every kernel has an AVX-512 path (picked at run time) and a portable path;
 //! the GEMM tiles (matmul, 1×1 and im2col convolutions) also have AVX2+FMA.
@@ -47,8 +49,14 @@ mod mean;
 mod packed;
 mod par;
 mod pointwise_t;
+mod pool;
+#[cfg(target_arch = "x86_64")]
+mod pool_avx512;
 mod recurrent;
 mod recurrent_cell;
+mod resize;
+#[cfg(target_arch = "x86_64")]
+mod resize_avx512;
 mod rows;
 mod softmax_axis;
 #[cfg(target_arch = "x86_64")]
@@ -70,10 +78,12 @@ pub use matmul::{matmul_f32, MatmulDesc};
 pub use mean::mean_rows_f32;
 pub use packed::PackedMatmul;
 pub use par::PAR_MIN_FLOPS;
+pub use pool::{Pool, PoolDesc, PoolKind, PoolTuning};
 pub use recurrent::{
     Recurrent, RecurrentAct, RecurrentCell, RecurrentDesc, RecurrentIo, RecurrentKnobs,
     RecurrentWeights,
 };
+pub use resize::{Resize, ResizeAxis, ResizeDesc, ResizeTuning};
 pub use rows::{layer_norm_rows_f32, softmax_rows_f32};
 pub use softmax_axis::{softmax_axis_f32, AxisShape, SoftmaxKind};
 

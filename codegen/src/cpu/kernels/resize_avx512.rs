@@ -1,0 +1,41 @@
+//! The AVX-512 path of [`super::resize`]: `t += c·row` over a row, and the
+//! column pass as one gather per tap per 16 output columns (zero-weight taps
+//! are masked out, so an infinite input never meets a padding tap).
+
+use super::epilogue::lanes;
+use super::resize::Resize;
+use std::arch::x86_64::*;
+
+/// `t[i] += c · row[i]` for `i < t.len()` (`row` at least as long).
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn axpy(c: f32, row: &[f32], t: &mut [f32]) {
+    debug_assert!(row.len() >= t.len());
+    let (n, cv) = (t.len(), _mm512_set1_ps(c));
+    let (r, o) = (row.as_ptr(), t.as_mut_ptr());
+    for i in (0..n).step_by(16) {
+        let m = lanes(n - i);
+        let acc = _mm512_maskz_loadu_ps(m, o.add(i));
+        let v = _mm512_maskz_loadu_ps(m, r.add(i));
+        _mm512_mask_storeu_ps(o.add(i), m, _mm512_fmadd_ps(cv, v, acc));
+    }
+}
+
+/// `y[ox] = Σ_j wt[j][ox] · t[idx[j][ox]] + add[ox]` for `ox < ow`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn columns(r: &Resize, t: &[f32], y: &mut [f32]) {
+    debug_assert!(y.len() >= r.ow && (r.ow == 0 || !t.is_empty()));
+    let (idx, wt, base) = (r.idx.as_ptr(), r.wt.as_ptr(), t.as_ptr());
+    let zero = _mm512_setzero_ps();
+    for ox in (0..r.ow).step_by(16) {
+        let mut acc = _mm512_loadu_ps(r.add.as_ptr().add(ox));
+        for j in 0..r.ntaps {
+            let k = j * r.ow_pad + ox;
+            let w = _mm512_loadu_ps(wt.add(k));
+            let live = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(w, zero) & lanes(r.ow - ox);
+            let i = _mm512_loadu_si512(idx.add(k) as *const _);
+            let v = _mm512_mask_i32gather_ps::<4>(zero, live, i, base);
+            acc = _mm512_mask3_fmadd_ps(w, v, acc, live);
+        }
+        _mm512_mask_storeu_ps(y.as_mut_ptr().add(ox), lanes(r.ow - ox), acc);
+    }
+}
