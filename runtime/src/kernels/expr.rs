@@ -1,14 +1,17 @@
 //! Generated kernels: a group's fused tensor expression, scheduled by the
 //! default schedule and compiled with Cranelift ([`ExprKernel`]). The
 //! outermost loop is split across the pool's threads when the work is large
-//! enough to pay for it.
+//! enough to pay for it. Inputs that are one-element constants of the
+//! graph are folded into the body as literals first (so `Pow(x, 3)` reaches
+//! the generator as `x ^ 3.0` and becomes multiplications).
 
 use super::Built;
 use crate::fusion::{group_expression, Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::{default_schedule, split, ExprKernel, JitOptions};
-use kiln_ir::expr::{lower, AffineExpr, TensorExpr};
+use kiln_ir::expr::inline::map_reads;
+use kiln_ir::expr::{lower, Access, AffineExpr, ScalarExpr, TensorExpr};
 use kiln_ir::Graph;
 
 /// Element-operations below which a kernel stays on one thread.
@@ -84,6 +87,82 @@ fn expression(g: &Graph, group: &Group) -> Option<TensorExpr> {
     }
 }
 
+/// The value of input `i` of `e` when it is a one-element constant of `g`.
+fn scalar_const(g: &Graph, e: &TensorExpr, i: usize) -> Option<f64> {
+    let t = g.const_value(g.find(&e.inputs[i].name)?)?;
+    if t.len() != 1 {
+        return None;
+    }
+    t.to_f64_vec().first().copied()
+}
+
+/// `e` with every read of a one-element constant input replaced by its
+/// value and those inputs dropped (inputs read by a bounds guard stay; at
+/// least one input stays).
+fn fold_scalar_consts(g: &Graph, e: TensorExpr) -> TensorExpr {
+    let mut guarded = vec![false; e.inputs.len()];
+    for s in [&e.body].into_iter().chain(e.epilogue.as_ref()) {
+        let mut note = |s: &ScalarExpr| {
+            if let ScalarExpr::InBounds(a) = s {
+                guarded[a.input] = true;
+            }
+        };
+        visit(s, &mut note);
+    }
+    let vals: Vec<Option<f64>> = (0..e.inputs.len())
+        .map(|i| scalar_const(g, &e, i).filter(|_| !guarded[i]))
+        .collect();
+    if vals.iter().all(Option::is_none) || vals.iter().all(Option::is_some) {
+        return e;
+    }
+    let mut to = vec![0; vals.len()];
+    let mut n = 0;
+    for (i, v) in vals.iter().enumerate() {
+        to[i] = n;
+        n += v.is_none() as usize;
+    }
+    let f = |a: &Access, guard: bool| match (vals[a.input], guard) {
+        (Some(c), false) => ScalarExpr::Const(c),
+        _ => {
+            let a = Access {
+                input: to[a.input],
+                index: a.index.clone(),
+            };
+            if guard {
+                ScalarExpr::InBounds(a)
+            } else {
+                ScalarExpr::Access(a)
+            }
+        }
+    };
+    let mut out = e.clone();
+    out.body = map_reads(&e.body, &f);
+    out.epilogue = e.epilogue.as_ref().map(|s| map_reads(s, &f));
+    out.inputs = (e.inputs.into_iter().zip(&vals))
+        .filter(|(_, v)| v.is_none())
+        .map(|(o, _)| o)
+        .collect();
+    out
+}
+
+/// Calls `f` on every node of `s`, depth first.
+fn visit(s: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
+    f(s);
+    match s {
+        ScalarExpr::Unary(_, x) | ScalarExpr::Cast(_, x) => visit(x, f),
+        ScalarExpr::Binary(_, a, b) | ScalarExpr::Cmp(_, a, b) => {
+            visit(a, f);
+            visit(b, f);
+        }
+        ScalarExpr::Select(c, t, x) => {
+            visit(c, f);
+            visit(t, f);
+            visit(x, f);
+        }
+        _ => {}
+    }
+}
+
 pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Option<Built>> {
     if !opts.jit {
         return Ok(None);
@@ -92,6 +171,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let Some(e) = expression(g, group) else {
         return Ok(None);
     };
+    let e = fold_scalar_consts(g, e);
     if last.outputs.len() != 1 {
         return Ok(None);
     }

@@ -166,3 +166,155 @@ impl Emitter<'_, '_> {
         self.select_mask(is_small, small, big)
     }
 }
+
+/// Cephes `logf` polynomial, highest degree first.
+const LOG_P: [f64; 9] = [
+    7.037_683_629_2e-2,
+    -1.151_461_031_0e-1,
+    1.167_699_874_0e-1,
+    -1.242_014_084_6e-1,
+    1.424_932_278_7e-1,
+    -1.666_805_766_5e-1,
+    2.000_071_476_5e-1,
+    -2.499_999_399_3e-1,
+    3.333_333_117_4e-1,
+];
+
+impl Emitter<'_, '_> {
+    /// An i32x4 constant.
+    fn iconst4(&mut self, c: i32) -> Value {
+        let k = self.b.ins().iconst(types::I32, c as i64);
+        self.b.ins().splat(types::I32X4, k)
+    }
+
+    /// The bits of an f32x4 as i32x4, and back.
+    fn as_int_bits(&mut self, x: Value) -> Value {
+        let le = MemFlagsData::new().with_endianness(Endianness::Little);
+        self.b.ins().bitcast(types::I32X4, le, x)
+    }
+    fn as_float_bits(&mut self, x: Value) -> Value {
+        let le = MemFlagsData::new().with_endianness(Endianness::Little);
+        self.b.ins().bitcast(types::F32X4, le, x)
+    }
+
+    /// `ln(x)` for an f32x4 `x` (Cephes `logf`: `x = m 2^e` with `m` in
+    /// `[sqrt(1/2), sqrt 2)`, `ln x = e ln 2 + ln m`, `ln(1 + f)` by a
+    /// degree-9 polynomial). Denormals are scaled by 2^23 first; `ln 0 =
+    /// -inf`, `ln(x < 0) = NaN`, `ln inf = inf`, NaN stays NaN.
+    pub fn vlog_f32(&mut self, x: Value) -> Value {
+        let min_norm = self.fconst(f32::MIN_POSITIVE as f64);
+        let tiny = self.b.ins().fcmp(FloatCC::LessThan, x, min_norm);
+        let big = self.fconst(8_388_608.0);
+        let scaled = self.b.ins().fmul(x, big);
+        let xs = self.select_mask(tiny, scaled, x);
+        let bits = self.as_int_bits(xs);
+        let e = self.b.ins().ushr_imm_s(bits, 23);
+        let bias = self.iconst4(126);
+        let e = self.b.ins().isub(e, bias);
+        let ef = self.b.ins().fcvt_from_sint(types::F32X4, e);
+        let (k23, zero) = (self.fconst(23.0), self.fconst(0.0));
+        let adj = self.select_mask(tiny, k23, zero);
+        let ef = self.b.ins().fsub(ef, adj);
+        let mant = self.iconst4(0x007f_ffff);
+        let half = self.iconst4(0x3f00_0000);
+        let m = self.b.ins().band(bits, mant);
+        let m = self.b.ins().bor(m, half);
+        let m = self.as_float_bits(m);
+        let sqrthf = self.fconst(std::f64::consts::FRAC_1_SQRT_2);
+        let lt = self.b.ins().fcmp(FloatCC::LessThan, m, sqrthf);
+        let extra = self.select_mask(lt, m, zero);
+        let one = self.fconst(1.0);
+        let f = self.b.ins().fadd(m, extra);
+        let f = self.b.ins().fsub(f, one);
+        let dec = self.select_mask(lt, one, zero);
+        let ef = self.b.ins().fsub(ef, dec);
+        let z = self.b.ins().fmul(f, f);
+        let p = self.horner(&LOG_P, f);
+        let y = self.b.ins().fmul(p, f);
+        let y = self.b.ins().fmul(y, z);
+        let c2 = self.fconst(-2.121_944_40e-4);
+        let y = self.mul_add(ef, c2, y);
+        let mhalf = self.fconst(-0.5);
+        let y = self.mul_add(z, mhalf, y);
+        let r = self.b.ins().fadd(f, y);
+        let c1 = self.fconst(0.693_359_375);
+        let r = self.mul_add(ef, c1, r);
+        self.log_specials(x, r)
+    }
+
+    /// `a * b + c`, fused when FMA is on.
+    fn mul_add(&mut self, a: Value, b: Value, c: Value) -> Value {
+        if self.use_fma {
+            self.b.ins().fma(a, b, c)
+        } else {
+            let m = self.b.ins().fmul(a, b);
+            self.b.ins().fadd(m, c)
+        }
+    }
+
+    /// `ln`'s results at 0, below 0, at infinity and for NaN over `r`.
+    fn log_specials(&mut self, x: Value, r: Value) -> Value {
+        let (zero, inf) = (self.fconst(0.0), self.fconst(f64::INFINITY));
+        let (ninf, nan) = (self.fconst(f64::NEG_INFINITY), self.fconst(f64::NAN));
+        let is_inf = self.b.ins().fcmp(FloatCC::Equal, x, inf);
+        let r = self.select_mask(is_inf, inf, r);
+        let is_zero = self.b.ins().fcmp(FloatCC::Equal, x, zero);
+        let r = self.select_mask(is_zero, ninf, r);
+        let neg = self.b.ins().fcmp(FloatCC::LessThan, x, zero);
+        let r = self.select_mask(neg, nan, r);
+        let is_nan = self.b.ins().fcmp(FloatCC::NotEqual, x, x);
+        self.select_mask(is_nan, x, r)
+    }
+
+    /// `pow(a, b)` for f32x4 `a`, `b`: `exp(b ln|a|)` with C's special
+    /// cases (`pow(x, 0) = pow(1, y) = pow(-1, ±inf) = 1`, the sign of `a`
+    /// for odd integer `b`, NaN for negative finite `a` and non-integer
+    /// `b`). The error grows with `|b ln|a||` (the rounding of the product
+    /// is magnified by `exp`); see `tests/jit_math.rs` for measured bounds.
+    pub fn vpow_f32(&mut self, a: Value, b: Value) -> Value {
+        let ax = self.b.ins().fabs(a);
+        let l = self.vlog_f32(ax);
+        let t = self.b.ins().fmul(b, l);
+        let r = self.vexp_f32(t);
+        // Odd integer `b`: the sign of `a` (also for -0 and -inf).
+        let fb = self.b.ins().floor(b);
+        let is_int = self.b.ins().fcmp(FloatCC::Equal, fb, b);
+        let half = self.fconst(0.5);
+        let hb = self.b.ins().fmul(b, half);
+        let fhb = self.b.ins().floor(hb);
+        let even = self.b.ins().fcmp(FloatCC::Equal, fhb, hb);
+        let odd = self.b.ins().band_not(is_int, even);
+        let sign = self.iconst4(i32::MIN);
+        let abits = self.as_int_bits(a);
+        let sa = self.b.ins().band(abits, sign);
+        let odd = self.as_int_bits(odd);
+        let sa = self.b.ins().band(sa, odd);
+        let rbits = self.as_int_bits(r);
+        let rbits = self.b.ins().bor(rbits, sa);
+        let r = self.as_float_bits(rbits);
+        self.pow_specials(a, b, is_int, r)
+    }
+
+    /// `pow`'s NaN for negative finite `a` with non-integer `b`, and its
+    /// results that are 1.
+    fn pow_specials(&mut self, a: Value, b: Value, is_int: Value, r: Value) -> Value {
+        let (zero, one) = (self.fconst(0.0), self.fconst(1.0));
+        let (ninf, nan) = (self.fconst(f64::NEG_INFINITY), self.fconst(f64::NAN));
+        let neg = self.b.ins().fcmp(FloatCC::LessThan, a, zero);
+        let finite = self.b.ins().fcmp(FloatCC::NotEqual, a, ninf);
+        let bad = self.b.ins().band(neg, finite);
+        let bad = self.b.ins().band_not(bad, is_int);
+        let r = self.select_mask(bad, nan, r);
+        let ab = self.b.ins().fabs(b);
+        let inf = self.fconst(f64::INFINITY);
+        let b_inf = self.b.ins().fcmp(FloatCC::Equal, ab, inf);
+        let mone = self.fconst(-1.0);
+        let a_m1 = self.b.ins().fcmp(FloatCC::Equal, a, mone);
+        let m1_inf = self.b.ins().band(a_m1, b_inf);
+        let r = self.select_mask(m1_inf, one, r);
+        let a_1 = self.b.ins().fcmp(FloatCC::Equal, a, one);
+        let r = self.select_mask(a_1, one, r);
+        let b_0 = self.b.ins().fcmp(FloatCC::Equal, b, zero);
+        self.select_mask(b_0, one, r)
+    }
+}
