@@ -207,3 +207,64 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         outputs: last.outputs.clone(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fold_scalar_consts;
+    use crate::{compile, CompileOptions};
+    use kiln_ir::expr::{lower, ScalarExpr};
+    use kiln_ir::{DType, Graph, Op, Tensor, TensorType};
+    use std::collections::HashMap;
+
+    /// `y = Pow(x, c)` with `c` a one-element constant; `x` of 3x37 values
+    /// in ±[0.1, 2.1] (vector body and scalar tails).
+    fn pow_graph(c: f32) -> (Graph, HashMap<String, Tensor>) {
+        let mut g = Graph::new("p");
+        let x = g
+            .add_input("x", TensorType::new(DType::F32, vec![3, 37]))
+            .unwrap();
+        let k = Tensor::from_vec(vec![1], vec![c]).unwrap();
+        let k = g.add_const("c", k).unwrap();
+        let y = g.add_node("pow", Op::new("Pow"), &[x, k], &["y"]).unwrap();
+        g.set_outputs(y);
+        let v: Vec<f32> = (0..111)
+            .map(|i| (0.1 + (i % 11) as f32 * 0.2) * if i % 3 == 0 { -1.0 } else { 1.0 })
+            .collect();
+        let feeds = HashMap::from([("x".to_string(), Tensor::from_vec(vec![3, 37], v).unwrap())]);
+        (g, feeds)
+    }
+
+    #[test]
+    fn scalar_constants_fold_into_the_body() {
+        let (g, _) = pow_graph(3.0);
+        let e = lower(&g, &g.nodes()[0]).unwrap().unwrap();
+        assert_eq!(e.inputs.len(), 2);
+        let f = fold_scalar_consts(&g, e);
+        assert_eq!(f.inputs.len(), 1);
+        let ScalarExpr::Binary(_, _, b) = &f.body else {
+            panic!("{f}");
+        };
+        assert_eq!(**b, ScalarExpr::Const(3.0), "{f}");
+    }
+
+    #[test]
+    fn pow_by_constants_matches_the_interpreter() {
+        for c in [0.0, 0.5, -1.0, 1.0, 2.0, 3.0, 4.0, 1.7, -2.5, 5.0] {
+            let (g, feeds) = pow_graph(c);
+            for threads in [1, 2, 3] {
+                let opts = CompileOptions {
+                    threads,
+                    ..CompileOptions::default()
+                };
+                let exe = compile(&g, &opts).unwrap();
+                assert_eq!(exe.report().fallback_count(), 0, "pow {c}");
+                let got = exe.run(&feeds).unwrap().remove(0).to_f64_vec();
+                let want = kiln_ir::interp::run(&g, &feeds).unwrap().remove(0);
+                for (i, (a, b)) in got.iter().zip(want.to_f64_vec()).enumerate() {
+                    let ok = (a - b).abs() <= 2e-6 * b.abs() || (a.is_nan() && b.is_nan());
+                    assert!(ok, "pow {c} element {i}: {a} vs {b}");
+                }
+            }
+        }
+    }
+}

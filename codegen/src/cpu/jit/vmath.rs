@@ -1,5 +1,9 @@
-//! Vectorized f32x4 `exp` and `tanh` in Cranelift IR (Cephes-style
-//! polynomials, about 2 ulp), so vector loops do not call a helper per lane.
+//! Vectorized f32x4 `exp`, `log`, `tanh`, `erf` and `pow` in Cranelift IR
+//! (Cephes-style polynomials), so vector loops do not call a helper per
+//! lane. Max errors over a dense sweep of all f32 (`tests/jit_math.rs`):
+//! exp 0.96 ulp, log 0.77 ulp, tanh 1.31 ulp, erf 3.01 ulp (3.38 without FMA; sigmoid, built
+//! from exp, 2.61 ulp); pow below `3 + 3 |b ln|a||` ulp (149 ulp near
+//! overflow). ±0, denormals, ±inf and NaN follow C.
 //!
 //! `exp(x) = 2^n * p(r)` with `n = nearest(x / ln 2)`, `r = x - n ln 2`
 //! (two-part ln 2) and the scale applied as `2^(n/2) * 2^(n - n/2)` so that
@@ -82,7 +86,8 @@ impl Emitter<'_, '_> {
         self.b.ins().bitcast(types::F32X4, le, bits)
     }
 
-    /// `exp(x)` for an f32x4 `x`.
+    /// `exp(x)` for an f32x4 `x`; max error 0.96 ulp (denormal results
+    /// included, overflow to inf above 88.72, 0 below -103.97).
     pub fn vexp_f32(&mut self, x: Value) -> Value {
         let (lo, hi) = (self.fconst(-104.0), self.fconst(88.73));
         // Compare and select (a NaN stays NaN): cheaper than fmax/fmin.
@@ -117,7 +122,7 @@ impl Emitter<'_, '_> {
         self.b.ins().fmul(y, s2)
     }
 
-    /// `tanh(x)` for an f32x4 `x`.
+    /// `tanh(x)` for an f32x4 `x`; max error 1.31 ulp.
     pub fn vtanh_f32(&mut self, x: Value) -> Value {
         let ax = self.b.ins().fabs(x);
         let z = self.b.ins().fmul(x, x);
@@ -141,7 +146,8 @@ impl Emitter<'_, '_> {
         self.select_mask(is_small, small, big)
     }
 
-    /// `erf(x)` for an f32x4 `x`.
+    /// `erf(x)` for an f32x4 `x`; max error 3.01 ulp, 3.38 without FMA (near |x| = 1.0-1.42, the
+    /// A&S branch).
     pub fn verf_f32(&mut self, x: Value) -> Value {
         let ax = self.b.ins().fabs(x);
         let z = self.b.ins().fmul(x, x);
@@ -200,7 +206,8 @@ impl Emitter<'_, '_> {
     /// `ln(x)` for an f32x4 `x` (Cephes `logf`: `x = m 2^e` with `m` in
     /// `[sqrt(1/2), sqrt 2)`, `ln x = e ln 2 + ln m`, `ln(1 + f)` by a
     /// degree-9 polynomial). Denormals are scaled by 2^23 first; `ln 0 =
-    /// -inf`, `ln(x < 0) = NaN`, `ln inf = inf`, NaN stays NaN.
+    /// -inf`, `ln(x < 0) = NaN`, `ln inf = inf`, NaN stays NaN. Max error
+    /// 0.77 ulp.
     pub fn vlog_f32(&mut self, x: Value) -> Value {
         let min_norm = self.fconst(f32::MIN_POSITIVE as f64);
         let tiny = self.b.ins().fcmp(FloatCC::LessThan, x, min_norm);
@@ -270,7 +277,8 @@ impl Emitter<'_, '_> {
     /// cases (`pow(x, 0) = pow(1, y) = pow(-1, ±inf) = 1`, the sign of `a`
     /// for odd integer `b`, NaN for negative finite `a` and non-integer
     /// `b`). The error grows with `|b ln|a||` (the rounding of the product
-    /// is magnified by `exp`); see `tests/jit_math.rs` for measured bounds.
+    /// is magnified by `exp`): below `3 + 3 |b ln|a||` ulp, 149 ulp at most
+    /// (results near f32::MAX).
     pub fn vpow_f32(&mut self, a: Value, b: Value) -> Value {
         let ax = self.b.ins().fabs(a);
         let l = self.vlog_f32(ax);
