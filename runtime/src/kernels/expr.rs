@@ -11,16 +11,20 @@ use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::{default_schedule, split, ExprKernel, JitOptions};
 use kiln_ir::expr::inline::map_reads;
-use kiln_ir::expr::{lower, Access, AffineExpr, ScalarExpr, TensorExpr};
+use kiln_ir::expr::{lower, Access, AffineExpr, BinaryOp, ScalarExpr, TensorExpr, UnaryOp};
 use kiln_ir::Graph;
 
 /// Element-operations below which a kernel stays on one thread.
 const PAR_MIN_POINTS: usize = 1 << 15;
+/// Element-operations one math function (exp, log, tanh, erf, pow, sin,
+/// cos) counts for when weighing a kernel's work against `PAR_MIN_POINTS`.
+const MATH_FN_POINTS: usize = 8;
 
 struct Generated {
     kernel: ExprKernel,
     in_place: Option<usize>,
-    /// Output points times reduction points: the work per run.
+    /// Output points times reduction points, weighted by the body's math
+    /// functions: the work per run.
     points: usize,
     label: String,
 }
@@ -145,6 +149,33 @@ fn fold_scalar_consts(g: &Graph, e: TensorExpr) -> TensorExpr {
     out
 }
 
+/// Element-operations per point: 1, plus `MATH_FN_POINTS` per math
+/// function in the body and epilogue.
+fn work_per_point(e: &TensorExpr) -> usize {
+    let mut fns = 0;
+    for s in [&e.body].into_iter().chain(e.epilogue.as_ref()) {
+        visit(s, &mut |x| {
+            let math = match x {
+                ScalarExpr::Unary(op, _) => matches!(
+                    op,
+                    UnaryOp::Exp
+                        | UnaryOp::Log
+                        | UnaryOp::Tanh
+                        | UnaryOp::Erf
+                        | UnaryOp::Sin
+                        | UnaryOp::Cos
+                ),
+                ScalarExpr::Binary(op, _, b) => {
+                    *op == BinaryOp::Pow && !matches!(**b, ScalarExpr::Const(_))
+                }
+                _ => false,
+            };
+            fns += math as usize;
+        });
+    }
+    1 + MATH_FN_POINTS * fns
+}
+
 /// Calls `f` on every node of `s`, depth first.
 fn visit(s: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
     f(s);
@@ -200,7 +231,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         kernel: Box::new(Generated {
             kernel,
             in_place: in_place_candidate(&e),
-            points: e.output.numel() * red,
+            points: e.output.numel() * red * work_per_point(&e),
             label: format!("jit[{}]", if e.reduce.is_some() { "reduce" } else { "map" }),
         }),
         inputs,
