@@ -136,6 +136,8 @@ impl Emitter<'_, '_> {
                 UnaryOp::Tanh => return Ok(self.vtanh_f32(x)),
                 UnaryOp::Erf => return Ok(self.verf_f32(x)),
                 UnaryOp::Log => return Ok(self.vlog_f32(x)),
+                UnaryOp::Sin => return self.vsincos_f32(x, false, "kiln_sinf"),
+                UnaryOp::Cos => return self.vsincos_f32(x, true, "kiln_cosf"),
                 _ => {}
             }
         }
