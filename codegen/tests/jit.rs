@@ -14,6 +14,10 @@ enum Gen {
     Positive,
     SmallInt,
     Bool,
+    /// In [-6, 6], every other value a multiple of 1/2 (ties for Round).
+    Wide,
+    /// NaN, ±inf and finite values.
+    Special,
 }
 
 struct Rng(u64);
@@ -32,6 +36,22 @@ impl Rng {
             Gen::Positive => 0.1 + 1.9 * u,
             Gen::SmallInt => [-2.0, -1.0, 1.0, 2.0][(u * 4.0) as usize % 4],
             Gen::Bool => (u < 0.5) as u8 as f64,
+            Gen::Wide => {
+                let v = 12.0 * u - 6.0;
+                let v = if self.next() < 0.5 {
+                    (v * 2.0).round() / 2.0
+                } else {
+                    v
+                };
+                if v == 0.0 {
+                    0.5
+                } else {
+                    v
+                }
+            }
+            Gen::Special => {
+                [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.5, -2.0][(u * 5.0) as usize % 5]
+            }
         }
     }
     fn tensor(&mut self, d: DType, shape: &[usize], g: Gen) -> Tensor {
@@ -729,5 +749,46 @@ fn random_schedules_agree() {
     assert!(
         ran > 60,
         "only {ran} random schedules were valid ({refused} refused)"
+    );
+}
+
+/// The activation family (`lower/activation.rs`) compiled (vector body and
+/// scalar tails: 3x7x5 is not a multiple of 4) against the evaluator.
+#[test]
+fn activations() {
+    let x: In = (F, &[3, 7, 5], Gen::Wide);
+    for k in [
+        "HardSigmoid",
+        "HardSwish",
+        "Gelu",
+        "Mish",
+        "Softplus",
+        "Softsign",
+        "Swish",
+        "Elu",
+        "Selu",
+        "Celu",
+        "LeakyRelu",
+        "ThresholdedRelu",
+        "Shrink",
+        "Sign",
+        "Round",
+    ] {
+        check(Op::new(k), &[x]);
+    }
+    let tanh = Op::new("Gelu").with("approximate", Attr::Str("tanh".into()));
+    check(tanh, &[x]);
+    check(Op::new("Round"), &[(DType::F64, &[3, 5], Gen::Wide)]);
+    check(Op::new("PRelu"), &[x, (F, &[7, 1], S)]);
+    for fmod in [0, 1] {
+        let m = Op::new("Mod").with("fmod", Attr::Int(fmod));
+        check(m, &[x, (F, &[5], Gen::Wide)]);
+    }
+    let s: In = (F, &[6, 9], Gen::Special);
+    check(Op::new("IsNaN"), &[s]);
+    check(Op::new("IsInf"), &[s]);
+    check(
+        Op::new("Pow"),
+        &[(F, &[4, 9], Gen::Wide), (F, &[9], Gen::Wide)],
     );
 }

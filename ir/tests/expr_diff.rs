@@ -16,6 +16,10 @@ enum Gen {
     /// One of -2, -1, 1, 2 (ties for comparisons).
     SmallInt,
     Bool,
+    /// In [-6, 6], every other value a multiple of 1/2 (ties for Round).
+    Wide,
+    /// NaN, ±inf and finite values.
+    Special,
 }
 
 struct Rng(u64);
@@ -34,6 +38,22 @@ impl Rng {
             Gen::Positive => 0.1 + 1.9 * u,
             Gen::SmallInt => [-2.0, -1.0, 1.0, 2.0][(u * 4.0) as usize % 4],
             Gen::Bool => (u < 0.5) as u8 as f64,
+            Gen::Wide => {
+                let v = 12.0 * u - 6.0;
+                let v = if self.next() < 0.5 {
+                    (v * 2.0).round() / 2.0
+                } else {
+                    v
+                };
+                if v == 0.0 {
+                    0.5
+                } else {
+                    v
+                }
+            }
+            Gen::Special => {
+                [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.5, -2.0][(u * 5.0) as usize % 5]
+            }
         }
     }
     fn tensor(&mut self, d: DType, shape: &[usize], g: Gen) -> Tensor {
@@ -344,6 +364,88 @@ fn unlowered_ops_give_none() {
     g.add_node("a", Op::new("Add"), &[i, i], &["z"]).unwrap();
     for n in g.nodes() {
         assert!(lower(&g, n).unwrap().is_none(), "{}", n.op.kind);
+    }
+}
+
+/// The activation family (`lower/activation.rs`) against the interpreter.
+#[test]
+fn activations() {
+    let x: In = (F, &[2, 3, 7], Gen::Wide);
+    for k in [
+        "HardSigmoid",
+        "HardSwish",
+        "Gelu",
+        "Mish",
+        "Softplus",
+        "Softsign",
+        "Swish",
+        "Elu",
+        "Selu",
+        "Celu",
+        "LeakyRelu",
+        "ThresholdedRelu",
+        "Shrink",
+        "Sign",
+        "Round",
+    ] {
+        check(Op::new(k), &[x]);
+        check(Op::new(k), &[(DType::F64, &[5], Gen::Signed)]);
+    }
+    let f = |k: &str, a: &str, v: f64| Op::new(k).with(a, Attr::Float(v));
+    check(
+        Op::new("Gelu").with("approximate", Attr::Str("tanh".into())),
+        &[x],
+    );
+    check(
+        f("HardSigmoid", "alpha", 0.3).with("beta", Attr::Float(0.4)),
+        &[x],
+    );
+    check(f("LeakyRelu", "alpha", 0.2), &[x]);
+    check(f("Elu", "alpha", 0.7), &[x]);
+    check(f("Celu", "alpha", 2.5), &[x]);
+    check(
+        f("Selu", "alpha", 1.5).with("gamma", Attr::Float(0.9)),
+        &[x],
+    );
+    check(f("ThresholdedRelu", "alpha", -0.5), &[x]);
+    check(
+        f("Shrink", "lambd", 1.5).with("bias", Attr::Float(0.25)),
+        &[x],
+    );
+    check(f("Swish", "alpha", 1.7), &[x]);
+    check(Op::new("PRelu"), &[x, (F, &[7], Gen::Signed)]);
+    check(Op::new("PRelu"), &[x, (F, &[3, 1], Gen::Signed)]);
+    for fmod in [0, 1] {
+        let m = Op::new("Mod").with("fmod", Attr::Int(fmod));
+        check(m.clone(), &[x, (F, &[7], Gen::Wide)]);
+        check(m, &[(F, &[4, 5], Gen::Signed), (F, &[], Gen::Positive)]);
+    }
+    let s: In = (F, &[4, 5], Gen::Special);
+    check(Op::new("IsNaN"), &[s]);
+    for (p, n) in [(1, 1), (1, 0), (0, 1), (0, 0)] {
+        let op = Op::new("IsInf")
+            .with("detect_positive", Attr::Int(p))
+            .with("detect_negative", Attr::Int(n));
+        check(op, &[s]);
+    }
+}
+
+/// Bad attributes are errors naming the node, not panics.
+#[test]
+fn activation_bad_attrs_are_errors() {
+    let bad = [
+        Op::new("Gelu").with("approximate", Attr::Str("fast".into())),
+        Op::new("Celu").with("alpha", Attr::Float(0.0)),
+    ];
+    for op in bad {
+        let mut g = Graph::new("t");
+        let x = g.add_input("x", TensorType::new(F, vec![3])).unwrap();
+        // The graph checks attributes when a node is added: swap them in
+        // afterwards, as a graph loaded without checks could hold them.
+        g.add_node("act7", Op::new(&op.kind), &[x], &["y"]).unwrap();
+        g.nodes_mut()[0].op = op;
+        let err = lower(&g, &g.nodes()[0]).unwrap_err().to_string();
+        assert!(err.contains("act7"), "{err}");
     }
 }
 

@@ -55,7 +55,7 @@ s[d0, d1] = c[d0, d1] + bias[d1]
 t: f32[4,5] <- s: f32[4,5]
 t[d0, d1] = min(max(s[d0, d1], 0), 6)
 u: f32[4,5] <- t: f32[4,5]
-u[d0, d1] = recip(1 + exp(neg(t[d0, d1])))
+u[d0, d1] = select(t[d0, d1] < 0, exp(neg(abs(t[d0, d1]))) * recip(1 + exp(neg(abs(t[d0, d1])))), recip(1 + exp(neg(abs(t[d0, d1])))))
 none";
     assert_eq!(got, want);
 }

@@ -1,23 +1,30 @@
 //! Generated kernels: a group's fused tensor expression, scheduled by the
 //! default schedule and compiled with Cranelift ([`ExprKernel`]). The
 //! outermost loop is split across the pool's threads when the work is large
-//! enough to pay for it.
+//! enough to pay for it. Inputs that are one-element constants of the
+//! graph are folded into the body as literals first (so `Pow(x, 3)` reaches
+//! the generator as `x ^ 3.0` and becomes multiplications).
 
 use super::Built;
 use crate::fusion::{group_expression, Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::{default_schedule, split, ExprKernel, JitOptions};
-use kiln_ir::expr::{lower, AffineExpr, TensorExpr};
+use kiln_ir::expr::inline::map_reads;
+use kiln_ir::expr::{lower, Access, AffineExpr, BinaryOp, ScalarExpr, TensorExpr, UnaryOp};
 use kiln_ir::Graph;
 
 /// Element-operations below which a kernel stays on one thread.
 const PAR_MIN_POINTS: usize = 1 << 15;
+/// Element-operations one math function (exp, log, tanh, erf, pow, sin,
+/// cos) counts for when weighing a kernel's work against `PAR_MIN_POINTS`.
+const MATH_FN_POINTS: usize = 8;
 
 struct Generated {
     kernel: ExprKernel,
     in_place: Option<usize>,
-    /// Output points times reduction points: the work per run.
+    /// Output points times reduction points, weighted by the body's math
+    /// functions: the work per run.
     points: usize,
     label: String,
 }
@@ -84,6 +91,109 @@ fn expression(g: &Graph, group: &Group) -> Option<TensorExpr> {
     }
 }
 
+/// The value of input `i` of `e` when it is a one-element constant of `g`.
+fn scalar_const(g: &Graph, e: &TensorExpr, i: usize) -> Option<f64> {
+    let t = g.const_value(g.find(&e.inputs[i].name)?)?;
+    if t.len() != 1 {
+        return None;
+    }
+    t.to_f64_vec().first().copied()
+}
+
+/// `e` with every read of a one-element constant input replaced by its
+/// value and those inputs dropped (inputs read by a bounds guard stay; at
+/// least one input stays).
+fn fold_scalar_consts(g: &Graph, e: TensorExpr) -> TensorExpr {
+    let mut guarded = vec![false; e.inputs.len()];
+    for s in [&e.body].into_iter().chain(e.epilogue.as_ref()) {
+        let mut note = |s: &ScalarExpr| {
+            if let ScalarExpr::InBounds(a) = s {
+                guarded[a.input] = true;
+            }
+        };
+        visit(s, &mut note);
+    }
+    let vals: Vec<Option<f64>> = (0..e.inputs.len())
+        .map(|i| scalar_const(g, &e, i).filter(|_| !guarded[i]))
+        .collect();
+    if vals.iter().all(Option::is_none) || vals.iter().all(Option::is_some) {
+        return e;
+    }
+    let mut to = vec![0; vals.len()];
+    let mut n = 0;
+    for (i, v) in vals.iter().enumerate() {
+        to[i] = n;
+        n += v.is_none() as usize;
+    }
+    let f = |a: &Access, guard: bool| match (vals[a.input], guard) {
+        (Some(c), false) => ScalarExpr::Const(c),
+        _ => {
+            let a = Access {
+                input: to[a.input],
+                index: a.index.clone(),
+            };
+            if guard {
+                ScalarExpr::InBounds(a)
+            } else {
+                ScalarExpr::Access(a)
+            }
+        }
+    };
+    let mut out = e.clone();
+    out.body = map_reads(&e.body, &f);
+    out.epilogue = e.epilogue.as_ref().map(|s| map_reads(s, &f));
+    out.inputs = (e.inputs.into_iter().zip(&vals))
+        .filter(|(_, v)| v.is_none())
+        .map(|(o, _)| o)
+        .collect();
+    out
+}
+
+/// Element-operations per point: 1, plus `MATH_FN_POINTS` per math
+/// function in the body and epilogue.
+fn work_per_point(e: &TensorExpr) -> usize {
+    let mut fns = 0;
+    for s in [&e.body].into_iter().chain(e.epilogue.as_ref()) {
+        visit(s, &mut |x| {
+            let math = match x {
+                ScalarExpr::Unary(op, _) => matches!(
+                    op,
+                    UnaryOp::Exp
+                        | UnaryOp::Log
+                        | UnaryOp::Tanh
+                        | UnaryOp::Erf
+                        | UnaryOp::Sin
+                        | UnaryOp::Cos
+                ),
+                ScalarExpr::Binary(op, _, b) => {
+                    *op == BinaryOp::Pow && !matches!(**b, ScalarExpr::Const(_))
+                }
+                _ => false,
+            };
+            fns += math as usize;
+        });
+    }
+    1 + MATH_FN_POINTS * fns
+}
+
+/// Calls `f` on every node of `s`, depth first.
+fn visit(s: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
+    f(s);
+    match s {
+        ScalarExpr::Unary(_, x) | ScalarExpr::Cast(_, x) => visit(x, f),
+        ScalarExpr::Binary(_, a, b) | ScalarExpr::Cmp(_, a, b) => {
+            visit(a, f);
+            visit(b, f);
+        }
+        ScalarExpr::Select(c, t, x) => {
+            visit(c, f);
+            visit(t, f);
+            visit(x, f);
+        }
+        _ => {}
+    }
+}
+
 pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Option<Built>> {
     if !opts.jit {
         return Ok(None);
@@ -92,6 +202,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let Some(e) = expression(g, group) else {
         return Ok(None);
     };
+    let e = fold_scalar_consts(g, e);
     if last.outputs.len() != 1 {
         return Ok(None);
     }
@@ -120,10 +231,71 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         kernel: Box::new(Generated {
             kernel,
             in_place: in_place_candidate(&e),
-            points: e.output.numel() * red,
+            points: e.output.numel() * red * work_per_point(&e),
             label: format!("jit[{}]", if e.reduce.is_some() { "reduce" } else { "map" }),
         }),
         inputs,
         outputs: last.outputs.clone(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_scalar_consts;
+    use crate::{compile, CompileOptions};
+    use kiln_ir::expr::{lower, ScalarExpr};
+    use kiln_ir::{DType, Graph, Op, Tensor, TensorType};
+    use std::collections::HashMap;
+
+    /// `y = Pow(x, c)` with `c` a one-element constant; `x` of 3x37 values
+    /// in ±[0.1, 2.1] (vector body and scalar tails).
+    fn pow_graph(c: f32) -> (Graph, HashMap<String, Tensor>) {
+        let mut g = Graph::new("p");
+        let x = g
+            .add_input("x", TensorType::new(DType::F32, vec![3, 37]))
+            .unwrap();
+        let k = Tensor::from_vec(vec![1], vec![c]).unwrap();
+        let k = g.add_const("c", k).unwrap();
+        let y = g.add_node("pow", Op::new("Pow"), &[x, k], &["y"]).unwrap();
+        g.set_outputs(y);
+        let v: Vec<f32> = (0..111)
+            .map(|i| (0.1 + (i % 11) as f32 * 0.2) * if i % 3 == 0 { -1.0 } else { 1.0 })
+            .collect();
+        let feeds = HashMap::from([("x".to_string(), Tensor::from_vec(vec![3, 37], v).unwrap())]);
+        (g, feeds)
+    }
+
+    #[test]
+    fn scalar_constants_fold_into_the_body() {
+        let (g, _) = pow_graph(3.0);
+        let e = lower(&g, &g.nodes()[0]).unwrap().unwrap();
+        assert_eq!(e.inputs.len(), 2);
+        let f = fold_scalar_consts(&g, e);
+        assert_eq!(f.inputs.len(), 1);
+        let ScalarExpr::Binary(_, _, b) = &f.body else {
+            panic!("{f}");
+        };
+        assert_eq!(**b, ScalarExpr::Const(3.0), "{f}");
+    }
+
+    #[test]
+    fn pow_by_constants_matches_the_interpreter() {
+        for c in [0.0, 0.5, -1.0, 1.0, 2.0, 3.0, 4.0, 1.7, -2.5, 5.0] {
+            let (g, feeds) = pow_graph(c);
+            for threads in [1, 2, 3] {
+                let opts = CompileOptions {
+                    threads,
+                    ..CompileOptions::default()
+                };
+                let exe = compile(&g, &opts).unwrap();
+                assert_eq!(exe.report().fallback_count(), 0, "pow {c}");
+                let got = exe.run(&feeds).unwrap().remove(0).to_f64_vec();
+                let want = kiln_ir::interp::run(&g, &feeds).unwrap().remove(0);
+                for (i, (a, b)) in got.iter().zip(want.to_f64_vec()).enumerate() {
+                    let ok = (a - b).abs() <= 2e-6 * b.abs() || (a.is_nan() && b.is_nan());
+                    assert!(ok, "pow {c} element {i}: {a} vs {b}");
+                }
+            }
+        }
+    }
 }

@@ -26,6 +26,10 @@ impl Emitter<'_, '_> {
                 let x = self.value(x, acc)?;
                 self.unary(*op, x)?
             }
+            ScalarExpr::Binary(BinaryOp::Pow, a, b) if const_exponent(b).is_some() => {
+                let a = self.value(a, acc)?;
+                self.pow_const(a, const_exponent(b).unwrap_or(1.0))?
+            }
             ScalarExpr::Binary(op, a, b) => {
                 let (a, b) = (self.value(a, acc)?, self.value(b, acc)?);
                 self.binary(*op, a, b)?
@@ -131,6 +135,9 @@ impl Emitter<'_, '_> {
                 UnaryOp::Exp => return Ok(self.vexp_f32(x)),
                 UnaryOp::Tanh => return Ok(self.vtanh_f32(x)),
                 UnaryOp::Erf => return Ok(self.verf_f32(x)),
+                UnaryOp::Log => return Ok(self.vlog_f32(x)),
+                UnaryOp::Sin => return self.vsincos_f32(x, false, "kiln_sinf"),
+                UnaryOp::Cos => return self.vsincos_f32(x, true, "kiln_cosf"),
                 _ => {}
             }
         }
@@ -153,6 +160,9 @@ impl Emitter<'_, '_> {
 
     /// `a op b` in the current type.
     pub fn binary(&mut self, op: BinaryOp, a: Value, b: Value) -> Res<Value> {
+        if op == BinaryOp::Pow && self.in_vector && !self.is_f64() {
+            return Ok(self.vpow_f32(a, b));
+        }
         if let Some(h) = math::binary_helper(op, self.is_f64()) {
             return self.lanewise(&[a, b], &mut |s, v| s.call_helper(h, v));
         }
@@ -164,6 +174,48 @@ impl Emitter<'_, '_> {
             BinaryOp::Max => self.b.ins().fmax(a, b),
             BinaryOp::Min => self.b.ins().fmin(a, b),
             BinaryOp::Pow => return Err(CodegenError::unsupported("pow")),
+        })
+    }
+}
+
+/// The exponent of `x ^ c` when `pow_const` handles it without `pow`.
+fn const_exponent(b: &ScalarExpr) -> Option<f64> {
+    match b {
+        ScalarExpr::Const(c) if [-1.0, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0].contains(c) => Some(*c),
+        _ => None,
+    }
+}
+
+impl Emitter<'_, '_> {
+    /// `a ^ c` for an exponent `const_exponent` accepts, by multiplication,
+    /// square root or division (within 1.5 ulp of a correctly rounded pow;
+    /// `pow(NaN, 0)` is 1 as in C).
+    fn pow_const(&mut self, a: Value, c: f64) -> Res<Value> {
+        Ok(match c {
+            0.0 => self.fconst(1.0),
+            0.5 => {
+                // pow(-0, 0.5) is +0 and pow(-inf, 0.5) is +inf, sqrt gives -0 / NaN.
+                let s = self.b.ins().sqrt(a);
+                let inf = self.fconst(f64::INFINITY);
+                let ninf = self.b.ins().fneg(inf);
+                let m = self.b.ins().fcmp(FloatCC::Equal, a, ninf);
+                let s = self.select_mask(m, inf, s);
+                self.b.ins().fabs(s)
+            }
+            -1.0 => {
+                let one = self.fconst(1.0);
+                self.b.ins().fdiv(one, a)
+            }
+            2.0 => self.b.ins().fmul(a, a),
+            3.0 => {
+                let sq = self.b.ins().fmul(a, a);
+                self.b.ins().fmul(sq, a)
+            }
+            4.0 => {
+                let sq = self.b.ins().fmul(a, a);
+                self.b.ins().fmul(sq, sq)
+            }
+            _ => a,
         })
     }
 }

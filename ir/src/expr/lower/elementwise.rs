@@ -28,19 +28,27 @@ fn float_pointwise(c: &Ctx, body: S) -> Result<Option<TensorExpr>> {
     Ok(ok.then(|| c.pointwise(body)))
 }
 
+/// `1 / (1 + e)` with `e = exp(-|x|)`, times `e` for `x < 0` (so a large
+/// negative `x` gives `e^x`, not 0 from an overflowed `exp(-x)`).
+pub(super) fn sigmoid(x: S) -> S {
+    let e = S::unary(
+        UnaryOp::Exp,
+        S::unary(UnaryOp::Neg, S::unary(UnaryOp::Abs, x.clone())),
+    );
+    let s = S::unary(
+        UnaryOp::Recip,
+        S::binary(BinaryOp::Add, S::Const(1.0), e.clone()),
+    );
+    let neg = S::cmp(CmpOp::Lt, x, S::Const(0.0));
+    S::select(neg, S::binary(BinaryOp::Mul, e, s.clone()), s)
+}
+
 /// The body of a one-input op applied to `x`.
 fn unary_body(kind: &str, x: S) -> Option<S> {
     let u = |op| S::unary(op, x.clone());
     Some(match kind {
         "Relu" => S::binary(BinaryOp::Max, x, S::Const(0.0)),
-        "Sigmoid" => S::unary(
-            UnaryOp::Recip,
-            S::binary(
-                BinaryOp::Add,
-                S::Const(1.0),
-                S::unary(UnaryOp::Exp, S::unary(UnaryOp::Neg, x)),
-            ),
-        ),
+        "Sigmoid" => sigmoid(x),
         "Tanh" => u(UnaryOp::Tanh),
         "Exp" => u(UnaryOp::Exp),
         "Log" => u(UnaryOp::Log),

@@ -3,6 +3,7 @@
 //! a rule, or a case a rule does not handle (integer arithmetic, multi-stage
 //! ops), gives `Ok(None)`: callers fall back to the interpreter.
 
+mod activation;
 mod conv;
 mod elementwise;
 mod layout;
@@ -83,6 +84,7 @@ fn rules() -> &'static HashMap<&'static str, Rule> {
     static RULES: LazyLock<HashMap<&'static str, Rule>> = LazyLock::new(|| {
         let mut r = HashMap::new();
         elementwise::register(&mut r);
+        activation::register(&mut r);
         linalg::register(&mut r);
         logic::register(&mut r);
         reduce::register(&mut r);
