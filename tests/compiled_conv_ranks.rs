@@ -6,6 +6,9 @@ use kiln::ir::{Attr, Attrs, Graph, Op, Tensor, TensorType};
 use kiln_runtime::{compile, CompileOptions};
 use std::collections::HashMap;
 
+/// A test case: input shape, weight shape, attributes.
+type Case = (Vec<usize>, Vec<usize>, Vec<(&'static str, Attr)>);
+
 fn values(n: usize, k: f32) -> Vec<f32> {
     (0..n).map(|i| (i as f32 * k).sin() + 0.05).collect()
 }
@@ -107,7 +110,7 @@ fn check(g: &Graph, prefix: &str) {
 
 #[test]
 fn conv1d_runs_on_the_conv_kernel() {
-    let cases: Vec<(Vec<usize>, Vec<usize>, Vec<(&str, Attr)>)> = vec![
+    let cases: Vec<Case> = vec![
         // Whisper-like: k3 p1, then stride 2; wide rows split into pixel blocks.
         (
             vec![1, 12, 700],
@@ -153,7 +156,7 @@ fn conv1d_runs_on_the_conv_kernel() {
 
 #[test]
 fn conv3d_runs_on_the_conv3d_kernel() {
-    let cases: Vec<(Vec<usize>, Vec<usize>, Vec<(&str, Attr)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![1, 3, 5, 6, 7],
             vec![4, 3, 3, 3, 3],
@@ -184,7 +187,7 @@ fn conv3d_runs_on_the_conv3d_kernel() {
 
 #[test]
 fn conv_transpose_runs_on_its_kernel() {
-    let cases: Vec<(Vec<usize>, Vec<usize>, Vec<(&str, Attr)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![2, 4, 9],
             vec![4, 3, 3],
