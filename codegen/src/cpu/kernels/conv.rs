@@ -208,11 +208,17 @@ impl Conv2d {
             (algo == Algo::Pointwise && desc.groups == 1 && pointwise_t::wanted(desc.h * desc.w))
                 .then(|| Paged::copy_of(&pointwise_t::pack(weight, desc.c_out, desc.c_in)));
         // Not for the small planes that run on pointwise_t (one packed copy each).
-        let weight_panels = (algo == Algo::Pointwise
-            && desc.groups == 1
-            && weight_t.is_none()
-            && super::use_avx512())
-        .then(|| Paged::copy_of(&tile::pack_panels(weight, desc.c_out, desc.c_in)));
+        let weight_panels = match algo {
+            Algo::Pointwise if desc.groups == 1 && weight_t.is_none() && super::use_avx512() => {
+                Some(Paged::copy_of(&tile::pack_panels(
+                    weight, desc.c_out, desc.c_in,
+                )))
+            }
+            Algo::Im2col if super::use_avx512() => {
+                Some(Paged::copy_of(&group_panels(&desc, weight)))
+            }
+            _ => None,
+        };
         #[cfg(target_arch = "x86_64")]
         let flat_masks = match algo {
             Algo::Depthwise => super::depthwise_flat::masks(&desc),
@@ -247,7 +253,7 @@ impl Conv2d {
     pub(crate) fn gemm_a(&self, row0: usize, k0: usize) -> (*const f32, usize, usize) {
         let k = self.desc.c_in / self.desc.groups;
         match &self.weight_panels {
-            Some(p) if row0.is_multiple_of(tile::MR) => {
+            Some(p) if row0.is_multiple_of(tile::MR) && self.algo == Algo::Pointwise => {
                 let panel = k * tile::MR;
                 let at = row0 / tile::MR * panel + k0 * tile::MR;
                 (p.as_ptr().wrapping_add(at), k, panel)
@@ -443,11 +449,18 @@ impl Conv2d {
         let per = block_pixels(oh, ow);
         let blocks = pixels.div_ceil(per);
         let flops = 2 * cog * kk * pixels;
+        let whole = tasks_for(threads, flops) > blocks;
         let (col, out) = (SendPtr(scratch.as_mut_ptr()), SendPtr(output.as_mut_ptr()));
         for b in 0..d.batch {
             for g in 0..d.groups {
                 let x = &input[(b * d.c_in + g * cig) * hw..][..cig * hw];
                 let base = (b * d.c_out + g * cog) * pixels;
+                if whole {
+                    // Fewer pixel blocks than tasks (small planes): every task
+                    // fills part of one column matrix, then all share its GEMM.
+                    self.im2col_whole(x, (g, base), (col, out), epi, threads);
+                    continue;
+                }
                 split(blocks, tasks_for(threads, flops), |range| {
                     // The task's blocks reuse the scratch of its first block, so
                     // the column matrix stays in cache (no stream of misses).
@@ -460,16 +473,13 @@ impl Conv2d {
                         let dst =
                             unsafe { std::slice::from_raw_parts_mut(col.get().add(first), kk * n) };
                         im2col::fill_range(d, x, p0, p1, dst);
-                        let gemm = Gemm {
-                            a: self.weight.as_ptr().wrapping_add(g * cog * kk),
-                            lda: kk,
-                            panel: 0,
-                            b: dst.as_ptr(),
-                            ldb: n,
-                            c: out.get().wrapping_add(base + p0),
-                            ldc: pixels,
-                            epi: epi.offset(g * cog, 0, base + p0),
-                        };
+                        let gemm = self.im2col_gemm(
+                            g,
+                            dst.as_ptr(),
+                            n,
+                            out.get().wrapping_add(base + p0),
+                            epi.offset(g * cog, 0, base + p0),
+                        );
                         // SAFETY: as above; the descriptor bounds every index.
                         unsafe {
                             tile::run(
@@ -485,6 +495,84 @@ impl Conv2d {
             }
         }
     }
+
+    /// One (batch, group) as a single column matrix filled by all tasks
+    /// (split by rows) and one GEMM split over the tasks.
+    ///
+    /// # Safety
+    /// `col` holds the whole column matrix; `out` is the output buffer and
+    /// `base` this (batch, group)'s first output element in it.
+    unsafe fn im2col_whole(
+        &self,
+        x: &[f32],
+        (g, base): (usize, usize),
+        (col, out): (SendPtr<f32>, SendPtr<f32>),
+        epi: Epi,
+        threads: usize,
+    ) {
+        let d = &self.desc;
+        let (cog, kk, pixels) = (
+            d.c_out / d.groups,
+            d.c_in / d.groups * d.kh * d.kw,
+            d.out_h() * d.out_w(),
+        );
+        split(kk, threads.min(kk), |rows| {
+            // SAFETY: the task owns the column-matrix rows `rows`.
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(
+                    col.get().add(rows.start * pixels),
+                    rows.len() * pixels,
+                )
+            };
+            im2col::fill_rows(d, x, 0, pixels, rows, dst);
+        });
+        let gemm = self.im2col_gemm(
+            g,
+            col.get(),
+            pixels,
+            out.get().wrapping_add(base),
+            epi.offset(g * cog, 0, base),
+        );
+        let dims = Dims {
+            m: cog,
+            n: pixels,
+            k: kk,
+        };
+        // SAFETY: the column matrix is filled; the descriptor bounds every index.
+        unsafe { tile::run(1, dims, gemm, |_| Offsets::default(), threads) };
+    }
+
+    /// The GEMM of group `g` over a column matrix `b` of `n` columns.
+    fn im2col_gemm(&self, g: usize, b: *const f32, n: usize, c: *mut f32, epi: Epi) -> Gemm {
+        let d = &self.desc;
+        let (cog, kk) = (d.c_out / d.groups, d.c_in / d.groups * d.kh * d.kw);
+        let (a, panel) = match &self.weight_panels {
+            Some(p) => (
+                p.as_ptr()
+                    .wrapping_add(g * cog.div_ceil(tile::MR) * kk * tile::MR),
+                kk * tile::MR,
+            ),
+            None => (self.weight.as_ptr().wrapping_add(g * cog * kk), 0),
+        };
+        Gemm {
+            a,
+            lda: kk,
+            panel,
+            b,
+            ldb: n,
+            c,
+            ldc: d.out_h() * d.out_w(),
+            epi,
+        }
+    }
+}
+
+/// The im2col GEMM's weights in [`tile::MR`]-row panels, group after group.
+fn group_panels(d: &Conv2dDesc, weight: &[f32]) -> Vec<f32> {
+    let (cog, kk) = (d.c_out / d.groups, d.c_in / d.groups * d.kh * d.kw);
+    (0..d.groups)
+        .flat_map(|g| tile::pack_panels(&weight[g * cog * kk..][..cog * kk], cog, kk))
+        .collect()
 }
 
 /// Output pixels per im2col block: whole output rows making about

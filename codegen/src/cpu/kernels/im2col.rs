@@ -10,12 +10,25 @@ use super::conv::Conv2dDesc;
 /// inside a row, so wide 1-row outputs such as 1-D convolutions split into
 /// blocks too) from `x` (the group's c_in/groups channels, h×w each).
 pub(crate) fn fill_range(d: &Conv2dDesc, x: &[f32], p0: usize, p1: usize, dst: &mut [f32]) {
+    fill_rows(d, x, p0, p1, 0..d.c_in / d.groups * d.kh * d.kw, dst);
+}
+
+/// Fills only the column-matrix rows `rows` (`dst` holds those rows, each
+/// `p1 − p0` columns), so threads can share one block's fill.
+pub(crate) fn fill_rows(
+    d: &Conv2dDesc,
+    x: &[f32],
+    p0: usize,
+    p1: usize,
+    rows: std::ops::Range<usize>,
+    dst: &mut [f32],
+) {
     let n = p1 - p0;
-    let rows = d.c_in / d.groups * d.kh * d.kw;
     if n == 0 {
         return;
     }
-    for (r, row) in dst[..rows * n].chunks_exact_mut(n).enumerate() {
+    let chunks = dst[..rows.len() * n].chunks_exact_mut(n);
+    for (r, row) in rows.zip(chunks) {
         fill_row(d, x, r, p0, row);
     }
 }
