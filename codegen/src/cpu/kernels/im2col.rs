@@ -27,42 +27,101 @@ pub(crate) fn fill_rows(
     if n == 0 {
         return;
     }
+    // Tap coordinates advance with r (no divisions per row); the in-image
+    // column range depends on kx alone.
+    let spans: Vec<(usize, usize)> = (0..d.kw).map(|kx| span(d, kx)).collect();
+    let (mut ci, mut ky, mut kx) = (
+        rows.start / (d.kh * d.kw),
+        (rows.start / d.kw) % d.kh,
+        rows.start % d.kw,
+    );
     let chunks = dst[..rows.len() * n].chunks_exact_mut(n);
-    for (r, row) in rows.zip(chunks) {
-        fill_row(d, x, r, p0, row);
+    for row in chunks {
+        fill_row(d, x, (ci, ky, kx), spans[kx], p0, row);
+        kx += 1;
+        if kx == d.kw {
+            (kx, ky) = (0, ky + 1);
+            if ky == d.kh {
+                (ky, ci) = (0, ci + 1);
+            }
+        }
     }
 }
 
-/// Row `r` of the column matrix for the output pixels from `p0` on (`dst.len()` of them).
-fn fill_row(d: &Conv2dDesc, x: &[f32], r: usize, p0: usize, dst: &mut [f32]) {
-    let (ow, sw) = (d.out_w(), d.stride_w);
-    let (ci, ky, kx) = (r / (d.kh * d.kw), (r / d.kw) % d.kh, r % d.kw);
-    let chan = &x[ci * d.h * d.w..][..d.h * d.w];
-    // Output columns whose input column lies inside the image: lo..hi.
-    let shift = kx * d.dilation_w; // ix = ox·sw + shift − pad_left
+/// Output columns whose input column (for tap column `kx`) lies inside the image.
+fn span(d: &Conv2dDesc, kx: usize) -> (usize, usize) {
+    let (ow, sw, shift) = (d.out_w(), d.stride_w, kx * d.dilation_w);
     let lo = d.pad_left.saturating_sub(shift).div_ceil(sw).min(ow);
     let hi = (d.w + d.pad_left)
         .saturating_sub(shift)
         .div_ceil(sw)
         .clamp(lo, ow);
+    (lo, hi)
+}
+
+/// The column-matrix row of tap `(ci, ky, kx)` for the output pixels from
+/// `p0` on (`dst.len()` of them); `(lo, hi)` is the tap column's [`span`].
+fn fill_row(
+    d: &Conv2dDesc,
+    x: &[f32],
+    (ci, ky, kx): (usize, usize, usize),
+    (lo, hi): (usize, usize),
+    p0: usize,
+    dst: &mut [f32],
+) {
+    let (ow, sw) = (d.out_w(), d.stride_w);
+    let chan = &x[ci * d.h * d.w..][..d.h * d.w];
+    let shift = kx * d.dilation_w; // ix = ox·sw + shift − pad_left
+                                   // One division for the first output pixel, then row by row (small
+                                   // planes have many short rows: a division per row cost more than the copy).
+    let (mut oy, mut ox0) = (p0 / ow, p0 % ow);
     let mut done = 0;
     while done < dst.len() {
-        let (oy, ox0) = ((p0 + done) / ow, (p0 + done) % ow);
         let ox1 = ow.min(ox0 + dst.len() - done);
         let out = &mut dst[done..][..ox1 - ox0];
         done += ox1 - ox0;
         let iy = (oy * d.stride_h + ky * d.dilation_h).wrapping_sub(d.pad_top);
         let (a, b) = (lo.clamp(ox0, ox1), hi.clamp(ox0, ox1));
-        if iy >= d.h || a == b {
-            out.fill(0.0);
+        #[cfg(target_arch = "x86_64")]
+        if sw == 1 && out.len() <= 16 && super::use_avx512() {
+            let valid =
+                (iy < d.h && a < b).then(|| (iy * d.w + a + shift - d.pad_left, a - ox0, b - ox0));
+            // SAFETY: AVX-512F is available; `valid` names elements of `chan`
+            // only (lanes a..b of the row), the other lanes are masked off.
+            unsafe { short_segment(chan, valid, out) };
+            (oy, ox0) = (oy + 1, 0);
             continue;
         }
-        let src = &chan[iy * d.w..][..d.w];
-        out[..a - ox0].fill(0.0);
-        out[b - ox0..].fill(0.0);
-        let first = a * sw + shift - d.pad_left;
-        copy_strided(&src[first..], sw, &mut out[a - ox0..b - ox0]);
+        if iy >= d.h || a == b {
+            out.fill(0.0);
+        } else {
+            let src = &chan[iy * d.w..][..d.w];
+            out[..a - ox0].fill(0.0);
+            out[b - ox0..].fill(0.0);
+            let first = a * sw + shift - d.pad_left;
+            copy_strided(&src[first..], sw, &mut out[a - ox0..b - ox0]);
+        }
+        (oy, ox0) = (oy + 1, 0);
     }
+}
+
+/// A segment of at most 16 outputs in one masked load and store: lanes
+/// `lo..hi` from `chan[at..]` (`valid = (at, lo, hi)`), zeros elsewhere.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn short_segment(chan: &[f32], valid: Option<(usize, usize, usize)>, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = out.len();
+    let v = match valid {
+        Some((at, lo, hi)) => {
+            let m: __mmask16 = (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as __mmask16;
+            // Lane lo reads chan[at]; masked-off lanes are never touched.
+            let base = chan.as_ptr().wrapping_add(at).wrapping_sub(lo);
+            _mm512_maskz_loadu_ps(m, base)
+        }
+        None => _mm512_setzero_ps(),
+    };
+    _mm512_mask_storeu_ps(out.as_mut_ptr(), ((1u32 << n) - 1) as __mmask16, v);
 }
 
 /// `dst[i] = src[i·stride]`; `src` holds every element read.
