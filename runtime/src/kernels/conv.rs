@@ -9,18 +9,55 @@ use super::{const_f32, Built};
 use crate::fusion::{Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result};
-use kiln_codegen::cpu::kernels::{Activation, Conv2d, Conv2dDesc};
+use kiln_codegen::cpu::kernels::{Activation, Conv2d, Conv2dDesc, Conv3d, ConvTranspose};
+use kiln_codegen::CodegenError;
 use kiln_ir::ops::conv::window;
 use kiln_ir::{Graph, Node};
 
-struct ConvKernel {
-    conv: Conv2d,
-    residual: bool,
-    label: String,
-    node: String,
+/// The codegen convolutions (2-D, 3-D, transposed): prepacked weights, an
+/// optional residual input, scratch.
+pub(crate) trait ConvOp: Send + Sync {
+    fn scratch_len(&self) -> usize;
+    fn run(
+        &self,
+        x: &[f32],
+        residual: Option<&[f32]>,
+        y: &mut [f32],
+        scratch: &mut [f32],
+        threads: usize,
+    ) -> std::result::Result<(), CodegenError>;
 }
 
-impl Kernel for ConvKernel {
+macro_rules! conv_op {
+    ($($t:ty),*) => {$(
+        impl ConvOp for $t {
+            fn scratch_len(&self) -> usize {
+                <$t>::scratch_len(self)
+            }
+            fn run(
+                &self,
+                x: &[f32],
+                residual: Option<&[f32]>,
+                y: &mut [f32],
+                scratch: &mut [f32],
+                threads: usize,
+            ) -> std::result::Result<(), CodegenError> {
+                <$t>::run(self, x, residual, y, scratch, threads)
+            }
+        }
+    )*};
+}
+conv_op!(Conv2d, Conv3d, ConvTranspose);
+
+/// A convolution step: input 0, input 1 the residual when fused.
+pub(crate) struct ConvKernel<C> {
+    pub conv: C,
+    pub residual: bool,
+    pub label: String,
+    pub node: String,
+}
+
+impl<C: ConvOp> Kernel for ConvKernel<C> {
     fn describe(&self) -> String {
         self.label.clone()
     }

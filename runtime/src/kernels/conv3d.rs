@@ -2,39 +2,13 @@
 //! weights, plus its fused epilogue, on [`kiln_codegen::cpu::kernels::Conv3d`]
 //! (im2col per output depth slice + the tiled GEMM).
 
-use super::conv::{activation, epilogue_and_bias};
+use super::conv::{activation, epilogue_and_bias, ConvKernel};
 use super::{const_f32, epilogue, Built};
 use crate::fusion::{Group, Pattern};
-use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{Conv3d, Conv3dDesc};
 use kiln_ir::ops::conv::window;
 use kiln_ir::{Graph, Node};
-
-struct Conv3dKernel {
-    conv: Conv3d,
-    residual: bool,
-    label: String,
-    node: String,
-}
-
-impl Kernel for Conv3dKernel {
-    fn describe(&self) -> String {
-        self.label.clone()
-    }
-
-    fn scratch_bytes(&self) -> usize {
-        self.conv.scratch_len() * 4
-    }
-
-    fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
-        let residual = self.residual.then(|| io.in_f32(1));
-        let scratch = io.scratch_f32(self.conv.scratch_len());
-        self.conv
-            .run(io.in_f32(0), residual, io.out_f32(0), scratch, threads)
-            .map_err(super::kernel_err(&self.node))
-    }
-}
 
 /// The descriptor of an f32 3-D `Conv` node with constant weights, if its
 /// output shape is the one the descriptor gives.
@@ -102,7 +76,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         epilogue::suffix(&spec)
     );
     Ok(Some(Built {
-        kernel: Box::new(Conv3dKernel {
+        kernel: Box::new(ConvKernel {
             conv,
             residual: spec.residual.is_some(),
             label,

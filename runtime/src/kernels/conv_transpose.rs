@@ -4,39 +4,13 @@
 //! then col2im). The geometry (pads, `output_padding`, `output_shape`,
 //! `auto_pad`) is the reference op's ([`kiln_ir::ops::conv::transpose_window`]).
 
-use super::conv::{activation, epilogue_and_bias};
+use super::conv::{activation, epilogue_and_bias, ConvKernel};
 use super::{const_f32, epilogue, Built};
 use crate::fusion::{Group, Pattern};
-use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{ConvTranspose, ConvTransposeDesc, ConvTransposeKnobs};
 use kiln_ir::ops::conv::transpose_window;
 use kiln_ir::{Graph, Node};
-
-struct ConvTransposeKernel {
-    conv: ConvTranspose,
-    residual: bool,
-    label: String,
-    node: String,
-}
-
-impl Kernel for ConvTransposeKernel {
-    fn describe(&self) -> String {
-        self.label.clone()
-    }
-
-    fn scratch_bytes(&self) -> usize {
-        self.conv.scratch_len() * 4
-    }
-
-    fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
-        let residual = self.residual.then(|| io.in_f32(1));
-        let scratch = io.scratch_f32(self.conv.scratch_len());
-        self.conv
-            .run(io.in_f32(0), residual, io.out_f32(0), scratch, threads)
-            .map_err(super::kernel_err(&self.node))
-    }
-}
 
 /// Pads a 1- or 2-D spatial list to 3-D with leading `fill`s.
 fn three(v: &[usize], fill: usize) -> Option<[usize; 3]> {
@@ -134,7 +108,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         epilogue::suffix(&spec)
     );
     Ok(Some(Built {
-        kernel: Box::new(ConvTransposeKernel {
+        kernel: Box::new(ConvKernel {
             conv,
             residual: spec.residual.is_some(),
             label,

@@ -112,11 +112,7 @@ fn axis_shape(g: &Graph, n: &Node) -> Result<Option<AxisShape>> {
             inner: 1,
         }
     } else {
-        AxisShape {
-            outer,
-            len: ty.shape[a],
-            inner: ty.shape[a + 1..].iter().product(),
-        }
+        around(&ty.shape, a)
     };
     Ok(Some(shape))
 }
@@ -242,12 +238,7 @@ pub(crate) fn build_arg(g: &Graph, group: &Group, opts: &CompileOptions) -> Resu
     if x.dtype != DType::F32 || y.dtype != DType::I64 || !(0..rank).contains(&axis) {
         return Ok(None);
     }
-    let a = axis as usize;
-    let shape = AxisShape {
-        outer: x.shape[..a].iter().product(),
-        len: x.shape[a],
-        inner: x.shape[a + 1..].iter().product(),
-    };
+    let shape = around(&x.shape, axis as usize);
     if shape.len == 0 || y.numel() != shape.outer * shape.inner {
         return Ok(None);
     }
@@ -321,12 +312,7 @@ pub(crate) fn build_cumsum(
     if !ok || !(0..rank).contains(&axis) || g.value(n.outputs[0]).ty != *x {
         return Ok(None);
     }
-    let a = axis as usize;
-    let shape = AxisShape {
-        outer: x.shape[..a].iter().product(),
-        len: x.shape[a],
-        inner: x.shape[a + 1..].iter().product(),
-    };
+    let shape = around(&x.shape, axis as usize);
     let spec = CumSpec {
         exclusive: n.op.attrs.int_or("exclusive", 0)? != 0,
         reverse: n.op.attrs.int_or("reverse", 0)? != 0,
@@ -341,4 +327,13 @@ pub(crate) fn build_cumsum(
         inputs: n.inputs.clone(),
         outputs: n.outputs.clone(),
     }))
+}
+
+/// `shape` as `[outer, len, inner]` around axis `a`.
+fn around(shape: &[usize], a: usize) -> AxisShape {
+    AxisShape {
+        outer: shape[..a].iter().product(),
+        len: shape[a],
+        inner: shape[a + 1..].iter().product(),
+    }
 }
