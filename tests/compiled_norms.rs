@@ -130,3 +130,20 @@ fn integer_arithmetic_and_comparisons_with_broadcasting() {
         }
     }
 }
+
+#[test]
+fn batchnorm_with_constant_parameters_hoists_its_per_channel_math() {
+    // scale / sqrt(var + eps) depends on the channel alone: computed at build
+    // time, the map reads it; results equal the interpreter's.
+    let g = graph(
+        "  input x: f32[1,3,5,7]
+  const s: f32[3] = [0.5, 2.0, -1.0]
+  const b: f32[3] = [0.1, -0.2, 0.3]
+  const m: f32[3] = [0.05, -0.5, 1.5]
+  const v: f32[3] = [1.0, 0.25, 4.0]
+  node n = BatchNormalization{epsilon=0.001}(x, s, b, m, v) -> y: f32[1,3,5,7]
+  node r = Relu(y) -> z: f32[1,3,5,7]
+  output z",
+    );
+    assert_eq!(kernels(&check(&g)), vec!["jit[map]".to_string()]);
+}

@@ -8,11 +8,12 @@
 use super::Built;
 use crate::fusion::{group_expression, Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
+use crate::storage::tensor_ptr;
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::{default_schedule, split, ExprKernel, JitOptions};
 use kiln_ir::expr::inline::map_reads;
 use kiln_ir::expr::{lower, Access, AffineExpr, BinaryOp, ScalarExpr, TensorExpr, UnaryOp};
-use kiln_ir::Graph;
+use kiln_ir::{Graph, Tensor};
 
 /// Element-operations below which a kernel stays on one thread.
 const PAR_MIN_POINTS: usize = 1 << 15;
@@ -22,6 +23,9 @@ const MATH_FN_POINTS: usize = 8;
 
 struct Generated {
     kernel: ExprKernel,
+    /// Constant subexpressions computed at build time ([`super::hoist`]),
+    /// passed after the graph inputs.
+    hoisted: Vec<Tensor>,
     in_place: Option<usize>,
     /// Output points times reduction points, weighted by the body's math
     /// functions: the work per run.
@@ -39,9 +43,15 @@ impl Kernel for Generated {
     }
 
     fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
+        let hoisted = self
+            .hoisted
+            .iter()
+            .map(|t| tensor_ptr(t).map(|p| p as usize));
         let ins: Vec<usize> = (0..io.inputs.len())
-            .map(|i| io.in_ptr(i) as usize)
-            .collect();
+            .map(|i| Some(io.in_ptr(i) as usize))
+            .chain(hoisted)
+            .collect::<Option<_>>()
+            .expect("hoisted tensors are f32");
         let out = io.out_ptr(0) as usize;
         let n = self.kernel.parallel_extent();
         let tasks = threads.min(n).min(self.points / PAR_MIN_POINTS).max(1);
@@ -177,7 +187,7 @@ fn work_per_point(e: &TensorExpr) -> usize {
 }
 
 /// Calls `f` on every node of `s`, depth first.
-fn visit(s: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
+pub(crate) fn visit(s: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
     f(s);
     match s {
         ScalarExpr::Unary(_, x) | ScalarExpr::Cast(_, x) => visit(x, f),
@@ -214,6 +224,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let Some(inputs) = inputs else {
         return Ok(None);
     };
+    let (e, hoisted) = super::hoist::hoist(g, e);
     let kernel = match ExprKernel::compile(&e, &default_schedule(&e), &JitOptions::default()) {
         Ok(k) => k,
         Err(err) => {
@@ -230,6 +241,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     Ok(Some(Built {
         kernel: Box::new(Generated {
             kernel,
+            hoisted,
             in_place: in_place_candidate(&e),
             points: e.output.numel() * red * work_per_point(&e),
             label: format!("jit[{}]", if e.reduce.is_some() { "reduce" } else { "map" }),
