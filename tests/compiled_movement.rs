@@ -74,3 +74,23 @@ fn crop_pad_tile_expand_transpose() {
     assert_copies("i64[2,3,4]", "Transpose{perm=[2, 0, 1]}", "i64[4,2,3]");
     assert_copies("i64[1,5]", "Tile{repeats=[64, 100]}", "i64[64,500]");
 }
+
+#[test]
+fn depth_to_space_and_space_to_depth_run_generated() {
+    for (x, n, y) in [
+        (
+            "f32[1,8,3,5]",
+            "DepthToSpace{blocksize=2, mode=\"DCR\"}",
+            "f32[1,2,6,10]",
+        ),
+        (
+            "f32[2,18,4,3]",
+            "DepthToSpace{blocksize=3, mode=\"CRD\"}",
+            "f32[2,2,12,9]",
+        ),
+        ("f32[1,3,6,4]", "SpaceToDepth{blocksize=2}", "f32[1,12,3,2]"),
+    ] {
+        let exe = check(&one_op(x, n, y));
+        assert_eq!(kernels(&exe), vec!["jit[map]".to_string()], "{n}");
+    }
+}

@@ -463,3 +463,24 @@ fn batchnorm_inference() {
         &[(DType::F64, &[2, 3, 4], S), p, p, p, p],
     );
 }
+
+#[test]
+fn depth_to_space_and_back() {
+    let x: In = (F, &[2, 8, 3, 5], S);
+    for mode in ["DCR", "CRD"] {
+        check(
+            Op::new("DepthToSpace")
+                .with("blocksize", Attr::Int(2))
+                .with("mode", Attr::Str(mode.into())),
+            &[x],
+        );
+    }
+    check(
+        Op::new("SpaceToDepth").with("blocksize", Attr::Int(3)),
+        &[(F, &[1, 2, 6, 9], S)],
+    );
+    check(
+        Op::new("SpaceToDepth").with("blocksize", Attr::Int(2)),
+        &[(DType::I32, &[2, 3, 4, 2], Gen::SmallInt)],
+    );
+}

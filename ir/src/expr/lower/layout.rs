@@ -1,4 +1,5 @@
-//! Data movement as index remapping: Transpose (a permutation of
+//! Data movement as index remapping: DepthToSpace/SpaceToDepth (block
+//! offsets moved between channel and spatial subscripts), Transpose (a permutation of
 //! iterators) and Reshape, Flatten, Squeeze, Unsqueeze, Identity (row-major
 //! regrouping: dims are matched in groups of equal size products, and within
 //! a group each input subscript is `(flat / stride) % dim` of the group's
@@ -7,7 +8,7 @@
 use super::elementwise::exact_in_f64;
 use super::{Ctx, Rule};
 use crate::expr::scalar::ScalarExpr as S;
-use crate::expr::{AffineExpr as A, TensorExpr};
+use crate::expr::{AffineExpr as A, Atom, TensorExpr};
 use crate::Result;
 use std::collections::HashMap;
 
@@ -113,7 +114,48 @@ fn reshape(c: &Ctx) -> Result<Option<TensorExpr>> {
     Ok(index.map(|ix| c.pointwise(S::access(0, ix))))
 }
 
+/// DepthToSpace (DCR or CRD) and SpaceToDepth on NCHW: channel and spatial
+/// subscripts exchange block offsets through `mod` and `floor_div`.
+fn depth_space(c: &Ctx) -> Result<Option<TensorExpr>> {
+    if c.inputs.len() != 1 || !exact_in_f64(c.ty(0).dtype) || c.ty(0).rank() != 4 {
+        return Ok(None);
+    }
+    let b = c.attrs.int("blocksize")?;
+    if b < 1 {
+        return Ok(None);
+    }
+    let it = A::iter;
+    let bmod = |d: usize| Atom::Mod(Box::new(it(d)), b);
+    let index = if c.node.op.kind == "DepthToSpace" {
+        let co = c.output.ty.shape[1] as i64;
+        let ch = match c.attrs.str_or("mode", "DCR")? {
+            "DCR" => it(1).plus(b * co, bmod(2)).plus(co, bmod(3)),
+            "CRD" => A::default()
+                .plus_iter(b * b, 1)
+                .plus(b, bmod(2))
+                .plus(1, bmod(3)),
+            _ => return Ok(None),
+        };
+        vec![it(0), ch, it(2).floor_div(b), it(3).floor_div(b)]
+    } else {
+        let ci = c.ty(0).shape[1] as i64;
+        // Output channel k = (bi·b + bj)·ci + c.
+        let (bi, bj) = (it(1).floor_div(b * ci), it(1).floor_div(ci).modulo(b));
+        let h = A::default().plus_iter(b, 2);
+        let w = A::default().plus_iter(b, 3);
+        let plus = |mut x: A, y: A| {
+            x.terms.extend(y.terms);
+            x.constant += y.constant;
+            x
+        };
+        vec![it(0), it(1).modulo(ci), plus(h, bi), plus(w, bj)]
+    };
+    Ok(Some(c.pointwise(S::access(0, index))))
+}
+
 pub(super) fn register(r: &mut HashMap<&'static str, Rule>) {
+    r.insert("DepthToSpace", depth_space as Rule);
+    r.insert("SpaceToDepth", depth_space as Rule);
     r.insert("Transpose", transpose as Rule);
     for k in ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"] {
         r.insert(k, reshape as Rule);
