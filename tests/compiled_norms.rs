@@ -147,3 +147,17 @@ fn batchnorm_with_constant_parameters_hoists_its_per_channel_math() {
     );
     assert_eq!(kernels(&check(&g)), vec!["jit[map]".to_string()]);
 }
+
+#[test]
+fn tanh_gelu_fuses_into_the_matmul_epilogue() {
+    let g = graph(
+        "  input x: f32[4,8]
+  const w: f32[8,3] = [0.1, -0.2, 0.3, 0.4, -0.5, 0.6, 0.7, 0.8, -0.9, 1.0, 1.1, -1.2, 0.15, 0.25, -0.35, 0.45, 0.55, -0.65, 0.75, 0.85, -0.95, 1.05, -1.15, 1.25]
+  node m = MatMul(x, w) -> h: f32[4,3]
+  node g = Gelu{approximate=\"tanh\"}(h) -> y: f32[4,3]
+  output y",
+    );
+    let k = kernels(&check(&g));
+    assert_eq!(k.len(), 1, "{k:?}");
+    assert!(k[0].ends_with("+gelu_tanh"), "{k:?}");
+}

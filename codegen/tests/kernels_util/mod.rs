@@ -22,7 +22,7 @@ impl Rng {
     }
 }
 
-pub const ACTS: [Activation; 5] = [
+pub const ACTS: [Activation; 6] = [
     Activation::None,
     Activation::Relu,
     Activation::Clip {
@@ -31,6 +31,7 @@ pub const ACTS: [Activation; 5] = [
     },
     Activation::LeakyRelu { alpha: 0.1 },
     Activation::Gelu,
+    Activation::GeluTanh,
 ];
 
 pub fn act64(a: Activation, x: f64) -> f64 {
@@ -46,6 +47,10 @@ pub fn act64(a: Activation, x: f64) -> f64 {
             }
         }
         Activation::Gelu => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
+        Activation::GeluTanh => {
+            let k = (2.0 / std::f64::consts::PI).sqrt();
+            0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh())
+        }
     }
 }
 

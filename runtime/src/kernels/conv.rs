@@ -83,6 +83,7 @@ pub(crate) fn activation(a: Act) -> Activation {
         Act::Clip { min, max } => Activation::Clip { min, max },
         Act::LeakyRelu { alpha } => Activation::LeakyRelu { alpha },
         Act::Gelu => Activation::Gelu,
+        Act::GeluTanh => Activation::GeluTanh,
     }
 }
 

@@ -20,6 +20,7 @@ pub(crate) enum Act {
     Clip { min: f32, max: f32 },
     LeakyRelu { alpha: f32 },
     Gelu,
+    GeluTanh,
 }
 
 /// What the nodes after the anchor add up to.
@@ -147,6 +148,7 @@ fn activation(n: &Node) -> Option<Act> {
         "Gelu" => match n.op.attrs.get("approximate") {
             None => Some(Act::Gelu),
             Some(Attr::Str(s)) if s == "none" => Some(Act::Gelu),
+            Some(Attr::Str(s)) if s == "tanh" => Some(Act::GeluTanh),
             _ => None,
         },
         _ => None,
@@ -168,6 +170,7 @@ pub(crate) fn suffix(spec: &EpilogueSpec) -> String {
         Act::Clip { .. } => "+clip",
         Act::LeakyRelu { .. } => "+leaky_relu",
         Act::Gelu => "+gelu",
+        Act::GeluTanh => "+gelu_tanh",
     });
     s
 }

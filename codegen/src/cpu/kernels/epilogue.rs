@@ -20,6 +20,8 @@ pub enum Activation {
     LeakyRelu { alpha: f32 },
     /// The exact GELU, `x/2 · (1 + erf(x/√2))`.
     Gelu,
+    /// The tanh GELU, `x/2 · (1 + tanh(√(2/π) · (x + 0.044715·x³)))`.
+    GeluTanh,
 }
 
 impl Activation {
@@ -38,6 +40,7 @@ impl Activation {
                 }
             }
             Activation::Gelu => super::erf::gelu(x),
+            Activation::GeluTanh => super::erf::gelu_tanh(x),
         }
     }
 
@@ -56,6 +59,7 @@ impl Activation {
                 _mm512_mask_mul_ps(x, neg, x, _mm512_set1_ps(alpha))
             }
             Activation::Gelu => super::erf::gelu16(x),
+            Activation::GeluTanh => super::erf::gelu_tanh16(x),
         }
     }
 }

@@ -38,6 +38,34 @@ pub fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
+/// `√(2/π)` and the cubic coefficient of the tanh GELU.
+const GELU_TANH: (f32, f32) = (0.797_884_6, 0.044_715);
+
+/// The tanh GELU of one value.
+pub fn gelu_tanh(x: f32) -> f32 {
+    let (k, c) = GELU_TANH;
+    0.5 * x * (1.0 + (k * (x + c * x * x * x)).tanh())
+}
+
+/// The tanh GELU of 16 lanes: `tanh(u) = 1 − 2 / (e^{2u} + 1)` with
+/// [`super::exp::exp16`] (which saturates: ±1 for large |u|); absolute error
+/// about 1e-7 in the tanh, so GELU's error stays below 1e-7·|x|.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) unsafe fn gelu_tanh16(x: __m512) -> __m512 {
+    let (k, c) = GELU_TANH;
+    let x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
+    let u = _mm512_mul_ps(_mm512_set1_ps(k), _mm512_fmadd_ps(_mm512_set1_ps(c), x3, x));
+    let e = super::exp::exp16(_mm512_add_ps(u, u));
+    let t = _mm512_sub_ps(
+        _mm512_set1_ps(1.0),
+        _mm512_div_ps(_mm512_set1_ps(2.0), _mm512_add_ps(e, _mm512_set1_ps(1.0))),
+    );
+    let half = _mm512_mul_ps(_mm512_set1_ps(0.5), x);
+    _mm512_fmadd_ps(half, t, half)
+}
+
 /// `erf` of 16 lanes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]

@@ -86,10 +86,10 @@ unsafe fn epilogue8(e: &Epi, acc: __m256, m: __m256i, i: usize, j: usize, off: u
             let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_setzero_ps());
             _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(alpha)), neg)
         }
-        Activation::Gelu => {
+        Activation::Gelu | Activation::GeluTanh => {
             let mut v = [0f32; 8];
             _mm256_storeu_ps(v.as_mut_ptr(), x);
-            v.iter_mut().for_each(|l| *l = super::erf::gelu(*l));
+            v.iter_mut().for_each(|l| *l = e.act.apply(*l));
             _mm256_loadu_ps(v.as_ptr())
         }
     }
