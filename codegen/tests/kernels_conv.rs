@@ -14,6 +14,22 @@ fn conv_matches_reference() {
     }
 }
 
+/// Small planes with enough work for several tasks: one shared column
+/// matrix; stride 1 without a residual takes the padded grid.
+#[test]
+fn small_plane_convolutions_shared_by_threads() {
+    let mut rng = Rng::new(11);
+    for d in [
+        conv(1, 64, 14, 14, 32, (3, 3), (1, 1), [1, 1, 1, 1], (1, 1), 1),
+        conv(2, 48, 7, 9, 40, (3, 3), (1, 1), [0, 1, 2, 1], (2, 1), 2),
+        conv(1, 96, 7, 7, 24, (1, 5), (1, 1), [0, 2, 0, 2], (1, 1), 1),
+        conv(1, 64, 12, 10, 36, (3, 3), (2, 1), [1, 1, 1, 1], (1, 1), 1),
+        conv(1, 128, 7, 7, 32, (3, 3), (1, 1), [0, 0, 0, 0], (1, 1), 1),
+    ] {
+        check_conv(&mut rng, d);
+    }
+}
+
 #[test]
 fn conv_rejects_bad_descriptors() {
     let ok = conv(1, 4, 8, 8, 6, (3, 3), (1, 1), [1, 1, 1, 1], (1, 1), 2);
