@@ -50,11 +50,11 @@ macro_rules! conv_op {
 conv_op!(Conv2d, Conv3d, ConvTranspose);
 
 /// A convolution step: input 0, input 1 the residual when fused.
-pub(crate) struct ConvKernel<C> {
-    pub conv: C,
-    pub residual: bool,
-    pub label: String,
-    pub node: String,
+struct ConvKernel<C> {
+    conv: C,
+    residual: bool,
+    label: String,
+    node: String,
 }
 
 impl<C: ConvOp> Kernel for ConvKernel<C> {
@@ -173,18 +173,49 @@ fn is_2d(g: &Graph, n: &Node) -> bool {
 
 /// A conv-like group's epilogue and its summed per-channel bias (the node's
 /// own third input and an epilogue bias), if the group is one.
-pub(crate) fn epilogue_and_bias(
+/// A convolution group's constant weights, its epilogue and the bias it
+/// adds up to (the node's own plus a fused bias add); `None` when the
+/// weights are not constant or the epilogue is not one the kernels fuse.
+pub(crate) fn weights_and_epilogue(
     g: &Graph,
     nodes: &[usize],
-) -> Option<(EpilogueSpec, Option<Vec<f32>>)> {
+) -> Option<(Vec<f32>, EpilogueSpec, Option<Vec<f32>>)> {
     let n = &g.nodes()[nodes[0]];
+    let weight = const_f32(g, n.inputs[1])?;
     let spec = epilogue::parse(g, nodes)?;
     let own_bias = match n.inputs.get(2) {
         Some(&b) => Some(const_f32(g, b)?),
         None => None,
     };
     let bias = sum_biases(&[own_bias, spec.bias.and_then(|b| const_f32(g, b))]);
-    Some((spec, bias))
+    Some((weight, spec, bias))
+}
+
+/// The step of a convolution group: reads the group's input (and the
+/// residual when one is fused), writes its last node's outputs.
+pub(crate) fn conv_step<C: ConvOp + 'static>(
+    g: &Graph,
+    nodes: &[usize],
+    conv: C,
+    spec: &EpilogueSpec,
+    label: String,
+) -> Built {
+    let (first, last) = (
+        &g.nodes()[nodes[0]],
+        &g.nodes()[*nodes.last().expect("group")],
+    );
+    let mut inputs = vec![first.inputs[0]];
+    inputs.extend(spec.residual);
+    Built {
+        kernel: Box::new(ConvKernel {
+            conv,
+            residual: spec.residual.is_some(),
+            label,
+            node: last.name.clone(),
+        }),
+        inputs,
+        outputs: last.outputs.clone(),
+    }
 }
 
 /// The convolution of the group `nodes` (a `Conv` and its epilogue nodes).
@@ -193,10 +224,7 @@ pub(crate) fn parts(g: &Graph, nodes: &[usize]) -> Result<Option<ConvParts>> {
     let Some(desc) = desc_of(g, n)? else {
         return Ok(None);
     };
-    let Some(weight) = const_f32(g, n.inputs[1]) else {
-        return Ok(None);
-    };
-    let Some((spec, bias)) = epilogue_and_bias(g, nodes) else {
+    let Some((weight, spec, bias)) = weights_and_epilogue(g, nodes) else {
         return Ok(None);
     };
     match Conv2d::new(desc, &weight, bias.as_deref(), activation(spec.activation)) {
@@ -264,9 +292,6 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     };
     let n = &g.nodes()[group.nodes[0]];
     let desc = *conv.desc();
-    let last = &g.nodes()[*group.nodes.last().expect("group")];
-    let mut inputs = vec![n.inputs[0]];
-    inputs.extend(spec.residual);
     let label = if is_2d(g, n) {
         format!(
             "conv2d[{}x{} g{} s{}]{}",
@@ -285,14 +310,5 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
             epilogue::suffix(&spec)
         )
     };
-    Ok(Some(Built {
-        kernel: Box::new(ConvKernel {
-            conv,
-            residual: spec.residual.is_some(),
-            label,
-            node: last.name.clone(),
-        }),
-        inputs,
-        outputs: last.outputs.clone(),
-    }))
+    Ok(Some(conv_step(g, &group.nodes, conv, &spec, label)))
 }

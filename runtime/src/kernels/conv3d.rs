@@ -2,8 +2,8 @@
 //! weights, plus its fused epilogue, on [`kiln_codegen::cpu::kernels::Conv3d`]
 //! (im2col per output depth slice + the tiled GEMM).
 
-use super::conv::{activation, epilogue_and_bias, ConvKernel};
-use super::{const_f32, epilogue, Built};
+use super::conv::{activation, conv_step, weights_and_epilogue};
+use super::{epilogue, Built};
 use crate::fusion::{Group, Pattern};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{Conv3d, Conv3dDesc};
@@ -51,10 +51,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let Some(desc) = desc_of(g, n)? else {
         return Ok(None);
     };
-    let Some(weight) = const_f32(g, n.inputs[1]) else {
-        return Ok(None);
-    };
-    let Some((spec, bias)) = epilogue_and_bias(g, &group.nodes) else {
+    let Some((weight, spec, bias)) = weights_and_epilogue(g, &group.nodes) else {
         return Ok(None);
     };
     let act = activation(spec.activation);
@@ -65,9 +62,6 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
             return Ok(None);
         }
     };
-    let last = &g.nodes()[*group.nodes.last().expect("group")];
-    let mut inputs = vec![n.inputs[0]];
-    inputs.extend(spec.residual);
     let [kd, kh, kw] = desc.kernel;
     let label = format!(
         "conv3d[{kd}x{kh}x{kw} g{} s{}]{}",
@@ -75,14 +69,5 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         desc.strides[2],
         epilogue::suffix(&spec)
     );
-    Ok(Some(Built {
-        kernel: Box::new(ConvKernel {
-            conv,
-            residual: spec.residual.is_some(),
-            label,
-            node: last.name.clone(),
-        }),
-        inputs,
-        outputs: last.outputs.clone(),
-    }))
+    Ok(Some(conv_step(g, &group.nodes, conv, &spec, label)))
 }

@@ -4,8 +4,8 @@
 //! then col2im). The geometry (pads, `output_padding`, `output_shape`,
 //! `auto_pad`) is the reference op's ([`kiln_ir::ops::conv::transpose_window`]).
 
-use super::conv::{activation, epilogue_and_bias, ConvKernel};
-use super::{const_f32, epilogue, Built};
+use super::conv::{activation, conv_step, weights_and_epilogue};
+use super::{epilogue, Built};
 use crate::fusion::{Group, Pattern};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{ConvTranspose, ConvTransposeDesc, ConvTransposeKnobs};
@@ -77,10 +77,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let Some(desc) = desc_of(g, n)? else {
         return Ok(None);
     };
-    let Some(weight) = const_f32(g, n.inputs[1]) else {
-        return Ok(None);
-    };
-    let Some((spec, bias)) = epilogue_and_bias(g, &group.nodes) else {
+    let Some((weight, spec, bias)) = weights_and_epilogue(g, &group.nodes) else {
         return Ok(None);
     };
     let act = activation(spec.activation);
@@ -92,9 +89,6 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
             return Ok(None);
         }
     };
-    let last = &g.nodes()[*group.nodes.last().expect("group")];
-    let mut inputs = vec![n.inputs[0]];
-    inputs.extend(spec.residual);
     let rank = g.value(n.inputs[0]).ty.rank() - 2;
     let k: Vec<String> = desc.kernel[3 - rank..]
         .iter()
@@ -107,14 +101,5 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         desc.strides[2],
         epilogue::suffix(&spec)
     );
-    Ok(Some(Built {
-        kernel: Box::new(ConvKernel {
-            conv,
-            residual: spec.residual.is_some(),
-            label,
-            node: last.name.clone(),
-        }),
-        inputs,
-        outputs: last.outputs.clone(),
-    }))
+    Ok(Some(conv_step(g, &group.nodes, conv, &spec, label)))
 }
