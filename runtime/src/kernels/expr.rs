@@ -8,12 +8,11 @@
 use super::Built;
 use crate::fusion::{group_expression, Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
-use crate::storage::tensor_ptr;
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::{default_schedule, split, ExprKernel, JitOptions};
 use kiln_ir::expr::inline::map_reads;
 use kiln_ir::expr::{lower, Access, AffineExpr, BinaryOp, ScalarExpr, TensorExpr, UnaryOp};
-use kiln_ir::{Graph, Tensor};
+use kiln_ir::Graph;
 
 /// Element-operations below which a kernel stays on one thread.
 const PAR_MIN_POINTS: usize = 1 << 15;
@@ -25,7 +24,7 @@ struct Generated {
     kernel: ExprKernel,
     /// Constant subexpressions computed at build time ([`super::hoist`]),
     /// passed after the graph inputs.
-    hoisted: Vec<Tensor>,
+    hoisted: Vec<Vec<f32>>,
     in_place: Option<usize>,
     /// Output points times reduction points, weighted by the body's math
     /// functions: the work per run.
@@ -43,15 +42,11 @@ impl Kernel for Generated {
     }
 
     fn run(&self, io: &mut StepIo<'_, '_>, threads: usize) -> Result<()> {
-        let hoisted = self
-            .hoisted
-            .iter()
-            .map(|t| tensor_ptr(t).map(|p| p as usize));
+        let hoisted = self.hoisted.iter().map(|t| t.as_ptr() as usize);
         let ins: Vec<usize> = (0..io.inputs.len())
-            .map(|i| Some(io.in_ptr(i) as usize))
+            .map(|i| io.in_ptr(i) as usize)
             .chain(hoisted)
-            .collect::<Option<_>>()
-            .expect("hoisted tensors are f32");
+            .collect();
         let out = io.out_ptr(0) as usize;
         let n = self.kernel.parallel_extent();
         let tasks = threads.min(n).min(self.points / PAR_MIN_POINTS).max(1);
@@ -224,7 +219,17 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let Some(inputs) = inputs else {
         return Ok(None);
     };
-    let (e, hoisted) = super::hoist::hoist(g, e);
+    // Hoisted values are f32 by construction; kept as plain vectors so a run
+    // only takes their addresses.
+    let (h, extra) = super::hoist::hoist(g, e.clone());
+    let values: std::result::Result<Vec<Vec<f32>>, _> = extra
+        .iter()
+        .map(|t| t.as_slice::<f32>().map(<[f32]>::to_vec))
+        .collect();
+    let (e, hoisted) = match values {
+        Ok(v) => (h, v),
+        Err(_) => (e, Vec::new()),
+    };
     let kernel = match ExprKernel::compile(&e, &default_schedule(&e), &JitOptions::default()) {
         Ok(k) => k,
         Err(err) => {

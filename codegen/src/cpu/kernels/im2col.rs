@@ -27,9 +27,7 @@ pub(crate) fn fill_rows(
     if n == 0 {
         return;
     }
-    // Tap coordinates advance with r (no divisions per row); the in-image
-    // column range depends on kx alone.
-    let spans: Vec<(usize, usize)> = (0..d.kw).map(|kx| span(d, kx)).collect();
+    // Tap coordinates advance with r (no divisions for them per row).
     let (mut ci, mut ky, mut kx) = (
         rows.start / (d.kh * d.kw),
         (rows.start / d.kw) % d.kh,
@@ -37,7 +35,7 @@ pub(crate) fn fill_rows(
     );
     let chunks = dst[..rows.len() * n].chunks_exact_mut(n);
     for row in chunks {
-        fill_row(d, x, (ci, ky, kx), spans[kx], p0, row);
+        fill_row(d, x, (ci, ky, kx), span(d, kx), p0, row);
         kx += 1;
         if kx == d.kw {
             (kx, ky) = (0, ky + 1);
