@@ -671,8 +671,16 @@ struct Padded {
 }
 
 impl Padded {
+    /// The grid of a stride-1 convolution whose output is one im2col block
+    /// (so its scratch is only reserved where the grid can be used).
     fn of(d: &Conv2dDesc) -> Option<Padded> {
-        if d.stride_h != 1 || d.stride_w != 1 || d.out_h() == 0 || d.out_w() == 0 {
+        let (oh, ow) = (d.out_h(), d.out_w());
+        if d.stride_h != 1
+            || d.stride_w != 1
+            || oh == 0
+            || ow == 0
+            || oh * ow > block_pixels(oh, ow)
+        {
             return None;
         }
         let (h, w) = (
