@@ -1,0 +1,13 @@
+//! The tuner's error type.
+
+/// Everything the tuner can fail with. Add new variants at the end.
+#[derive(Debug, thiserror::Error)]
+pub enum TunerError {
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
