@@ -293,6 +293,7 @@ fn fusion_plans_are_data_that_can_be_edited_and_are_checked() {
     assert_eq!(back, plan);
     // Split the chain by hand: two kernels, same result.
     let edited = FusionPlan {
+        choices: Vec::new(),
         groups: vec![
             Group {
                 nodes: vec![0, 1],
@@ -340,10 +341,17 @@ fn fusion_plans_are_data_that_can_be_edited_and_are_checked() {
             },
         ],
     ] {
-        let err = kiln_runtime::compile_with_plan(&g, &FusionPlan { groups: bad }, &opts)
-            .err()
-            .unwrap()
-            .to_string();
+        let err = kiln_runtime::compile_with_plan(
+            &g,
+            &FusionPlan {
+                groups: bad,
+                choices: Vec::new(),
+            },
+            &opts,
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(err.contains("invalid fusion plan"), "{err}");
     }
 }

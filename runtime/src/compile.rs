@@ -7,11 +7,12 @@
 //! -> Executable`.
 
 use crate::executable::{Executable, Step};
-use crate::fusion::{self, FusionPlan, Group, Pattern};
-use crate::kernels::{builders, Built};
+use crate::fusion::{self, FusionPlan, Pattern};
+use crate::kernels::{build_group, Built};
 use crate::placement;
 use crate::report::{CompileReport, KernelReport};
 use crate::storage::Slot;
+use crate::tuning;
 use crate::{CompileOptions, Result, RuntimeError};
 use kiln_codegen::cpu::SpinPool;
 use kiln_ir::{Graph, Source, ValueId};
@@ -42,6 +43,7 @@ pub fn compile_with_plan(
         ..Default::default()
     };
     let mut built: Vec<(Built, Vec<usize>)> = Vec::new();
+    let mut threads = Vec::new();
     let mut alias_of: HashMap<ValueId, ValueId> = HashMap::new();
     for group in &plan.groups {
         if group.pattern == Pattern::Alias {
@@ -50,12 +52,13 @@ pub fn compile_with_plan(
             report.aliases += 1;
             continue;
         }
-        for (b, nodes) in build_group(g, group, opts)? {
+        for (family, b, nodes) in build_group(g, group, opts)? {
             record(g, &b, &nodes, &mut report);
+            threads.push(step_threads(g, &nodes, family, opts, &mut report));
             built.push((b, nodes));
         }
     }
-    let mut exe = place(g, built, &alias_of, opts, report)?;
+    let mut exe = place(g, built, threads, &alias_of, opts, report)?;
     exe.report.compile_ms = t0.elapsed().as_secs_f64() * 1e3;
     tracing::info!(
         kernels = exe.steps.len(),
@@ -104,34 +107,22 @@ fn check_plan(g: &Graph, plan: &FusionPlan) -> Result<()> {
     }
 }
 
-/// Kernels for a group: the first builder that accepts it, else its nodes one by one.
-fn build_group(
+/// The step's `threads` knob (the pool's size unless tuned), counting tuned steps.
+fn step_threads(
     g: &Graph,
-    group: &Group,
+    nodes: &[usize],
+    family: &str,
     opts: &CompileOptions,
-) -> Result<Vec<(Built, Vec<usize>)>> {
-    for (name, build) in builders() {
-        if let Some(b) = build(g, group, opts)? {
-            tracing::debug!(builder = name, node = %g.nodes()[*group.nodes.last().expect("group")].name, "built");
-            return Ok(vec![(b, group.nodes.clone())]);
-        }
+    report: &mut CompileReport,
+) -> usize {
+    if opts.tuned.is_empty() {
+        return opts.threads;
     }
-    if group.nodes.len() == 1 {
-        let n = &g.nodes()[group.nodes[0]];
-        return Err(RuntimeError::Options(format!(
-            "no kernel for node `{}` ({})",
-            n.name, n.op.kind
-        )));
+    let c = tuning::config(opts, &tuning::canonical(g, nodes, family));
+    if c.is_some() {
+        report.tuned_kernels += 1;
     }
-    let mut out = Vec::new();
-    for &p in &group.nodes {
-        let single = Group {
-            nodes: vec![p],
-            pattern: Pattern::Single,
-        };
-        out.extend(build_group(g, &single, opts)?);
-    }
-    Ok(out)
+    tuning::int_knob(c, "threads").map_or(opts.threads, |t| (t.max(1) as usize).min(opts.threads))
 }
 
 fn record(g: &Graph, b: &Built, nodes: &[usize], report: &mut CompileReport) {
@@ -156,6 +147,7 @@ fn record(g: &Graph, b: &Built, nodes: &[usize], report: &mut CompileReport) {
 fn place(
     g: &Graph,
     built: Vec<(Built, Vec<usize>)>,
+    threads: Vec<usize>,
     views: &HashMap<ValueId, ValueId>,
     opts: &CompileOptions,
     mut report: CompileReport,
@@ -174,8 +166,9 @@ fn place(
         })
     };
     let mut steps = Vec::with_capacity(built.len());
-    for (s, (b, nodes)) in built.into_iter().enumerate() {
+    for (s, ((b, nodes), threads)) in built.into_iter().zip(threads).enumerate() {
         steps.push(Step {
+            threads,
             inputs: b.inputs.iter().map(|&v| slot(v)).collect::<Result<_>>()?,
             outputs: b.outputs.iter().map(|&v| slot(v)).collect::<Result<_>>()?,
             scratch_offset: p.scratch[s],
@@ -215,7 +208,6 @@ fn place(
         outputs,
         arena_bytes: p.memory.arena_bytes,
         boxed_slots: p.boxed,
-        threads: opts.threads,
         pool,
         frames: Mutex::new(Vec::new()),
         report,

@@ -22,6 +22,8 @@ pub(crate) struct Step {
     pub inputs: Vec<Slot>,
     pub outputs: Vec<Slot>,
     pub scratch_offset: usize,
+    /// Threads the kernel may use (its `threads` knob; at most the pool's).
+    pub threads: usize,
     /// The node the step is reported under (for errors).
     pub node: String,
 }
@@ -34,7 +36,6 @@ pub struct Executable {
     pub(crate) outputs: Vec<(String, Slot)>,
     pub(crate) arena_bytes: usize,
     pub(crate) boxed_slots: usize,
-    pub(crate) threads: usize,
     pub(crate) pool: Option<Arc<SpinPool>>,
     pub(crate) frames: Mutex<Vec<Frame>>,
     pub(crate) report: CompileReport,
@@ -137,7 +138,7 @@ impl Executable {
                 scratch: unsafe { base.add(step.scratch_offset) },
             };
             tracing::trace!(node = %step.node, "step");
-            step.kernel.run(&mut io, self.threads)?;
+            step.kernel.run(&mut io, step.threads)?;
             if let (Some(t), Some(t0)) = (times.as_deref_mut(), t0) {
                 t[k] = t0.elapsed().as_secs_f64() * 1e6;
             }

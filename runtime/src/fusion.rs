@@ -12,6 +12,7 @@
 //! leave the group, every other node's outputs have that group as sole reader.
 
 use crate::kernels::{conv, dense, epilogue};
+use crate::tuning;
 use crate::uses::Uses;
 use crate::CompileOptions;
 use kiln_ir::expr::{inline, lower, TensorExpr};
@@ -42,10 +43,22 @@ pub struct Group {
     pub pattern: Pattern,
 }
 
+/// A fusion the plan could make (a conv pair or block): its nodes, the
+/// default decision and the one taken (the `fuse` knob of its workload).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FusionChoice {
+    pub nodes: Vec<usize>,
+    pub default: bool,
+    pub fused: bool,
+}
+
 /// The groups in execution order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FusionPlan {
     pub groups: Vec<Group>,
+    /// The optional fusions considered (for the tuner).
+    #[serde(default)]
+    pub choices: Vec<FusionChoice>,
 }
 
 /// How many times an inlined producer may be recomputed per element.
@@ -56,11 +69,12 @@ pub fn plan(g: &Graph, opts: &CompileOptions) -> FusionPlan {
     let uses = Uses::new(g);
     let mut taken = vec![false; g.nodes().len()];
     let mut groups = Vec::new();
+    let mut choices = Vec::new();
     for pos in 0..g.nodes().len() {
         if taken[pos] {
             continue;
         }
-        let group = grow(g, &uses, &taken, pos, opts);
+        let group = grow(g, &uses, &taken, pos, opts, &mut choices);
         for &n in &group.nodes {
             taken[n] = true;
         }
@@ -68,10 +82,17 @@ pub fn plan(g: &Graph, opts: &CompileOptions) -> FusionPlan {
     }
     // A group runs where its last node was: every input is ready by then.
     groups.sort_by_key(|gr| *gr.nodes.last().expect("non-empty group"));
-    FusionPlan { groups }
+    FusionPlan { groups, choices }
 }
 
-fn grow(g: &Graph, uses: &Uses, taken: &[bool], pos: usize, opts: &CompileOptions) -> Group {
+fn grow(
+    g: &Graph,
+    uses: &Uses,
+    taken: &[bool],
+    pos: usize,
+    opts: &CompileOptions,
+    choices: &mut Vec<FusionChoice>,
+) -> Group {
     let n = &g.nodes()[pos];
     let single = |pattern| Group {
         nodes: vec![pos],
@@ -85,7 +106,7 @@ fn grow(g: &Graph, uses: &Uses, taken: &[bool], pos: usize, opts: &CompileOption
             return single(Pattern::Single);
         }
         let first = grow_epilogue(g, uses, taken, pos);
-        return grow_conv_pair(g, uses, taken, first, opts);
+        return grow_conv_pair(g, uses, taken, first, opts, choices);
     }
     if opts.jit && opts.fuse_elementwise && n.outputs.len() == 1 {
         if let Ok(Some(e)) = lower(g, n) {
@@ -133,50 +154,65 @@ fn grow_epilogue(g: &Graph, uses: &Uses, taken: &[bool], pos: usize) -> Group {
     Group { nodes, pattern }
 }
 
-/// `first` (a convolution group) joined, where [`conv::pair_wanted`] and
-/// [`conv::block_wanted`] say so, with the groups after it: a depthwise
-/// convolution group with the 1×1 convolution group that alone reads it, or
-/// a 1×1 expansion with the depthwise and 1×1 groups after it.
+/// `first` (a convolution group) joined with the groups after it where the
+/// `fuse` knob of the choice says so (default [`conv::pair_fit`] and
+/// [`conv::block_fit`]): a depthwise convolution group with the 1×1
+/// convolution group that alone reads it, or a 1×1 expansion with the
+/// depthwise and 1×1 groups after it. Every possible choice is recorded.
 fn grow_conv_pair(
     g: &Graph,
     uses: &Uses,
     taken: &[bool],
     first: Group,
     opts: &CompileOptions,
+    choices: &mut Vec<FusionChoice>,
 ) -> Group {
     if !opts.fuse_conv_pairs {
         return first;
     }
     let mut marked = taken.to_vec();
-    let grab = |marked: &mut Vec<bool>, group: &Group| {
-        for &n in &group.nodes {
-            marked[n] = true;
-        }
-    };
-    grab(&mut marked, &first);
+    first.nodes.iter().for_each(|&n| marked[n] = true);
+    let t = opts.threads;
     let anchor = |gr: &Group| &g.nodes()[gr.nodes[0]];
     let next_of =
         |gr: &Group, marked: &[bool]| sole_next(g, uses, marked, *gr.nodes.last().expect("anchor"));
-    let mut groups = vec![first];
-    if let Some(next) = next_of(&groups[0], &marked) {
-        if conv::block_wanted(g, anchor(&groups[0]), &g.nodes()[next], opts.threads) {
+    // The 1×1 group after depthwise group `dw`, with the pair's default.
+    let pair_after = |dw: &Group, marked: &[bool]| {
+        let pw = next_of(dw, marked)?;
+        let wanted = conv::pair_fit(g, anchor(dw), &g.nodes()[pw], t)?;
+        Some((grow_epilogue(g, uses, marked, pw), wanted))
+    };
+    let mut decide = |parts: &[&Group], default: bool| {
+        let nodes: Vec<usize> = parts.iter().flat_map(|gr| gr.nodes.clone()).collect();
+        let fused = tuning::fuse_choice(opts, g, &nodes).unwrap_or(default);
+        choices.push(FusionChoice {
+            nodes: nodes.clone(),
+            default,
+            fused,
+        });
+        fused.then_some(Group {
+            nodes,
+            pattern: Pattern::ConvPair,
+        })
+    };
+    if let Some(next) = next_of(&first, &marked) {
+        if let Some(block) = conv::block_fit(g, anchor(&first), &g.nodes()[next], t) {
             let dw = grow_epilogue(g, uses, &marked, next);
-            grab(&mut marked, &dw);
-            groups.push(dw);
+            let mut inner = marked.clone();
+            dw.nodes.iter().for_each(|&n| inner[n] = true);
+            if let Some((pw, pair)) = pair_after(&dw, &inner) {
+                if let Some(fused) = decide(&[&first, &dw, &pw], block && pair) {
+                    return fused;
+                }
+            }
         }
     }
-    let dw = groups.last().expect("group");
-    let pw = next_of(dw, &marked)
-        .filter(|&n| conv::pair_wanted(g, anchor(dw), &g.nodes()[n], opts.threads));
-    let Some(pw) = pw else {
-        // An expansion joins only a whole block.
-        return groups.swap_remove(0);
-    };
-    groups.push(grow_epilogue(g, uses, &marked, pw));
-    Group {
-        nodes: groups.into_iter().flat_map(|gr| gr.nodes).collect(),
-        pattern: Pattern::ConvPair,
+    if let Some((pw, pair)) = pair_after(&first, &marked) {
+        if let Some(fused) = decide(&[&first, &pw], pair) {
+            return fused;
+        }
     }
+    first
 }
 
 fn grow_expression(

@@ -6,6 +6,8 @@
 //!   and static memory planning ([`memory`]);
 //! - [`Executable`]: the compiled plan; `run` is thread-safe and uses the
 //!   executable's own thread pool for intra-op parallelism;
+//! - [`tuning`]: every speed decision as a knob of its workload, with
+//!   today's choice as default; tuned configs come in through the options;
 //! - [`CompileReport`]: kernels, fused groups, fallbacks, peak memory, time.
 //!
 //! ```
@@ -32,6 +34,7 @@ mod options;
 mod placement;
 mod report;
 mod storage;
+pub mod tuning;
 mod uses;
 
 pub use compile::{compile, compile_with_plan};

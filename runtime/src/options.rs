@@ -1,7 +1,9 @@
 //! Compile options: threads and which optimisations run. Passed explicitly,
 //! never read from the environment.
 
+use crate::tuning::Tuned;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// What `compile` may do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +25,10 @@ pub struct CompileOptions {
     /// Run a depthwise convolution and the 1×1 convolution reading it as one
     /// kernel, band by band (needs `fuse_epilogues` and `dense_kernels`).
     pub fuse_conv_pairs: bool,
+    /// Tuned knob settings per workload (see [`crate::tuning`]); workloads
+    /// without one keep their defaults.
+    #[serde(skip)]
+    pub tuned: Arc<Tuned>,
 }
 
 impl Default for CompileOptions {
@@ -35,6 +41,7 @@ impl Default for CompileOptions {
             dense_kernels: true,
             fuse_conv_pairs: true,
             spin_us: 300,
+            tuned: Arc::default(),
         }
     }
 }
@@ -43,6 +50,12 @@ impl CompileOptions {
     /// The defaults with `threads` threads.
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads;
+        self
+    }
+
+    /// Uses the tuned knob settings `tuned`.
+    pub fn with_tuned(mut self, tuned: Tuned) -> Self {
+        self.tuned = Arc::new(tuned);
         self
     }
 

@@ -8,6 +8,7 @@ mod explain;
 mod inspect;
 mod run;
 mod select;
+mod tune;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,11 @@ enum Command {
     Run(run::Args),
     /// Measure a model's latency (median/min/max ms) on given or random inputs.
     Bench(bench::Args),
+    /// Tune a model: measure each workload's knob settings and keep the faster ones.
+    Tune(tune::Args),
+    /// Measurement worker of `kiln tune` (one job on stdin).
+    #[command(hide = true)]
+    TuneWorker,
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -90,6 +96,8 @@ pub fn main() -> i32 {
         Command::Explain(a) => explain::run(a),
         Command::Run(a) => run::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Tune(a) => tune::run(a),
+        Command::TuneWorker => tune::worker_main(),
     };
     match result {
         Ok(()) => 0,

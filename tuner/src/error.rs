@@ -10,4 +10,10 @@ pub enum TunerError {
         #[source]
         source: std::io::Error,
     },
+    /// A measurement worker could not be started or could not run its job.
+    #[error("measurement worker: {0}")]
+    Worker(String),
+    /// The model or graph to tune could not be prepared.
+    #[error("model: {0}")]
+    Model(String),
 }

@@ -237,18 +237,19 @@ pub(crate) fn parts(g: &Graph, nodes: &[usize]) -> Result<Option<ConvParts>> {
 }
 
 /// Whether convolution `a` (depthwise) and `b` (1×1, reading `a`'s group)
-/// should run as one [`kiln_codegen::cpu::kernels::DepthwisePointwise`]:
-/// measured on MobileNetV2's blocks, the pair wins at 2 threads from 7×7
-/// planes up (the 1×1 reads the depthwise rows from its own cache; below
-/// 14×14 the kernel splits the channels over threads, which also halves
-/// each thread's weight reads) and at 1 thread from 28×28 up; smaller
-/// planes run faster apart.
-pub(crate) fn pair_wanted(g: &Graph, a: &Node, b: &Node, threads: usize) -> bool {
+/// can run as one [`kiln_codegen::cpu::kernels::DepthwisePointwise`] (`None`:
+/// they cannot), and whether they should by default: measured on
+/// MobileNetV2's blocks, the pair wins at 2 threads from 7×7 planes up (the
+/// 1×1 reads the depthwise rows from its own cache; below 14×14 the kernel
+/// splits the channels over threads, which also halves each thread's weight
+/// reads) and at 1 thread from 28×28 up; smaller planes run faster apart.
+/// The default is the `fuse` knob's; the tuner measures both.
+pub(crate) fn pair_fit(g: &Graph, a: &Node, b: &Node, threads: usize) -> Option<bool> {
     let (Ok(Some(da)), Ok(Some(db))) = (desc_of(g, a), desc_of(g, b)) else {
-        return false;
+        return None;
     };
     if !is_2d(g, a) || !is_2d(g, b) {
-        return false;
+        return None;
     }
     let depthwise = da.groups == da.c_in && da.groups == da.c_out;
     let pointwise = db.kh == 1
@@ -258,20 +259,21 @@ pub(crate) fn pair_wanted(g: &Graph, a: &Node, b: &Node, threads: usize) -> bool
         && [db.pad_top, db.pad_left, db.pad_bottom, db.pad_right] == [0; 4];
     let pixels = da.out_h() * da.out_w();
     let big = if threads >= 2 { 49 } else { 784 };
-    depthwise && pointwise && pixels >= big
+    (depthwise && pointwise).then_some(pixels >= big)
 }
 
-/// Whether convolution `e` (1×1, or a stem on the direct kernel) should
-/// join the depthwise convolution `d` reading its output (and the 1×1 after
-/// it) in one kernel: `e`'s output then never goes to memory. Measured on
-/// MobileNetV2: at 2 threads from 7×7 depthwise input planes up (features.14–17
-/// gained 10–15 µs each over separate kernels), at 1 thread from 28×28.
-pub(crate) fn block_wanted(g: &Graph, e: &Node, d: &Node, threads: usize) -> bool {
+/// Whether convolution `e` (1×1, or a stem on the direct kernel) can join
+/// the depthwise convolution `d` reading its output (and the 1×1 after it)
+/// in one kernel (`None`: it cannot), and whether it should by default: `e`'s
+/// output then never goes to memory. Measured on MobileNetV2: at 2 threads
+/// from 7×7 depthwise input planes up (features.14–17 gained 10–15 µs each
+/// over separate kernels), at 1 thread from 28×28.
+pub(crate) fn block_fit(g: &Graph, e: &Node, d: &Node, threads: usize) -> Option<bool> {
     let (Ok(Some(de)), Ok(Some(dd))) = (desc_of(g, e), desc_of(g, d)) else {
-        return false;
+        return None;
     };
     if !is_2d(g, e) || !is_2d(g, d) {
-        return false;
+        return None;
     }
     let pointwise = de.kh == 1
         && de.kw == 1
@@ -280,7 +282,7 @@ pub(crate) fn block_wanted(g: &Graph, e: &Node, d: &Node, threads: usize) -> boo
         && [de.pad_top, de.pad_left, de.pad_bottom, de.pad_right] == [0; 4];
     let depthwise = dd.groups == dd.c_in && dd.groups == dd.c_out && dd.dilation_h == 1;
     let smallest = if threads >= 2 { 7 * 7 } else { 28 * 28 };
-    (pointwise || de.runs_direct()) && depthwise && dd.h * dd.w >= smallest
+    ((pointwise || de.runs_direct()) && depthwise).then_some(dd.h * dd.w >= smallest)
 }
 
 pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Option<Built>> {

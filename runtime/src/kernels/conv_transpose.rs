@@ -7,6 +7,7 @@
 use super::conv::{activation, conv_step, weights_and_epilogue};
 use super::{epilogue, Built};
 use crate::fusion::{Group, Pattern};
+use crate::tuning::{int_knob, KnobDef};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{ConvTranspose, ConvTransposeDesc, ConvTransposeKnobs};
 use kiln_ir::ops::conv::transpose_window;
@@ -69,6 +70,12 @@ fn desc_of(g: &Graph, n: &Node) -> Result<Option<ConvTransposeDesc>> {
     Ok(ok.then_some(desc))
 }
 
+/// The `conv transpose` family's knobs: input pixels per GEMM block.
+pub(crate) fn knobs() -> Vec<KnobDef> {
+    let d = ConvTransposeKnobs::default().block_pixels as i64;
+    vec![KnobDef::ints("block_pixels", &[64, 128, 256, 512, 1024], d)]
+}
+
 pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Option<Built>> {
     if !opts.dense_kernels || group.pattern == Pattern::ConvPair {
         return Ok(None);
@@ -81,7 +88,13 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         return Ok(None);
     };
     let act = activation(spec.activation);
-    let knobs = ConvTransposeKnobs::default();
+    let c = super::tuned_config(g, &group.nodes, "conv transpose", opts);
+    let knobs = ConvTransposeKnobs {
+        block_pixels: int_knob(c, "block_pixels")
+            .map_or(ConvTransposeKnobs::default().block_pixels, |v| {
+                v.max(1) as usize
+            }),
+    };
     let conv = match ConvTranspose::new(desc, &weight, bias.as_deref(), act, knobs) {
         Ok(c) => c,
         Err(e) => {

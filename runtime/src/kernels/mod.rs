@@ -30,6 +30,7 @@ mod split;
 
 use crate::fusion::{Group, Pattern};
 use crate::kernel::Kernel;
+use crate::tuning::{self, Config, KnobDef};
 use crate::{CompileOptions, Result, RuntimeError};
 use kiln_ir::{Graph, ValueId};
 
@@ -76,6 +77,69 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("cast", cast::build),
         ("interpreter", build_fallback),
     ]
+}
+
+/// Kernels for a group with the builder that took each: the first builder
+/// that accepts it, else its nodes one by one.
+pub(crate) fn build_group(
+    g: &Graph,
+    group: &Group,
+    opts: &CompileOptions,
+) -> Result<Vec<(&'static str, Built, Vec<usize>)>> {
+    for (name, build) in builders() {
+        if let Some(b) = build(g, group, opts)? {
+            tracing::debug!(builder = name, node = %g.nodes()[*group.nodes.last().expect("group")].name, "built");
+            return Ok(vec![(*name, b, group.nodes.clone())]);
+        }
+    }
+    if group.nodes.len() == 1 {
+        let n = &g.nodes()[group.nodes[0]];
+        return Err(RuntimeError::Options(format!(
+            "no kernel for node `{}` ({})",
+            n.name, n.op.kind
+        )));
+    }
+    let mut out = Vec::new();
+    for &p in &group.nodes {
+        let single = Group {
+            nodes: vec![p],
+            pattern: Pattern::Single,
+        };
+        out.extend(build_group(g, &single, opts)?);
+    }
+    Ok(out)
+}
+
+/// A kernel family, the nodes its kernel computes, and its own knobs.
+pub(crate) type KernelSpace = (&'static str, Vec<usize>, Vec<KnobDef>);
+
+/// The kernels a group compiles to, each with its family's own knobs
+/// (besides `threads`); interpreter steps have none and are left out.
+pub(crate) fn spaces(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Vec<KernelSpace>> {
+    let mut out = Vec::new();
+    for (family, _, nodes) in build_group(g, group, opts)? {
+        let knobs = match family {
+            "interpreter" | "cast" => continue,
+            "recurrent" => recurrent::knobs(g, &nodes),
+            "conv transpose" => conv_transpose::knobs(),
+            _ => Vec::new(),
+        };
+        out.push((family, nodes, knobs));
+    }
+    Ok(out)
+}
+
+/// The tuned config of the group `nodes` built by `family`, if any.
+pub(crate) fn tuned_config<'a>(
+    g: &Graph,
+    nodes: &[usize],
+    family: &str,
+    opts: &'a CompileOptions,
+) -> Option<&'a Config> {
+    if opts.tuned.is_empty() {
+        return None;
+    }
+    tuning::config(opts, &tuning::canonical(g, nodes, family))
 }
 
 fn build_fallback(g: &Graph, group: &Group, _: &CompileOptions) -> Result<Option<Built>> {

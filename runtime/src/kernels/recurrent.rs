@@ -10,6 +10,7 @@
 use super::{const_f32, Built};
 use crate::fusion::Group;
 use crate::kernel::{Kernel, StepIo};
+use crate::tuning::{int_knob, Config, KnobDef};
 use crate::uses::Uses;
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{
@@ -86,6 +87,35 @@ impl Kernel for RecurrentKernel {
     }
 }
 
+/// The `recurrent` family's knobs: from how many per-step multiply-adds a
+/// step's `H·R^T` is split over threads (0: always, huge: never), and in
+/// how many column blocks.
+pub(crate) fn knobs(_: &Graph, _: &[usize]) -> Vec<KnobDef> {
+    let d = RecurrentKnobs::default();
+    vec![
+        KnobDef::ints(
+            "step_par_min_macs",
+            &[0, d.step_par_min_macs as i64, NEVER],
+            d.step_par_min_macs as i64,
+        ),
+        KnobDef::ints("step_parts", &[2, 4, 8], d.step_parts as i64),
+    ]
+}
+
+/// A split threshold no workload reaches.
+const NEVER: i64 = 1 << 62;
+
+fn tuned_knobs(c: Option<&Config>) -> RecurrentKnobs {
+    let d = RecurrentKnobs::default();
+    let get = |name, v: usize| int_knob(c, name).map_or(v, |k| k.max(1) as usize);
+    RecurrentKnobs {
+        step_par_min_macs: int_knob(c, "step_par_min_macs")
+            .map_or(d.step_par_min_macs, |k| k.max(0) as usize),
+        step_parts: get("step_parts", d.step_parts),
+        ..d
+    }
+}
+
 pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Option<Built>> {
     let n = &g.nodes()[group.nodes[0]];
     let kind = n.op.kind.as_str();
@@ -103,7 +133,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let Some(desc) = describe(g, n)? else {
         return Ok(None);
     };
-    let knobs = RecurrentKnobs::default();
+    let knobs = tuned_knobs(super::tuned_config(g, &group.nodes, "recurrent", opts));
     let weight = |k: usize| n.inputs.get(k).map(|&v| const_f32(g, v));
     let (w, r) = (weight(1).flatten(), weight(2).flatten());
     let (b, p) = (weight(3), if kind == "LSTM" { weight(6) } else { None });

@@ -1,0 +1,290 @@
+//! `kiln tune MODEL [--budget 10m] [--trials N] [--threads N] [--json]`:
+//! measures each workload's knob settings (in worker processes: a candidate
+//! that crashes or hangs is recorded and skipped), keeps those that beat the
+//! defaults, then checks the whole model tuned against untuned, interleaved,
+//! and keeps the defaults if tuning did not pay.
+//!
+//! `kiln tune-worker` (hidden) is the worker: one job on stdin, replies on stdout.
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use kiln_ir::{Graph, Tensor};
+use kiln_models::onnx::ImportOptions;
+use kiln_runtime::{compile, CompileOptions, Executable};
+use kiln_tuner::measure::{median, Outcome, Protocol};
+use kiln_tuner::tune::{tune, tuned_of, Event, Task, TuneOptions};
+use kiln_tuner::worker::Worker;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The ONNX model file.
+    model: PathBuf,
+    /// An input as NAME=FILE.npy (repeatable; binds shape-determining inputs).
+    #[arg(short, long = "input", value_name = "NAME=FILE.npy")]
+    inputs: Vec<String>,
+    /// Time budget: `90s`, `10m`, `1h` (default 10m).
+    #[arg(long, default_value = "10m")]
+    budget: String,
+    /// Stop after this many measured candidates.
+    #[arg(long)]
+    trials: Option<usize>,
+    /// Threads the tuned model will run with (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Search seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Seconds a worker may stay silent before its candidate counts as hung.
+    #[arg(long, default_value_t = 20)]
+    worker_timeout: u64,
+    /// Measure in this process instead of worker processes (faster, not crash-safe).
+    #[arg(long)]
+    in_process: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct WorkloadReport {
+    family: String,
+    uses: usize,
+    trials: usize,
+    failed: usize,
+    default_us: Option<f64>,
+    best_us: Option<f64>,
+    config: Option<kiln_runtime::tuning::Config>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    threads: usize,
+    seconds: f64,
+    trials: usize,
+    workloads: Vec<WorkloadReport>,
+    untuned_ms: f64,
+    tuned_ms: f64,
+    /// Tuned / untuned model latency (medians, interleaved).
+    ratio: f64,
+    /// Whether the tuned settings were kept (not kept when the model got slower).
+    kept: bool,
+}
+
+/// Parses `90s`, `10m`, `1h` or plain seconds.
+pub fn parse_budget(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_alphabetic()).unwrap_or(s.len()));
+    let v: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("bad --budget `{s}`"))?;
+    let secs = match unit {
+        "" | "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => bail!("bad --budget `{s}`: use a number with s, m or h"),
+    };
+    if !(secs > 0.0 && secs.is_finite()) {
+        bail!("--budget must be positive");
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let given = super::run::parse_inputs(&a.inputs, "--input")?;
+    let opts = ImportOptions {
+        input_shapes: given
+            .iter()
+            .map(|(n, t)| (n.clone(), t.shape().to_vec()))
+            .collect(),
+        input_values: given.clone(),
+        ..Default::default()
+    };
+    let m = kiln_models::onnx::load(&a.model, &opts)?;
+    let given = super::run::bind_inputs(&m.graph, given);
+    let (feeds, _) = super::bench::feeds(&m.graph, given)?;
+    let threads = match a.threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(t) => t,
+        None => CompileOptions::default().threads,
+    };
+    let topts = TuneOptions {
+        threads,
+        protocol: Protocol::default(),
+        trials: a.trials,
+        time: Some(parse_budget(&a.budget)?),
+        seed: a.seed,
+        worker: (!a.in_process)
+            .then(|| worker(a.worker_timeout))
+            .transpose()?,
+        ..Default::default()
+    };
+    let t0 = Instant::now();
+    let bar = progress(a.json);
+    let tasks = tune(&m.graph, &topts, |_| Vec::new(), None, |e| show(&bar, e))?;
+    bar.finish_and_clear();
+    let report = finish(&m.graph, &feeds, &tasks, threads, &a, t0)?;
+    print(&report, a.json)
+}
+
+fn worker(timeout: u64) -> Result<Worker> {
+    Ok(Worker {
+        program: std::env::current_exe().context("cannot find the kiln executable")?,
+        args: vec!["tune-worker".into()],
+        limit: Duration::from_secs(timeout.max(1)),
+    })
+}
+
+fn progress(hidden: bool) -> ProgressBar {
+    let bar = if hidden {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn show(bar: &ProgressBar, e: Event<'_>) {
+    let Event::Measured { task, index, .. } = e;
+    let gain = match (task.default_ns, &task.best) {
+        (Some(d), Some((_, b))) => format!("{:.2}x", d / b),
+        _ => "1.00x".into(),
+    };
+    bar.set_message(format!(
+        "task {index} {}: {} trials, best {:.1} us ({gain} over default)",
+        task.workload.family,
+        task.trials.len(),
+        task.best
+            .as_ref()
+            .map(|b| b.1)
+            .or(task.default_ns)
+            .unwrap_or(0.0)
+            / 1e3,
+    ));
+}
+
+/// Times the model untuned and tuned, interleaved; keeps the tuned settings
+/// only when they do not make the model slower.
+fn finish(
+    g: &Graph,
+    feeds: &HashMap<String, Tensor>,
+    tasks: &[Task],
+    threads: usize,
+    a: &Args,
+    t0: Instant,
+) -> Result<Report> {
+    let base = CompileOptions::default().with_threads(threads);
+    let untuned = compile(g, &base)?;
+    let tuned = compile(g, &base.clone().with_tuned(tuned_of(tasks)))?;
+    let (u, t) = interleaved(&untuned, &tuned, feeds)?;
+    let workloads = tasks.iter().map(workload_report).collect();
+    Ok(Report {
+        model: a.model.display().to_string(),
+        threads,
+        seconds: t0.elapsed().as_secs_f64(),
+        trials: tasks.iter().map(|t| t.trials.len()).sum(),
+        workloads,
+        untuned_ms: u,
+        tuned_ms: t,
+        ratio: t / u,
+        kept: t <= u * 1.01 && !tuned_of(tasks).is_empty(),
+    })
+}
+
+/// Median ms of each executable over alternating runs.
+fn interleaved(
+    a: &Executable,
+    b: &Executable,
+    feeds: &HashMap<String, Tensor>,
+) -> Result<(f64, f64)> {
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        a.run(feeds)?;
+        b.run(feeds)?;
+    }
+    for _ in 0..15 {
+        for (exe, out) in [(a, &mut ta), (b, &mut tb)] {
+            let t = Instant::now();
+            exe.run(feeds)?;
+            out.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok((median(&ta), median(&tb)))
+}
+
+fn workload_report(t: &Task) -> WorkloadReport {
+    WorkloadReport {
+        family: t.workload.family.clone(),
+        uses: t.workload.uses,
+        trials: t.trials.len(),
+        failed: t
+            .trials
+            .iter()
+            .filter(|x| !matches!(x.outcome, Outcome::Ok { .. }))
+            .count(),
+        default_us: t.default_ns.map(|d| d / 1e3),
+        best_us: t.best.as_ref().map(|b| b.1 / 1e3),
+        config: t.best.as_ref().map(|b| b.0.clone()),
+    }
+}
+
+fn print(r: &Report, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    println!(
+        "{}: tuned {} workloads with {} trials in {:.1} s ({} threads)",
+        r.model,
+        r.workloads.len(),
+        r.trials,
+        r.seconds,
+        r.threads
+    );
+    for w in r.workloads.iter().filter(|w| w.config.is_some()) {
+        let cfg: Vec<String> = w
+            .config
+            .iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!(
+            "  {:<16} x{:<3} {:8.1} -> {:8.1} us  {}",
+            w.family,
+            w.uses,
+            w.default_us.unwrap_or(0.0),
+            w.best_us.unwrap_or(0.0),
+            cfg.join(" ")
+        );
+    }
+    println!(
+        "model: untuned {:.3} ms, tuned {:.3} ms ({:.3}x){}",
+        r.untuned_ms,
+        r.tuned_ms,
+        r.ratio,
+        if r.kept {
+            ""
+        } else {
+            "; tuned settings not kept (not faster)"
+        }
+    );
+    Ok(())
+}
+
+/// `kiln tune-worker`: one measurement job from stdin.
+pub fn worker_main() -> Result<()> {
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    kiln_tuner::worker::serve(stdin.lock(), stdout.lock())?;
+    Ok(())
+}

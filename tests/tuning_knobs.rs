@@ -1,0 +1,187 @@
+//! Knobs as data (`kiln_runtime::tuning`): workloads and their spaces, keys
+//! that ignore names and weights, tuned configs that change the compiled
+//! plan and keep the interpreter's result, and points outside a space
+//! rejected by validation.
+
+mod common;
+
+use common::compiled::feeds;
+use kiln::ir::Graph;
+use kiln_runtime::tuning::{self, Config, Knob, KnobDef, Space, Tuned};
+use kiln_runtime::{compile, CompileOptions};
+
+fn seq(n: usize, k: f32) -> String {
+    let v: Vec<String> = (0..n)
+        .map(|i| format!("{}", (i as f32 * k).sin() + 0.1))
+        .collect();
+    v.join(", ")
+}
+
+/// Depthwise 3×3 + Clip, then a 1×1 conv to 6 channels, then Relu; `tag` renames everything.
+fn block(hw: usize, tag: &str, k: f32) -> Graph {
+    let src = format!(
+        "graph blk {{
+  input x{tag}: f32[1,8,{hw},{hw}]
+  const wd{tag}: f32[8,1,3,3] = [{wd}]
+  const wp{tag}: f32[6,8,1,1] = [{wp}]
+  node dw{tag} = Conv{{group=8, pads=[1, 1, 1, 1]}}(x{tag}, wd{tag}) -> d{tag}: f32[1,8,{hw},{hw}]
+  node cl{tag} = Clip{{min=0.0, max=6.0}}(d{tag}) -> c{tag}: f32[1,8,{hw},{hw}]
+  node pw{tag} = Conv(c{tag}, wp{tag}) -> p{tag}: f32[1,6,{hw},{hw}]
+  node r{tag} = Relu(p{tag}) -> y{tag}: f32[1,6,{hw},{hw}]
+  output y{tag}
+}}",
+        wd = seq(72, 0.37 * k),
+        wp = seq(48, 0.71 * k),
+    );
+    kiln::ir::text::parse(&src).unwrap()
+}
+
+fn opts(threads: usize) -> CompileOptions {
+    CompileOptions::default().with_threads(threads)
+}
+
+#[test]
+fn workloads_have_spaces_with_defaults_and_the_threads_knob() {
+    let g = block(20, "", 1.0);
+    let w = tuning::workloads(&g, &opts(2)).unwrap();
+    let fusion: Vec<_> = w.iter().filter(|w| w.family == "fusion").collect();
+    assert_eq!(fusion.len(), 1, "one conv pair choice: {w:?}");
+    assert_eq!(fusion[0].nodes, vec![0, 1, 2, 3]);
+    assert_eq!(fusion[0].space.default_config()["fuse"], Knob::Bool(true));
+    for k in w.iter().filter(|w| w.family != "fusion") {
+        let t = k.space.knobs.iter().find(|d| d.name == "threads").unwrap();
+        assert_eq!(t.choices, vec![Knob::Int(1), Knob::Int(2)]);
+        assert_eq!(t.default, Knob::Int(2));
+    }
+    // One thread: no threads knob, and this small plane is not paired by default.
+    let w1 = tuning::workloads(&g, &opts(1)).unwrap();
+    assert!(w1
+        .iter()
+        .all(|w| w.space.knobs.iter().all(|k| k.name != "threads")));
+    let f1 = w1.iter().find(|w| w.family == "fusion").unwrap();
+    assert_eq!(f1.space.default_config()["fuse"], Knob::Bool(false));
+}
+
+#[test]
+fn canonical_keys_ignore_names_and_weights_but_not_shapes() {
+    let (a, b, c) = (
+        block(20, "", 1.0),
+        block(20, "_other", 0.3),
+        block(21, "", 1.0),
+    );
+    let key = |g: &Graph| tuning::canonical(g, &[0, 1, 2, 3], "conv pair");
+    assert_eq!(key(&a), key(&b));
+    assert_ne!(key(&a), key(&c));
+    assert_ne!(key(&a), tuning::canonical(&a, &[0, 1, 2, 3], "fusion"));
+}
+
+/// Compiles `g` with `config` for the workload of `family`, checks it against
+/// the interpreter, and returns the kernel descriptions.
+fn compiled_with(g: &Graph, family: &str, config: Config) -> (Vec<String>, usize) {
+    let w = tuning::workloads(g, &opts(2)).unwrap();
+    let wl = w.iter().find(|w| w.family == family).unwrap();
+    wl.space.validate(&config).unwrap();
+    let mut t = Tuned::default();
+    t.insert(wl.canonical.clone(), config);
+    let exe = compile(g, &opts(2).with_tuned(t)).unwrap();
+    let f = feeds(g);
+    let want = kiln::run(g, &f).unwrap();
+    let got = exe.run(&f).unwrap();
+    for (x, y) in got[0].to_f64_vec().iter().zip(want[0].to_f64_vec()) {
+        assert!((x - y).abs() <= 1e-5 * y.abs().max(1.0), "{x} vs {y}");
+    }
+    let r = exe.report();
+    (
+        r.kernels.iter().map(|k| k.kernel.clone()).collect(),
+        r.tuned_kernels,
+    )
+}
+
+#[test]
+fn the_fuse_knob_splits_or_joins_the_pair() {
+    let g = block(20, "", 1.0);
+    let fused =
+        |on: bool| compiled_with(&g, "fusion", [("fuse".to_string(), Knob::Bool(on))].into()).0;
+    let on = fused(true);
+    let off = fused(false);
+    assert!(on.iter().any(|k| k.contains('>')), "{on:?}");
+    assert!(off.iter().all(|k| !k.contains('>')), "{off:?}");
+    assert!(off.len() > on.len());
+}
+
+#[test]
+fn the_threads_knob_applies_and_is_counted() {
+    let g = block(20, "", 1.0);
+    let (_, tuned) = compiled_with(
+        &g,
+        "conv pair",
+        [("threads".to_string(), Knob::Int(1))].into(),
+    );
+    assert_eq!(tuned, 1);
+}
+
+#[test]
+fn every_point_of_every_space_compiles_to_the_interpreters_result() {
+    let g = block(20, "", 1.0);
+    for w in tuning::workloads(&g, &opts(2)).unwrap() {
+        for i in 0..w.space.size() {
+            compiled_with(&g, &w.family, w.space.point(i));
+        }
+    }
+}
+
+#[test]
+fn validation_rejects_points_outside_the_space() {
+    let s = Space {
+        knobs: vec![
+            KnobDef::ints("threads", &[1, 2], 2),
+            KnobDef::flag("fuse", true),
+        ],
+    };
+    assert_eq!(s.size(), 4);
+    assert!(s.validate(&s.default_config()).is_ok());
+    let bad: Config = [("threads".to_string(), Knob::Int(3))].into();
+    assert!(s.validate(&bad).unwrap_err().contains("threads"));
+    let unknown: Config = [("tile".to_string(), Knob::Int(3))].into();
+    assert!(s
+        .validate(&unknown)
+        .unwrap_err()
+        .contains("unknown knob `tile`"));
+    let all: std::collections::BTreeSet<_> = (0..4).map(|i| format!("{:?}", s.point(i))).collect();
+    assert_eq!(all.len(), 4);
+}
+
+#[test]
+fn subgraph_cuts_out_a_workload_with_its_inputs_and_outputs() {
+    let g = block(12, "", 1.0);
+    let sub = tuning::subgraph(&g, &[2, 3]).unwrap();
+    assert_eq!(sub.inputs().len(), 1, "the clip output becomes an input");
+    assert_eq!(sub.outputs().len(), 1);
+    assert_eq!(sub.nodes().len(), 2);
+    assert_eq!(
+        tuning::canonical(&sub, &[0, 1], "conv"),
+        tuning::canonical(&g, &[2, 3], "conv")
+    );
+}
+
+#[test]
+fn recurrent_knobs_keep_results() {
+    let g = kiln::ir::text::parse(&format!(
+        "graph gru {{
+  input x: f32[5,1,4]
+  const w: f32[1,18,4] = [{w}]
+  const r: f32[1,18,6] = [{r}]
+  node gru = GRU{{hidden_size=6}}(x, w, r) -> y: f32[5,1,1,6], h: f32[1,1,6]
+  output y
+}}",
+        w = seq(72, 0.3),
+        r = seq(108, 0.2)
+    ))
+    .unwrap();
+    let w = tuning::workloads(&g, &opts(2)).unwrap();
+    let rec = w.iter().find(|w| w.family == "recurrent").unwrap();
+    assert!(rec.space.size() >= 9);
+    for i in 0..rec.space.size() {
+        compiled_with(&g, "recurrent", rec.space.point(i));
+    }
+}

@@ -1,0 +1,272 @@
+//! Tuning a model: its workloads ([`kiln_runtime::tuning::workloads`]),
+//! a search per workload, and a task scheduler that spends the budget where
+//! the latency is.
+//!
+//! Round 0 measures the default (and, for small spaces, every point) of each
+//! workload. Later rounds go to the workload with the largest
+//! `uses × default time × (gain so far + 5%)` that has points left (the
+//! spirit of Ansor's gradient scheduler: latency share times the recent
+//! rate of improvement). Every batch re-measures the workload's incumbent
+//! beside the new candidates, so comparisons are made within one
+//! interleaved batch. A config is kept only when it beats the default by
+//! `margin`.
+
+use crate::measure::{Bench, Outcome, Protocol};
+use crate::search::{Ranker, Search, SearchOptions};
+use crate::worker::{Job, Worker};
+use crate::TunerError;
+use kiln_ir::Graph;
+use kiln_runtime::tuning::{self, Config, Tuned, Workload};
+use kiln_runtime::CompileOptions;
+use std::time::{Duration, Instant};
+
+/// What to tune with.
+#[derive(Clone, Debug)]
+pub struct TuneOptions {
+    pub threads: usize,
+    pub protocol: Protocol,
+    /// Stop after this many measured candidates (all workloads together).
+    pub trials: Option<usize>,
+    /// Stop after this much time.
+    pub time: Option<Duration>,
+    /// New candidates per batch.
+    pub batch: usize,
+    pub seed: u64,
+    /// Measure in worker processes (`None`: in this process, for tests).
+    pub worker: Option<Worker>,
+    pub search: SearchOptions,
+    /// A config replaces the default only if faster by this share.
+    pub margin: f64,
+}
+
+impl Default for TuneOptions {
+    fn default() -> Self {
+        TuneOptions {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            protocol: Protocol::default(),
+            trials: None,
+            time: Some(Duration::from_secs(600)),
+            batch: 8,
+            seed: 0,
+            worker: None,
+            search: SearchOptions::default(),
+            margin: 0.03,
+        }
+    }
+}
+
+/// One measured candidate.
+#[derive(Clone, Debug)]
+pub struct Trial {
+    pub config: Config,
+    pub outcome: Outcome,
+    /// The cost model's score when it proposed the config.
+    pub predicted: Option<f64>,
+    /// Seconds since tuning started.
+    pub at_s: f64,
+}
+
+/// One workload's tuning.
+pub struct Task {
+    pub workload: Workload,
+    pub search: Search,
+    pub trials: Vec<Trial>,
+    /// The default config's time (from round 0).
+    pub default_ns: Option<f64>,
+    /// The config kept (better than the default by the margin) and its time.
+    pub best: Option<(Config, f64)>,
+    graph_text: String,
+    seed: u64,
+}
+
+impl Task {
+    /// Expected time of this workload's steps in one model run.
+    pub fn latency_ns(&self) -> f64 {
+        let t = self.best.as_ref().map(|b| b.1).or(self.default_ns);
+        t.unwrap_or(0.0) * self.workload.uses as f64
+    }
+}
+
+/// What happened, for progress display.
+pub enum Event<'a> {
+    Measured {
+        task: &'a Task,
+        index: usize,
+        new: &'a [Trial],
+    },
+}
+
+/// Tunes `g`'s workloads. `seeds` gives configs to try early per workload
+/// (near records of a database); `on_event` sees every measured batch.
+pub fn tune(
+    g: &Graph,
+    opts: &TuneOptions,
+    seeds: impl Fn(&Workload) -> Vec<Config>,
+    ranker: Option<&dyn Ranker>,
+    mut on_event: impl FnMut(Event<'_>),
+) -> Result<Vec<Task>, TunerError> {
+    let t0 = Instant::now();
+    let copts = CompileOptions::default().with_threads(opts.threads);
+    let work = tuning::workloads(g, &copts).map_err(|e| TunerError::Model(e.to_string()))?;
+    let mut tasks = Vec::with_capacity(work.len());
+    for (i, w) in work.into_iter().enumerate() {
+        let sub = tuning::subgraph(g, &w.nodes).map_err(|e| TunerError::Model(e.to_string()))?;
+        let seed = opts.seed ^ xxhash_rust::xxh3::xxh3_64(&w.canonical) ^ i as u64;
+        let search = Search::new(w.space.clone(), opts.search, seed).with_seeds(seeds(&w));
+        tasks.push(Task {
+            workload: w,
+            search,
+            trials: Vec::new(),
+            default_ns: None,
+            best: None,
+            graph_text: kiln_ir::text::print(&sub),
+            seed,
+        });
+    }
+    let mut spent = 0usize;
+    let over = |spent: usize| {
+        opts.trials.is_some_and(|n| spent >= n) || opts.time.is_some_and(|d| t0.elapsed() >= d)
+    };
+    for (i, task) in tasks.iter_mut().enumerate() {
+        if over(spent) {
+            break;
+        }
+        spent += step(task, opts, ranker, t0)?;
+        on_event(Event::Measured {
+            task,
+            index: i,
+            new: last(task),
+        });
+    }
+    while !over(spent) {
+        let Some(i) = next_task(&tasks) else { break };
+        let n = step(&mut tasks[i], opts, ranker, t0)?;
+        if n == 0 {
+            break;
+        }
+        spent += n;
+        on_event(Event::Measured {
+            task: &tasks[i],
+            index: i,
+            new: last(&tasks[i]),
+        });
+    }
+    Ok(tasks)
+}
+
+fn last(t: &Task) -> &[Trial] {
+    &t.trials[t.trials.len().saturating_sub(1)..]
+}
+
+/// The workload to spend the next batch on.
+fn next_task(tasks: &[Task]) -> Option<usize> {
+    let total: f64 = tasks.iter().map(Task::latency_ns).sum::<f64>().max(1.0);
+    tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.search.exhausted() && t.default_ns.is_some())
+        .map(|(i, t)| {
+            let d = t.default_ns.unwrap_or(0.0);
+            let gain = t.best.as_ref().map_or(0.0, |b| 1.0 - b.1 / d.max(1.0));
+            (i, t.latency_ns() / total * (gain + 0.05))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| i)
+}
+
+/// Measures one batch of `task`: new candidates plus the incumbent.
+fn step(
+    task: &mut Task,
+    opts: &TuneOptions,
+    ranker: Option<&dyn Ranker>,
+    t0: Instant,
+) -> Result<usize, TunerError> {
+    let new = task.search.propose(opts.batch.max(1), ranker);
+    if new.is_empty() {
+        return Ok(0);
+    }
+    let incumbent = task.best.as_ref().map(|b| b.0.clone());
+    let mut configs = new.clone();
+    configs.extend(incumbent.iter().cloned());
+    let predicted = ranker.map(|r| r.score(&new));
+    let outcomes = measure(task, opts, &configs)?;
+    let default = task.search.space().default_config();
+    for (k, (c, o)) in configs.iter().zip(&outcomes).enumerate() {
+        let t = o.median_ns();
+        if k < new.len() {
+            task.search.observe(c.clone(), t);
+            task.trials.push(Trial {
+                config: c.clone(),
+                outcome: o.clone(),
+                predicted: predicted.as_ref().map(|p| p[k]),
+                at_s: t0.elapsed().as_secs_f64(),
+            });
+        }
+        if *c == default {
+            task.default_ns = t.or(task.default_ns);
+        }
+    }
+    update_best(task, &configs, &outcomes, opts.margin);
+    Ok(new.len())
+}
+
+/// Keeps the batch's fastest config if it beats the default (measured in
+/// this batch when present, else its round-0 time) by `margin`.
+fn update_best(task: &mut Task, configs: &[Config], outcomes: &[Outcome], margin: f64) {
+    let default = task.search.space().default_config();
+    let fastest = configs
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(c, o)| o.median_ns().map(|t| (c, t)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let Some((c, t)) = fastest else { return };
+    let Some(d) = task.default_ns else { return };
+    if *c != default && t < d * (1.0 - margin) {
+        task.best = Some((c.clone(), t));
+    } else if let Some(b) = &mut task.best {
+        // The incumbent was re-measured in this batch: keep its fresh time.
+        if let Some(k) = configs.iter().position(|x| *x == b.0) {
+            b.1 = outcomes[k].median_ns().unwrap_or(b.1);
+        }
+    }
+}
+
+fn measure(
+    task: &Task,
+    opts: &TuneOptions,
+    configs: &[Config],
+) -> Result<Vec<Outcome>, TunerError> {
+    match &opts.worker {
+        Some(w) => w.measure(&Job {
+            graph: task.graph_text.clone(),
+            canonical: task.workload.canonical_text(),
+            threads: opts.threads,
+            protocol: opts.protocol,
+            seed: task.seed,
+            configs: configs.to_vec(),
+        }),
+        None => {
+            let g = kiln_ir::text::parse(&task.graph_text)
+                .map_err(|e| TunerError::Model(e.to_string()))?;
+            let bench = Bench {
+                graph: &g,
+                canonical: &task.workload.canonical,
+                options: CompileOptions::default().with_threads(opts.threads),
+                protocol: opts.protocol,
+                seed: task.seed,
+            };
+            bench.run(configs, |_| {}).map_err(TunerError::Worker)
+        }
+    }
+}
+
+/// The kept configs of `tasks` as compile options' tuned table.
+pub fn tuned_of(tasks: &[Task]) -> Tuned {
+    let mut t = Tuned::default();
+    for task in tasks {
+        if let Some((c, _)) = &task.best {
+            t.insert(task.workload.canonical.clone(), c.clone());
+        }
+    }
+    t
+}

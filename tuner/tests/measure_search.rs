@@ -1,0 +1,268 @@
+//! Measurement (checked against the interpreter, interleaved timing), the
+//! worker process (crashes and hangs charged to one candidate), the search
+//! (deterministic, valid points only) and the task scheduler.
+
+use kiln_ir::Graph;
+use kiln_runtime::tuning::{self, Config, Knob, KnobDef, Space};
+use kiln_tuner::measure::{self, Outcome, Protocol};
+use kiln_tuner::search::{Ranker, Search, SearchOptions};
+use kiln_tuner::tune::{tune, tuned_of, TuneOptions};
+use kiln_tuner::worker::{Job, Worker};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn seq(n: usize, k: f32) -> String {
+    let v: Vec<String> = (0..n)
+        .map(|i| format!("{}", (i as f32 * k).sin() + 0.1))
+        .collect();
+    v.join(", ")
+}
+
+fn block(hw: usize) -> Graph {
+    kiln_ir::text::parse(&format!(
+        "graph blk {{
+  input x: f32[1,8,{hw},{hw}]
+  const wd: f32[8,1,3,3] = [{wd}]
+  const wp: f32[6,8,1,1] = [{wp}]
+  node dw = Conv{{group=8, pads=[1, 1, 1, 1]}}(x, wd) -> d: f32[1,8,{hw},{hw}]
+  node cl = Clip{{min=0.0, max=6.0}}(d) -> c: f32[1,8,{hw},{hw}]
+  node pw = Conv(c, wp) -> p: f32[1,6,{hw},{hw}]
+  node r = Relu(p) -> y: f32[1,6,{hw},{hw}]
+  output y
+}}",
+        wd = seq(72, 0.37),
+        wp = seq(48, 0.71),
+    ))
+    .unwrap()
+}
+
+fn quick() -> Protocol {
+    Protocol {
+        warmup: 1,
+        repeats: 3,
+        min_sample_us: 20.0,
+    }
+}
+
+fn worker_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kiln-tune-worker"))
+}
+
+fn job(threads: usize) -> (Job, usize) {
+    let g = block(16);
+    let w = tuning::workloads(
+        &g,
+        &kiln_runtime::CompileOptions::default().with_threads(threads),
+    )
+    .unwrap();
+    let wl = w.iter().find(|w| w.family == "fusion").unwrap();
+    let sub = tuning::subgraph(&g, &wl.nodes).unwrap();
+    let configs: Vec<Config> = (0..wl.space.size()).map(|i| wl.space.point(i)).collect();
+    let n = configs.len();
+    let job = Job {
+        graph: kiln_ir::text::print(&sub),
+        canonical: wl.canonical_text(),
+        threads,
+        protocol: quick(),
+        seed: 7,
+        configs,
+    };
+    (job, n)
+}
+
+#[test]
+fn the_check_finds_wrong_outputs() {
+    let a = kiln_ir::Tensor::from_vec(vec![3], vec![1.0f32, 2.0, 3.0]).unwrap();
+    let b = kiln_ir::Tensor::from_vec(vec![3], vec![1.0f32, 2.0, 3.1]).unwrap();
+    assert!(measure::check(std::slice::from_ref(&a), std::slice::from_ref(&a)).is_ok());
+    assert!(measure::check(std::slice::from_ref(&a), &[b])
+        .unwrap_err()
+        .contains("[2]"));
+    assert!(measure::check(std::slice::from_ref(&a), &[]).is_err());
+}
+
+#[test]
+fn random_inputs_are_non_zero_and_seeded() {
+    let g = block(5);
+    let a = measure::random_inputs(&g, 1);
+    let b = measure::random_inputs(&g, 1);
+    let c = measure::random_inputs(&g, 2);
+    let x = a["x"].to_f64_vec();
+    assert!(x.iter().all(|v| v.abs() >= 0.5));
+    assert_eq!(x, b["x"].to_f64_vec());
+    assert_ne!(x, c["x"].to_f64_vec());
+}
+
+#[test]
+fn a_worker_measures_every_candidate() {
+    let (job, n) = job(2);
+    let w = Worker {
+        program: worker_bin(),
+        args: vec![],
+        limit: Duration::from_secs(60),
+    };
+    let out = w.measure(&job).unwrap();
+    assert_eq!(out.len(), n);
+    for o in &out {
+        match o {
+            Outcome::Ok { samples_ns } => {
+                assert_eq!(samples_ns.len(), 3);
+                assert!(samples_ns.iter().all(|&t| t > 0.0));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_hanging_worker_is_a_timeout_and_a_dying_one_a_runtime_error() {
+    let (job, n) = job(1);
+    let hang = Worker {
+        program: "sh".into(),
+        args: vec!["-c".into(), "sleep 30".into()],
+        limit: Duration::from_millis(300),
+    };
+    let out = hang.measure(&job).unwrap();
+    assert_eq!(out.len(), n);
+    assert!(out.iter().all(|o| *o == Outcome::Timeout), "{out:?}");
+    let die = Worker {
+        program: "sh".into(),
+        args: vec!["-c".into(), "kill -9 $$".into()],
+        limit: Duration::from_secs(10),
+    };
+    let out = die.measure(&job).unwrap();
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, Outcome::RuntimeError(m) if m.contains("worker died"))),
+        "{out:?}"
+    );
+    let missing = Worker {
+        program: "/nonexistent/kiln".into(),
+        args: vec![],
+        limit: Duration::from_secs(1),
+    };
+    assert!(missing
+        .measure(&job)
+        .unwrap_err()
+        .to_string()
+        .contains("cannot start"));
+}
+
+#[test]
+fn a_bad_job_is_an_error_not_a_crash() {
+    let (mut job, _) = job(1);
+    job.graph = "graph broken {".into();
+    let w = Worker {
+        program: worker_bin(),
+        args: vec![],
+        limit: Duration::from_secs(30),
+    };
+    assert!(w.measure(&job).is_err());
+}
+
+fn big_space() -> Space {
+    Space {
+        knobs: vec![
+            KnobDef::ints("a", &[1, 2, 4, 8, 16, 32], 4),
+            KnobDef::ints("b", &[1, 2, 3, 4, 5, 6], 1),
+            KnobDef::flag("c", false),
+            KnobDef::ints("d", &[0, 1, 2], 0),
+        ],
+    }
+}
+
+struct PreferBig;
+impl Ranker for PreferBig {
+    fn score(&self, configs: &[Config]) -> Vec<f64> {
+        configs
+            .iter()
+            .map(|c| match c["a"] {
+                Knob::Int(v) => v as f64,
+                _ => 0.0,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn search_is_deterministic_valid_and_never_repeats() {
+    let space = big_space();
+    assert!(space.size() > SearchOptions::default().enumerate_max);
+    let run = |seed| {
+        let mut s = Search::new(space.clone(), SearchOptions::default(), seed);
+        let mut all = Vec::new();
+        for round in 0..6 {
+            let batch = s.propose(8, Some(&PreferBig));
+            if round == 0 {
+                assert_eq!(batch[0], space.default_config(), "default first");
+            }
+            for c in batch {
+                space.validate(&c).unwrap();
+                assert!(!all.contains(&c), "repeated {c:?}");
+                let t = match (&c["a"], &c["b"]) {
+                    (Knob::Int(a), Knob::Int(b)) => (*a as f64 - 8.0).abs() + *b as f64,
+                    _ => 99.0,
+                };
+                s.observe(c.clone(), Some(t));
+                all.push(c);
+            }
+        }
+        (all, s.best().map(|b| b.1))
+    };
+    let (a, best) = run(3);
+    assert_eq!(a, run(3).0);
+    assert_ne!(a, run(4).0);
+    assert!(best.unwrap() <= 2.0, "search found {best:?}");
+}
+
+#[test]
+fn small_spaces_are_enumerated() {
+    let space = Space {
+        knobs: vec![KnobDef::ints("t", &[1, 2], 2), KnobDef::flag("f", true)],
+    };
+    let mut s = Search::new(space.clone(), SearchOptions::default(), 0);
+    let batch = s.propose(10, None);
+    assert_eq!(batch.len(), 4);
+    batch.iter().for_each(|c| s.observe(c.clone(), Some(1.0)));
+    assert!(s.exhausted());
+    assert!(s.propose(10, None).is_empty());
+}
+
+#[test]
+fn tuning_a_graph_keeps_only_measured_wins_and_compiles_correctly() {
+    let g = block(24);
+    let opts = TuneOptions {
+        threads: 2,
+        protocol: quick(),
+        trials: Some(40),
+        time: Some(Duration::from_secs(60)),
+        ..Default::default()
+    };
+    let mut events = 0;
+    let tasks = tune(&g, &opts, |_| Vec::new(), None, |_| events += 1).unwrap();
+    assert!(events >= tasks.len());
+    for t in &tasks {
+        assert!(
+            t.default_ns.is_some(),
+            "{} has no default time",
+            t.workload.family
+        );
+        if let Some((c, best)) = &t.best {
+            t.workload.space.validate(c).unwrap();
+            assert!(*best < t.default_ns.unwrap());
+        }
+    }
+    let exe = kiln_runtime::compile(
+        &g,
+        &kiln_runtime::CompileOptions::default()
+            .with_threads(2)
+            .with_tuned(tuned_of(&tasks)),
+    )
+    .unwrap();
+    let f = measure::random_inputs(&g, 5);
+    measure::check(
+        &exe.run(&f).unwrap(),
+        &kiln_ir::interp::run(&g, &f).unwrap(),
+    )
+    .unwrap();
+}
