@@ -7,7 +7,7 @@
 //! -> Executable`.
 
 use crate::executable::{Executable, Step};
-use crate::fusion::{self, FusionPlan, Pattern};
+use crate::fusion::{self, FusionPlan, Group, Pattern};
 use crate::kernels::{build_group, Built};
 use crate::placement;
 use crate::report::{CompileReport, KernelReport};
@@ -53,8 +53,13 @@ pub fn compile_with_plan(
             continue;
         }
         for (family, b, nodes) in build_group(g, group, opts)? {
+            let t = step_threads(g, &nodes, family, opts, &mut report);
+            let b = match t == opts.threads {
+                true => b,
+                false => rebuild(g, group, &nodes, family, opts, t)?.unwrap_or(b),
+            };
             record(g, &b, &nodes, &mut report);
-            threads.push(step_threads(g, &nodes, family, opts, &mut report));
+            threads.push(t);
             built.push((b, nodes));
         }
     }
@@ -105,6 +110,31 @@ fn check_plan(g: &Graph, plan: &FusionPlan) -> Result<()> {
         Some(p) => bad(format!("node `{}` is in no group", g.nodes()[p].name)),
         None => Ok(()),
     }
+}
+
+/// The kernel of `nodes` (all of `group`, or one node of it) built again
+/// for `threads` threads, so that its scratch and work split fit the
+/// `threads` knob; `None` if the same builder does not take it then.
+fn rebuild(
+    g: &Graph,
+    group: &Group,
+    nodes: &[usize],
+    family: &str,
+    opts: &CompileOptions,
+    threads: usize,
+) -> Result<Option<Built>> {
+    let part = Group {
+        nodes: nodes.to_vec(),
+        pattern: match nodes == group.nodes.as_slice() {
+            true => group.pattern,
+            false => Pattern::Single,
+        },
+    };
+    let fewer = opts.clone().with_threads(threads);
+    Ok(build_group(g, &part, &fewer)?
+        .into_iter()
+        .find(|(f, _, n)| *f == family && n == nodes)
+        .map(|(_, b, _)| b))
 }
 
 /// The step's `threads` knob (the pool's size unless tuned), counting tuned steps.

@@ -6,8 +6,9 @@ use super::conv::{parts, ConvParts};
 use super::{epilogue, Built};
 use crate::fusion::{Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
+use crate::tuning::{int_knob, Config, KnobDef};
 use crate::{CompileOptions, Result};
-use kiln_codegen::cpu::kernels::DepthwisePointwise;
+use kiln_codegen::cpu::kernels::{DepthwisePointwise, DwPwKnobs};
 use kiln_ir::Graph;
 
 struct ConvPairKernel {
@@ -36,6 +37,48 @@ impl Kernel for ConvPairKernel {
         self.pair
             .run(io.in_f32(0), residual, io.out_f32(0), scratch, threads)
             .map_err(super::kernel_err(&self.node))
+    }
+}
+
+/// The `conv pair` family's knobs: band sizes (the expanded one only with
+/// an expansion) and up to which plane the channel-split schedule runs.
+pub(crate) fn knobs(g: &Graph, nodes: &[usize]) -> Vec<KnobDef> {
+    let d = DwPwKnobs::default();
+    let expands = nodes
+        .iter()
+        .filter(|&&p| g.nodes()[p].op.kind == "Conv")
+        .count()
+        > 2;
+    let kib = |v: &[i64]| v.iter().map(|k| k * 1024).collect::<Vec<_>>();
+    let mut k = vec![
+        KnobDef::ints(
+            "band_bytes",
+            &kib(&[64, 128, 256, 512, 1024]),
+            d.band_bytes as i64,
+        ),
+        KnobDef::ints(
+            "channel_split_pixels",
+            &[0, d.channel_split_pixels as i64, 1 << 40],
+            d.channel_split_pixels as i64,
+        ),
+    ];
+    if expands {
+        k.push(KnobDef::ints(
+            "expanded_band_bytes",
+            &kib(&[256, 512, 768, 1536]),
+            d.expanded_band_bytes as i64,
+        ));
+    }
+    k
+}
+
+fn tuned_knobs(c: Option<&Config>) -> DwPwKnobs {
+    let d = DwPwKnobs::default();
+    let get = |name, v: usize| int_knob(c, name).map_or(v, |k| k.max(0) as usize);
+    DwPwKnobs {
+        band_bytes: get("band_bytes", d.band_bytes),
+        expanded_band_bytes: get("expanded_band_bytes", d.expanded_band_bytes),
+        channel_split_pixels: get("channel_split_pixels", d.channel_split_pixels),
     }
 }
 
@@ -82,6 +125,8 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
             Err(_) => return Ok(None),
         }
     }
+    let c = super::tuned_config(g, &group.nodes, "conv pair", opts);
+    let pair = pair.with_knobs(tuned_knobs(c));
     let last = &g.nodes()[*group.nodes.last().expect("group")];
     let mut inputs = vec![g.nodes()[group.nodes[0]].inputs[0]];
     inputs.extend(s2.residual);

@@ -122,6 +122,7 @@ pub(crate) fn spaces(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<
             "interpreter" | "cast" => continue,
             "recurrent" => recurrent::knobs(g, &nodes),
             "conv transpose" => conv_transpose::knobs(),
+            "conv pair" => conv_pair::knobs(g, &nodes),
             _ => Vec::new(),
         };
         out.push((family, nodes, knobs));

@@ -7,7 +7,7 @@
 //! the other core's cache when two threads split the two kernels differently:
 //! measured, the 1×1 convolution then took 80 µs on 2 threads instead of 41.
 //! Here each task computes a band of output rows: the depthwise rows of every
-//! channel go to a per-task buffer of about [`BAND_BYTES`] (it stays in L2),
+//! channel go to a per-task buffer of about [`DwPwKnobs::band_bytes`] (it stays in L2),
 //! and the 1×1 GEMM reads them from there and writes the band's output rows.
 //! With an expansion, the band's input rows (plus the window's halo) are
 //! first expanded into another per-task buffer, so the expanded tensor (e.g.
@@ -21,12 +21,28 @@ use crate::CodegenError;
 
 mod channels;
 
-/// Bytes of intermediate rows (expanded input and depthwise output) one band may hold.
-const BAND_BYTES: usize = 256 * 1024;
-/// Bytes of expanded rows one band may hold when there is an expansion.
-const EXPANDED_BAND_BYTES: usize = 768 * 1024;
-/// Largest depthwise input plane (pixels) the channel-split schedule takes.
-const CHANNEL_SPLIT_PIXELS: usize = 14 * 14;
+/// Machine-dependent choices of [`DepthwisePointwise`] (tuner knobs; the
+/// defaults were measured on MobileNetV2 on a 2-core Xeon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DwPwKnobs {
+    /// Bytes of depthwise output rows one band may hold (without expansion).
+    pub band_bytes: usize,
+    /// Bytes of expanded rows one band may hold when there is an expansion.
+    pub expanded_band_bytes: usize,
+    /// Largest depthwise input plane (pixels) the channel-split schedule
+    /// takes on several threads (0: never).
+    pub channel_split_pixels: usize,
+}
+
+impl Default for DwPwKnobs {
+    fn default() -> Self {
+        DwPwKnobs {
+            band_bytes: 256 * 1024,
+            expanded_band_bytes: 768 * 1024,
+            channel_split_pixels: 14 * 14,
+        }
+    }
+}
 
 /// A depthwise [`Conv2d`] followed by a pointwise one on its output,
 /// optionally preceded by a pointwise expansion producing its input.
@@ -35,6 +51,7 @@ pub struct DepthwisePointwise {
     expand: Option<Conv2d>,
     dw: Conv2d,
     pw: Conv2d,
+    knobs: DwPwKnobs,
 }
 
 /// Whether `p` is an ungrouped 1×1 stride-1 convolution without padding.
@@ -69,7 +86,18 @@ impl DepthwisePointwise {
             expand: None,
             dw,
             pw,
+            knobs: DwPwKnobs::default(),
         })
+    }
+
+    /// The same with other band sizes and schedule threshold (sizes of 0 are taken as 1 byte).
+    pub fn with_knobs(mut self, knobs: DwPwKnobs) -> DepthwisePointwise {
+        self.knobs = DwPwKnobs {
+            band_bytes: knobs.band_bytes.max(1),
+            expanded_band_bytes: knobs.expanded_band_bytes.max(1),
+            ..knobs
+        };
+        self
     }
 
     /// The same with `expand`, a 1×1 convolution (or one on the direct
@@ -121,9 +149,9 @@ impl DepthwisePointwise {
             Some(_) => 4 * d.c_in * d.w * d.stride_h,
         };
         let budget = if self.expand.is_some() {
-            EXPANDED_BAND_BYTES
+            self.knobs.expanded_band_bytes
         } else {
-            BAND_BYTES
+            self.knobs.band_bytes
         };
         let per_image = (per_row * d.out_h()).div_ceil(budget);
         // A multiple of `threads` bands in all, so that threads get equal work.
@@ -156,12 +184,16 @@ impl DepthwisePointwise {
 
     /// Whether [`Self::run`] at `threads` splits the hidden channels over
     /// threads (see [`channels`]) rather than the output rows: on several
-    /// threads, for depthwise input planes of at most [`CHANNEL_SPLIT_PIXELS`]
+    /// threads, for depthwise input planes of at most
+    /// [`DwPwKnobs::channel_split_pixels`]
     /// and no direct (stem) expansion.
     pub fn splits_channels(&self, threads: usize) -> bool {
         let d = self.dw.desc();
         let direct = self.expand.as_ref().is_some_and(Conv2d::is_direct);
-        threads >= 2 && !direct && d.h * d.w <= CHANNEL_SPLIT_PIXELS && d.c_out >= threads
+        threads >= 2
+            && !direct
+            && d.h * d.w <= self.knobs.channel_split_pixels
+            && d.c_out >= threads
     }
 
     /// `output` = pw(dw(expand(`input`))) (+ `residual`), each with its own epilogue.

@@ -70,7 +70,7 @@ pub use conv::{Conv2d, Conv2dDesc};
 pub use conv3d::{Conv3d, Conv3dDesc};
 pub use conv_transpose::{ConvTranspose, ConvTransposeDesc, ConvTransposeKnobs};
 pub use cumsum::{cumsum, CumElem, CumSpec};
-pub use dw_pw::DepthwisePointwise;
+pub use dw_pw::{DepthwisePointwise, DwPwKnobs};
 pub use epilogue::{Activation, Epilogue};
 pub use group_norm::{group_norm_f32, GroupNormDesc};
 pub use int_binary::{int_binary, int_compare, Broadcast, IntElem, IntOp};
