@@ -7,6 +7,8 @@ use common::*;
 
 #[test]
 fn tune_reports_workloads_and_the_model_ratio() {
+    let d = temp_dir("cli-tune");
+    let plot = d.join("curve.png");
     let o = kiln(&[
         "tune",
         "testdata/mobilenet_v2/mobilenet_v2.onnx",
@@ -16,6 +18,8 @@ fn tune_reports_workloads_and_the_model_ratio() {
         "12",
         "--threads",
         "2",
+        "--plot",
+        plot.to_str().unwrap(),
         "--json",
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -27,6 +31,8 @@ fn tune_reports_workloads_and_the_model_ratio() {
     assert!(v["trials"].as_u64().unwrap() >= 12);
     assert!(v["untuned_ms"].as_f64().unwrap() > 0.0);
     assert!(v["ratio"].as_f64().unwrap() > 0.0);
+    let png = std::fs::read(&plot).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
     for x in w.iter().filter(|x| !x["config"].is_null()) {
         assert!(x["best_us"].as_f64().unwrap() < x["default_us"].as_f64().unwrap());
     }
@@ -48,6 +54,17 @@ fn tune_refuses_bad_budgets_and_missing_models() {
             "--threads",
         ),
         (vec!["tune", "no/such/model.onnx"], "no/such/model.onnx"),
+        (
+            vec![
+                "tune",
+                "testdata/mlp/mlp.onnx",
+                "--trials",
+                "2",
+                "--plot",
+                "x.gif",
+            ],
+            ".png or .svg",
+        ),
     ] {
         let o = kiln(&args);
         let err = String::from_utf8_lossy(&o.stderr);

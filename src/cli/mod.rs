@@ -6,6 +6,7 @@ mod derive;
 mod engine;
 mod explain;
 mod inspect;
+mod plot;
 mod run;
 mod select;
 mod tune;

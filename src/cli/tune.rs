@@ -44,6 +44,10 @@ pub struct Args {
     /// Measure in this process instead of worker processes (faster, not crash-safe).
     #[arg(long)]
     in_process: bool,
+    /// Write the tuning curve (estimated model latency against time and
+    /// trials) to this .png or .svg file.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -96,6 +100,9 @@ pub fn parse_budget(s: &str) -> Result<Duration> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if let Some(p) = &a.plot {
+        super::plot::check_path(p)?;
+    }
     let given = super::run::parse_inputs(&a.inputs, "--input")?;
     let opts = ImportOptions {
         input_shapes: given
@@ -129,6 +136,10 @@ pub fn run(a: Args) -> Result<()> {
     let tasks = tune(&m.graph, &topts, |_| Vec::new(), None, |e| show(&bar, e))?;
     bar.finish_and_clear();
     let report = finish(&m.graph, &feeds, &tasks, threads, &a, t0)?;
+    if let Some(p) = &a.plot {
+        let title = format!("kiln tune {}", a.model.display());
+        super::plot::curve(p, &kiln_tuner::tune::curve(&tasks), &title)?;
+    }
     print(&report, a.json)
 }
 

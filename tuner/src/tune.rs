@@ -270,3 +270,46 @@ pub fn tuned_of(tasks: &[Task]) -> Tuned {
     }
     t
 }
+
+/// One point of a tuning curve.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct CurvePoint {
+    pub at_s: f64,
+    pub trials: usize,
+    /// Sum over workloads of uses × fastest time measured so far (the
+    /// default's until a candidate beats it).
+    pub latency_ns: f64,
+}
+
+/// The estimated model latency after each measured trial, in time order.
+pub fn curve(tasks: &[Task]) -> Vec<CurvePoint> {
+    let mut events: Vec<(f64, usize, Option<f64>)> = tasks
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            t.trials
+                .iter()
+                .map(move |x| (x.at_s, i, x.outcome.median_ns()))
+        })
+        .collect();
+    events.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Every workload starts at its default's time (measured in round 0).
+    let mut best: Vec<Option<f64>> = tasks.iter().map(|t| t.default_ns).collect();
+    let mut out = Vec::with_capacity(events.len());
+    for (n, (at_s, i, t)) in events.into_iter().enumerate() {
+        if let Some(t) = t {
+            best[i] = Some(best[i].map_or(t, |b: f64| b.min(t)));
+        }
+        let latency_ns = tasks
+            .iter()
+            .zip(&best)
+            .map(|(task, b)| b.unwrap_or(0.0) * task.workload.uses as f64)
+            .sum();
+        out.push(CurvePoint {
+            at_s,
+            trials: n + 1,
+            latency_ns,
+        });
+    }
+    out
+}
