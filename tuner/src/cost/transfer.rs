@@ -1,0 +1,154 @@
+//! Transfer to a new target: a head for it, initialised from the heads of
+//! the targets the model knows, then fine-tuned on the new target's share
+//! of samples (the head at the full rate, the shared trunk at
+//! [`CostConfig::adapt_trunk_rate`](super::CostConfig) times it).
+//!
+//! [`transfer_report`] measures what that buys: it holds out some of the
+//! new target's workloads and reports pairwise accuracy and top-k on them
+//! after adapting with 0%, 5%, 100% (any fractions) of the rest.
+
+use super::{metrics, CostModel, Evaluation, Result, Sample, TrainReport};
+use crate::TunerError;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// How a new target's head starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeadInit {
+    /// The mean of all heads.
+    Mean,
+    /// The head of the known target whose descriptor is nearest
+    /// (Euclidean, in standardised units); the mean without descriptors.
+    Nearest,
+}
+
+impl CostModel {
+    /// Creates (or re-creates) `target`'s head from the existing heads.
+    pub(super) fn init_head(&mut self, target: &str, desc: &[f32], init: HeadInit) {
+        let Some(t) = self.trained.as_mut() else {
+            return;
+        };
+        let names: Vec<String> = t.mlp.head_names().to_vec();
+        let mut weights: Vec<f32> = names.iter().map(|n| (n != target) as u8 as f32).collect();
+        let d = self.config.target_dims;
+        let off = t.mean.len().saturating_sub(d);
+        let dist = |other: &[f32]| -> f32 {
+            desc.iter()
+                .zip(other)
+                .enumerate()
+                .map(|(k, (a, b))| ((a - b) * t.scale[off + k]).powi(2))
+                .sum()
+        };
+        if init == HeadInit::Nearest && d > 0 && desc.len() == d {
+            let best = names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.as_str() != target)
+                .filter_map(|(k, n)| self.targets.get(n).map(|o| (k, dist(o))))
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((k, _)) = best {
+                weights = vec![0.0; names.len()];
+                weights[k] = 1.0;
+            }
+        }
+        t.mlp.add_head_from(target, &weights);
+    }
+
+    /// Adapts the model to `target` (described by `desc`, the trailing
+    /// `target_dims` feature values): a new head from `init`, fine-tuned
+    /// on `samples` (which join the replay buffer) when there are any.
+    pub fn adapt(
+        &mut self,
+        target: &str,
+        desc: &[f32],
+        samples: &[Sample],
+        init: HeadInit,
+    ) -> Result<TrainReport> {
+        let width = self.trained()?.mlp.inputs();
+        if let Some(s) = samples.iter().find(|s| s.target != target) {
+            return Err(TunerError::CostConfig {
+                what: format!("adapt to `{target}` was given a sample of `{}`", s.target),
+            });
+        }
+        let (clean, skipped) = super::clean(samples, width)?;
+        self.targets.insert(target.to_string(), desc.to_vec());
+        self.init_head(target, desc, init);
+        let none = TrainReport {
+            samples: 0,
+            skipped,
+            groups: 0,
+            loss: 0.0,
+        };
+        if clean.is_empty() {
+            return Ok(none);
+        }
+        let (epochs, rate) = (self.config.adapt_epochs, self.config.adapt_trunk_rate);
+        let r = match self.fit(&clean, epochs, rate) {
+            // Too few samples to form a pair: the initial head stands.
+            Err(TunerError::CostNoData { .. }) => none,
+            r => r?,
+        };
+        self.buffer.extend(clean);
+        self.trim_buffer();
+        Ok(TrainReport { skipped, ..r })
+    }
+}
+
+/// Accuracy on a new target after adapting with a share of its data.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransferPoint {
+    /// Share of the new target's training samples used.
+    pub fraction: f64,
+    pub samples: usize,
+    /// On the held-out workloads.
+    pub eval: Evaluation,
+}
+
+/// [`transfer_report`]'s result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransferReport {
+    pub target: String,
+    pub held_out_workloads: usize,
+    pub points: Vec<TransferPoint>,
+}
+
+/// Adapts copies of `base` to `target` with each of `fractions` of the
+/// target's samples outside a `held_out` share of its workloads, and
+/// evaluates each on the held-out workloads. Deterministic for `seed`.
+pub fn transfer_report(
+    base: &CostModel,
+    target: &str,
+    desc: &[f32],
+    samples: &[Sample],
+    fractions: &[f64],
+    held_out: f64,
+    seed: u64,
+) -> Result<TransferReport> {
+    let (train, test) = metrics::split_by_workload(samples, held_out, seed);
+    if test.is_empty() {
+        return Err(TunerError::CostNoData {
+            what: format!("no held-out workloads of `{target}` to evaluate on"),
+        });
+    }
+    let mut shuffled = train;
+    shuffled.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed));
+    let mut points = vec![];
+    for &f in fractions {
+        let n = (shuffled.len() as f64 * f.clamp(0.0, 1.0)).round() as usize;
+        let mut m = base.clone();
+        m.adapt(target, desc, &shuffled[..n], HeadInit::Nearest)?;
+        points.push(TransferPoint {
+            fraction: f,
+            samples: n,
+            eval: m.evaluate(&test)?,
+        });
+    }
+    let held: std::collections::BTreeSet<u128> = test.iter().map(|s| s.workload).collect();
+    Ok(TransferReport {
+        target: target.to_string(),
+        held_out_workloads: held.len(),
+        points,
+    })
+}
