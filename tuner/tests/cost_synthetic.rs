@@ -7,7 +7,7 @@ mod cost_common;
 use cost_common::{avx2, avx512, neon, samples, workloads};
 use kiln_tuner::cost::metrics::split_by_workload;
 use kiln_tuner::cost::transfer::transfer_report;
-use kiln_tuner::cost::{CostConfig, CostModel};
+use kiln_tuner::cost::{CostConfig, CostModel, TransferPlan};
 
 fn config() -> CostConfig {
     CostConfig {
@@ -51,7 +51,8 @@ fn transfer_to_a_new_target() {
     m.train(&base).unwrap();
     let t = neon();
     let new = samples(&t, &ws, 32, 14);
-    let rep = transfer_report(&m, t.name, &t.desc(), &new, &[0.0, 0.05, 1.0], 0.25, 15).unwrap();
+    let plan = TransferPlan { seed: 15, ..TransferPlan::default() };
+    let rep = transfer_report(&m, t.name, &t.desc(), &new, &plan).unwrap();
     for p in &rep.points {
         eprintln!("{:>5.0}%: {:?}", p.fraction * 100.0, p.eval);
     }

@@ -59,7 +59,7 @@ pub mod transfer;
 pub use features::{features, CacheSizes, Candidate, KernelDescriptor, FEATURE_LEN};
 pub use metrics::{Evaluation, Scored};
 pub use rank::RankLoss;
-pub use transfer::{HeadInit, TransferPoint, TransferReport};
+pub use transfer::{HeadInit, Share, TransferPlan, TransferPoint, TransferReport};
 
 use crate::TunerError;
 use mlp::{Mlp, MlpState, Rates};
@@ -108,8 +108,11 @@ pub struct CostConfig {
     pub replay_capacity: usize,
     /// Trailing feature values that describe the target.
     pub target_dims: usize,
-    /// Epochs of [`CostModel::adapt`] on the new target's samples.
+    /// Epochs of [`CostModel::adapt`] on the new target's samples...
     pub adapt_epochs: usize,
+    /// ... or more, to make at least this many optimiser steps (a small
+    /// share of a new target is few mini-batches per epoch).
+    pub adapt_steps: usize,
     /// Trunk learning rate relative to `lr` while adapting.
     pub adapt_trunk_rate: f32,
     pub seed: u64,
@@ -124,11 +127,12 @@ impl Default for CostConfig {
             update_epochs: 8,
             groups_per_batch: 8,
             loss: RankLoss::LambdaRank,
-            pair_floor: 1.0,
+            pair_floor: 3.0,
             replay_capacity: 50_000,
             target_dims: 0,
             adapt_epochs: 60,
-            adapt_trunk_rate: 0.1,
+            adapt_steps: 300,
+            adapt_trunk_rate: 0.3,
             seed: 0x6b696c6e,
         }
     }
@@ -368,13 +372,20 @@ impl CostModel {
     /// Trains on the whole buffer (trunk at `trunk_rate` x lr).
     fn fit_buffer(&mut self, epochs: usize, trunk_rate: f32) -> Result<TrainReport> {
         let buffer = std::mem::take(&mut self.buffer);
-        let r = self.fit(&buffer, epochs, trunk_rate);
+        let r = self.fit(&buffer, epochs, 0, trunk_rate);
         self.buffer = buffer;
         r
     }
 
-    /// Trains on `samples` (clean, with heads) for `epochs`.
-    fn fit(&mut self, samples: &[Sample], epochs: usize, trunk_rate: f32) -> Result<TrainReport> {
+    /// Trains on `samples` (clean, with heads) for `epochs`, or more to
+    /// make `min_steps` steps.
+    fn fit(
+        &mut self,
+        samples: &[Sample],
+        epochs: usize,
+        min_steps: usize,
+        trunk_rate: f32,
+    ) -> Result<TrainReport> {
         let mut groups_by: BTreeMap<(u128, &str), Vec<usize>> = BTreeMap::new();
         for (i, s) in samples.iter().enumerate() {
             groups_by
@@ -406,8 +417,9 @@ impl CostModel {
         let seed = self.config.seed ^ self.rounds.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         self.rounds += 1;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let batches = groups.len().div_ceil(self.config.groups_per_batch.max(1));
         let run = rank::Run {
-            epochs,
+            epochs: epochs.max(min_steps.div_ceil(batches)),
             groups_per_batch: self.config.groups_per_batch,
             rates: Rates {
                 trunk: self.config.lr * trunk_rate,

@@ -84,8 +84,9 @@ impl CostModel {
         if clean.is_empty() {
             return Ok(none);
         }
-        let (epochs, rate) = (self.config.adapt_epochs, self.config.adapt_trunk_rate);
-        let r = match self.fit(&clean, epochs, rate) {
+        let c = &self.config;
+        let (epochs, steps, rate) = (c.adapt_epochs, c.adapt_steps, c.adapt_trunk_rate);
+        let r = match self.fit(&clean, epochs, steps, rate) {
             // Too few samples to form a pair: the initial head stands.
             Err(TunerError::CostNoData { .. }) => none,
             r => r?,
@@ -114,31 +115,63 @@ pub struct TransferReport {
     pub points: Vec<TransferPoint>,
 }
 
-/// Adapts copies of `base` to `target` with each of `fractions` of the
-/// target's samples outside a `held_out` share of its workloads, and
-/// evaluates each on the held-out workloads. Deterministic for `seed`.
+/// How the share of the new target's samples is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Share {
+    /// Samples at random from all training workloads.
+    Samples,
+    /// Whole workloads in random order (the last one cut to length): a
+    /// new target is measured a batch of one workload's candidates at a
+    /// time, and ranking learns from pairs within a workload.
+    Workloads,
+}
+
+/// What [`transfer_report`] measures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransferPlan {
+    /// Shares of the new target's training samples (0.0, 0.05, 1.0).
+    pub fractions: Vec<f64>,
+    /// Share of the new target's workloads held out for evaluation.
+    pub held_out: f64,
+    pub share: Share,
+    pub init: HeadInit,
+    pub seed: u64,
+}
+
+impl Default for TransferPlan {
+    fn default() -> Self {
+        TransferPlan {
+            fractions: vec![0.0, 0.05, 1.0],
+            held_out: 0.25,
+            share: Share::Workloads,
+            init: HeadInit::Nearest,
+            seed: 0,
+        }
+    }
+}
+
+/// Adapts copies of `base` to `target` with each of the plan's fractions
+/// of the target's samples outside the held-out workloads, and evaluates
+/// each on the held-out workloads. Deterministic for the plan's seed.
 pub fn transfer_report(
     base: &CostModel,
     target: &str,
     desc: &[f32],
     samples: &[Sample],
-    fractions: &[f64],
-    held_out: f64,
-    seed: u64,
+    plan: &TransferPlan,
 ) -> Result<TransferReport> {
-    let (train, test) = metrics::split_by_workload(samples, held_out, seed);
+    let (train, test) = metrics::split_by_workload(samples, plan.held_out, plan.seed);
     if test.is_empty() {
         return Err(TunerError::CostNoData {
             what: format!("no held-out workloads of `{target}` to evaluate on"),
         });
     }
-    let mut shuffled = train;
-    shuffled.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed));
+    let ordered = share_order(train, plan.share, plan.seed);
     let mut points = vec![];
-    for &f in fractions {
-        let n = (shuffled.len() as f64 * f.clamp(0.0, 1.0)).round() as usize;
+    for &f in &plan.fractions {
+        let n = (ordered.len() as f64 * f.clamp(0.0, 1.0)).round() as usize;
         let mut m = base.clone();
-        m.adapt(target, desc, &shuffled[..n], HeadInit::Nearest)?;
+        m.adapt(target, desc, &ordered[..n], plan.init)?;
         points.push(TransferPoint {
             fraction: f,
             samples: n,
@@ -151,4 +184,19 @@ pub fn transfer_report(
         held_out_workloads: held.len(),
         points,
     })
+}
+
+/// The samples in the order a share takes them (a prefix is the share).
+fn share_order(mut train: Vec<Sample>, share: Share, seed: u64) -> Vec<Sample> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    train.shuffle(&mut rng);
+    if share == Share::Workloads {
+        let mut ws: Vec<u128> = train.iter().map(|s| s.workload).collect();
+        ws.sort_unstable();
+        ws.dedup();
+        ws.shuffle(&mut rng);
+        let rank = |w: u128| ws.iter().position(|&x| x == w).unwrap_or(usize::MAX);
+        train.sort_by_key(|s| rank(s.workload));
+    }
+    train
 }
