@@ -51,7 +51,10 @@ fn transfer_to_a_new_target() {
     m.train(&base).unwrap();
     let t = neon();
     let new = samples(&t, &ws, 32, 14);
-    let plan = TransferPlan { seed: 15, ..TransferPlan::default() };
+    let plan = TransferPlan {
+        seed: 15,
+        ..TransferPlan::default()
+    };
     let rep = transfer_report(&m, t.name, &t.desc(), &new, &plan).unwrap();
     for p in &rep.points {
         eprintln!("{:>5.0}%: {:?}", p.fraction * 100.0, p.eval);

@@ -330,7 +330,8 @@ pub fn nest_features(nest: &LoopNest, schedule: &Schedule, caches: &CacheSizes) 
     for s in &nest.stages {
         stores.push(stage_features(nest, s, caches));
     }
-    let mut v = vec![0.0f32; 2 * STORE_LEN];
+    let mut v = vec![0.0f32; STORE_LEN];
+    v.extend_from_slice(&stores[0]);
     for s in &stores {
         for (k, x) in s.iter().enumerate() {
             v[k] += x;
