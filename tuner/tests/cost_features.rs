@@ -227,3 +227,44 @@ fn candidate_layout() {
     assert_eq!(&a[FEATURE_LEN..], &target);
     assert!(a.iter().chain(&b).all(|x| x.is_finite()));
 }
+
+/// A cache read filled per iteration of `i` copies one row of `a` (32
+/// floats) 64 times; scalar and loop-less nests do not panic.
+#[test]
+fn stages_and_degenerate_nests() {
+    let e = matmul();
+    let (n, s) = nest(
+        &e,
+        vec![Step::CacheRead {
+            input: 0,
+            at: "i".into(),
+        }],
+    );
+    let v = nest_features(&n, &s, &CacheSizes::default());
+    let plain = nest_vec(&e, vec![]);
+    // Summed stores grow by the copy (64 x 32 elements) in loads.
+    let copy = 64.0 * 32.0;
+    let loads = 2.0 * 64.0 * 48.0 * 32.0;
+    assert_eq!(plain[10], lg(loads));
+    assert!((v[10] - (lg(loads) + lg(copy))).abs() < 1e-4, "{}", v[10]);
+    // The max half's per-fill bytes is the copy's 128 bytes or more.
+    assert!(v[STORE_LEN + 25] >= lg(128.0));
+    let g: Graph = text::parse(
+        "graph t {
+  input a: f32[]
+  input b: f32[]
+  input x: f32[5,7]
+  node ad = Add(a, b) -> c: f32[]
+  node rs = ReduceSum{keepdims=0}(x) -> r: f32[]
+  output c
+  output r
+}",
+    )
+    .unwrap();
+    for node in g.nodes() {
+        let e = lower(&g, node).unwrap().unwrap();
+        let v = nest_vec(&e, vec![]);
+        assert_eq!(v.len(), NEST_LEN);
+        assert!(v.iter().all(|x| x.is_finite()), "{v:?}");
+    }
+}

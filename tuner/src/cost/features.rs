@@ -551,8 +551,12 @@ fn stage_features(nest: &LoopNest, s: &kiln_ir::expr::Stage, caches: &CacheSizes
         (StageKind::Pack { .. }, _) | (_, None) => (op.ty.numel() as f64, 1.0),
         (_, Some(at)) => {
             let region = nest.region(s);
-            let p = nest.loops.iter().position(|l| l.id == at).unwrap_or(0);
-            let fills = nest.loops[..=p.min(nest.loops.len().saturating_sub(1))]
+            let through = nest
+                .loops
+                .iter()
+                .position(|l| l.id == at)
+                .map_or(0, |p| p + 1);
+            let fills = nest.loops[..through]
                 .iter()
                 .map(|l| l.extent.max(1) as f64)
                 .product::<f64>();

@@ -113,6 +113,10 @@ pub struct CostConfig {
     /// ... or more, to make at least this many optimiser steps (a small
     /// share of a new target is few mini-batches per epoch).
     pub adapt_steps: usize,
+    /// While adapting, samples of known targets replayed alongside the new
+    /// ones (whole workloads, up to this multiple of the new samples) so
+    /// that the shared trunk keeps what it learned (0: none).
+    pub adapt_replay: f32,
     /// Trunk learning rate relative to `lr` while adapting.
     pub adapt_trunk_rate: f32,
     pub seed: u64,
@@ -132,6 +136,7 @@ impl Default for CostConfig {
             target_dims: 0,
             adapt_epochs: 60,
             adapt_steps: 300,
+            adapt_replay: 1.0,
             adapt_trunk_rate: 0.3,
             seed: 0x6b696c6e,
         }
@@ -153,6 +158,9 @@ impl CostConfig {
         }
         if !(self.adapt_trunk_rate.is_finite() && self.adapt_trunk_rate >= 0.0) {
             return bad("adapt_trunk_rate must be non-negative");
+        }
+        if !(self.adapt_replay.is_finite() && self.adapt_replay >= 0.0) {
+            return bad("adapt_replay must be non-negative");
         }
         if !(self.pair_floor.is_finite() && self.pair_floor >= 0.0) {
             return bad("pair_floor must be non-negative");

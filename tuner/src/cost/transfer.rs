@@ -13,6 +13,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// How a new target's head starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,15 +87,49 @@ impl CostModel {
         }
         let c = &self.config;
         let (epochs, steps, rate) = (c.adapt_epochs, c.adapt_steps, c.adapt_trunk_rate);
-        let r = match self.fit(&clean, epochs, steps, rate) {
-            // Too few samples to form a pair: the initial head stands.
-            Err(TunerError::CostNoData { .. }) => none,
-            r => r?,
+        let mut set = self.replay(target, clean.len());
+        set.extend(clean.iter().cloned());
+        // Without a pair of the new target, the initial head stands.
+        let r = if has_pair(&clean) {
+            self.fit(&set, epochs, steps, rate)?
+        } else {
+            none
         };
         self.buffer.extend(clean);
         self.trim_buffer();
         Ok(TrainReport { skipped, ..r })
     }
+}
+
+impl CostModel {
+    /// Buffered samples of other targets to replay while adapting to
+    /// `target` with `n` new samples: whole (workload, target) groups in
+    /// seeded random order.
+    fn replay(&self, target: &str, n: usize) -> Vec<Sample> {
+        let want = (n as f64 * self.config.adapt_replay as f64).round() as usize;
+        let mut groups: BTreeMap<(u128, &str), Vec<&Sample>> = BTreeMap::new();
+        for s in self.buffer.iter().filter(|s| s.target != target) {
+            groups.entry((s.workload, &s.target)).or_default().push(s);
+        }
+        let mut groups: Vec<Vec<&Sample>> = groups.into_values().collect();
+        let seed = self.config.seed ^ self.rounds.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        groups.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let mut out = vec![];
+        for g in groups {
+            if out.len() >= want {
+                break;
+            }
+            out.extend(g.into_iter().cloned());
+        }
+        out
+    }
+}
+
+/// True when two samples share a workload.
+fn has_pair(samples: &[Sample]) -> bool {
+    let mut ws: Vec<u128> = samples.iter().map(|s| s.workload).collect();
+    ws.sort_unstable();
+    ws.windows(2).any(|w| w[0] == w[1])
 }
 
 /// Accuracy on a new target after adapting with a share of its data.
