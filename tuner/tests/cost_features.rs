@@ -268,3 +268,12 @@ fn stages_and_degenerate_nests() {
         assert!(v.iter().all(|x| x.is_finite()), "{v:?}");
     }
 }
+
+/// The layout documented in `cost/mod.rs`.
+#[test]
+fn documented_lengths() {
+    assert_eq!(
+        (STORE_LEN, NEST_LEN, KERNEL_LEN, FEATURE_LEN),
+        (44, 143, 109, 253)
+    );
+}

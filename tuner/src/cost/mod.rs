@@ -4,7 +4,14 @@
 //!
 //! # Features ([`features`])
 //! One fixed-length vector per candidate:
-//! `[is_nest, nest block, kernel block, target features]`.
+//!
+//! | offset | length | content |
+//! |-------:|-------:|---------|
+//! | 0 | 1 | 1 for a loop nest, 0 for a hand-written kernel |
+//! | 1 | 143 (`NEST_LEN`) | nest block: 44 per-store values summed over stores, the same 44 maxed, 3 counts (stores, steps, inputs), 36 step tokens (9 kinds x 4 quarters), 16 hashed (kind, log2 parameter) tokens |
+//! | 144 | 109 (`KERNEL_LEN`) | kernel block: 16 + 16 hashed family and family/variant one-hots, 13 numbers, 32 knob values by hashed name, 32 hashed (name, value) one-hots |
+//! | 253 (`FEATURE_LEN`) | caller's | target descriptor |
+//!
 //! - The nest block (JIT loop nests): per store (the output store, and one
 //!   per staged input's copy) 44 values in the spirit of TVM's per-store
 //!   features — float add/mul/div/special/min-max/compare/select/reduce op
@@ -35,7 +42,9 @@
 //! seed give the same model. [`CostModel::update`] retrains online on a
 //! replay buffer of the latest samples; [`CostModel::adapt`] adds a head
 //! for a new target, initialised from the existing ones (mean, or nearest
-//! by target features) and fine-tuned with the trunk at a lower rate.
+//! by target features) and fine-tuned with the trunk at a lower rate,
+//! replaying some known targets' workloads so the trunk keeps what it
+//! knows ([`transfer`]).
 //! [`metrics`] gives pairwise accuracy and TenSet's top-k scores on
 //! held-out workloads.
 //!
