@@ -2,7 +2,7 @@
 //! target (higher score = faster) so that search measures only promising
 //! ones, and it transfers to new hardware with few measurements.
 //!
-//! # Features ([`features`])
+//! # Features ([`mod@features`])
 //! One fixed-length vector per candidate:
 //!
 //! | offset | length | content |
@@ -90,7 +90,7 @@ pub struct Sample {
     pub workload: u128,
     /// The target key (one head per target).
     pub target: String,
-    /// The candidate's features (see [`features`]).
+    /// The candidate's features (see [`features()`]).
     pub features: Vec<f32>,
     /// Measured latency; NaN, infinite or non-positive samples are skipped.
     pub latency_ns: f64,
