@@ -16,4 +16,28 @@ pub enum TunerError {
     /// The model or graph to tune could not be prepared.
     #[error("model: {0}")]
     Model(String),
+    /// The cost model was given nothing it can learn from or rank.
+    #[error("cost model: {what}")]
+    CostNoData { what: String },
+    /// A feature vector does not have the model's length.
+    #[error("cost model: feature vector {index} has {got} values, the model takes {expected}")]
+    CostFeatureLength {
+        index: usize,
+        expected: usize,
+        got: usize,
+    },
+    /// A feature value is NaN or infinite.
+    #[error("cost model: feature vector {index} has a non-finite value at {position}")]
+    CostNonFinite { index: usize, position: usize },
+    /// The model has no head for this target (adapt to it first).
+    #[error(
+        "cost model: no head for target `{target}` (known: {known}); adapt the model to it first"
+    )]
+    CostUnknownTarget { target: String, known: String },
+    /// A cost model setting is out of range.
+    #[error("cost model: invalid setting: {what}")]
+    CostConfig { what: String },
+    /// A saved cost model could not be read.
+    #[error("cost model: bad saved model: {what}")]
+    CostFormat { what: String },
 }
