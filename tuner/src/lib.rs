@@ -9,12 +9,14 @@
 //! - [`cost`]: features, the ranking MLP, metrics and transfer;
 //! - [`measure`]: candidates checked against the interpreter, then timed
 //!   interleaved; [`worker`]: the same in a child process (crash/hang safe);
+//! - [`guide`]: the cost model in the loop (samples, online retraining, ranking);
 //! - [`search`]: enumeration or evolutionary proposals ranked by a model;
 //! - [`tune`]: a model's workloads, the task scheduler, the kept configs.
 
 pub mod cost;
 pub mod db;
 mod error;
+pub mod guide;
 pub mod key;
 pub mod measure;
 pub mod record;

@@ -11,6 +11,7 @@
 //! interleaved batch. A config is kept only when it beats the default by
 //! `margin`.
 
+use crate::guide::{Guide, WorkloadInfo};
 use crate::measure::{Bench, Outcome, Protocol};
 use crate::search::{Ranker, Search, SearchOptions};
 use crate::worker::{Job, Worker};
@@ -75,6 +76,8 @@ pub struct Task {
     pub default_ns: Option<f64>,
     /// The config kept (better than the default by the margin) and its time.
     pub best: Option<(Config, f64)>,
+    /// Flops and bytes, for the cost model.
+    pub info: WorkloadInfo,
     graph_text: String,
     seed: u64,
 }
@@ -97,12 +100,13 @@ pub enum Event<'a> {
 }
 
 /// Tunes `g`'s workloads. `seeds` gives configs to try early per workload
-/// (near records of a database); `on_event` sees every measured batch.
+/// (near records of a database); `guide` (the cost model) ranks proposals
+/// and learns from every batch; `on_event` sees every measured batch.
 pub fn tune(
     g: &Graph,
     opts: &TuneOptions,
     seeds: impl Fn(&Workload) -> Vec<Config>,
-    ranker: Option<&dyn Ranker>,
+    mut guide: Option<&mut Guide>,
     mut on_event: impl FnMut(Event<'_>),
 ) -> Result<Vec<Task>, TunerError> {
     let t0 = Instant::now();
@@ -113,12 +117,14 @@ pub fn tune(
         let sub = tuning::subgraph(g, &w.nodes).map_err(|e| TunerError::Model(e.to_string()))?;
         let seed = opts.seed ^ xxhash_rust::xxh3::xxh3_64(&w.canonical) ^ i as u64;
         let search = Search::new(w.space.clone(), opts.search, seed).with_seeds(seeds(&w));
+        let info = WorkloadInfo::of(&sub, &w.family, &w.canonical);
         tasks.push(Task {
             workload: w,
             search,
             trials: Vec::new(),
             default_ns: None,
             best: None,
+            info,
             graph_text: kiln_ir::text::print(&sub),
             seed,
         });
@@ -131,7 +137,7 @@ pub fn tune(
         if over(spent) {
             break;
         }
-        spent += step(task, opts, ranker, t0)?;
+        spent += step(task, opts, guide.as_deref_mut(), t0)?;
         on_event(Event::Measured {
             task,
             index: i,
@@ -140,7 +146,7 @@ pub fn tune(
     }
     while !over(spent) {
         let Some(i) = next_task(&tasks) else { break };
-        let n = step(&mut tasks[i], opts, ranker, t0)?;
+        let n = step(&mut tasks[i], opts, guide.as_deref_mut(), t0)?;
         if n == 0 {
             break;
         }
@@ -178,9 +184,11 @@ fn next_task(tasks: &[Task]) -> Option<usize> {
 fn step(
     task: &mut Task,
     opts: &TuneOptions,
-    ranker: Option<&dyn Ranker>,
+    mut guide: Option<&mut Guide>,
     t0: Instant,
 ) -> Result<usize, TunerError> {
+    let ranker = guide.as_deref().map(|g| g.ranker(&task.info));
+    let ranker = ranker.as_ref().map(|r| r as &dyn Ranker);
     let new = task.search.propose(opts.batch.max(1), ranker);
     if new.is_empty() {
         return Ok(0);
@@ -207,6 +215,9 @@ fn step(
         }
     }
     update_best(task, &configs, &outcomes, opts.margin);
+    if let Some(g) = guide.as_deref_mut() {
+        g.observe(&task.info, &task.trials[task.trials.len() - new.len()..]);
+    }
     Ok(new.len())
 }
 

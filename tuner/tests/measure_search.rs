@@ -266,3 +266,60 @@ fn tuning_a_graph_keeps_only_measured_wins_and_compiles_correctly() {
     )
     .unwrap();
 }
+
+/// 1×1 expansion → depthwise → 1×1: a conv block whose space (band sizes,
+/// schedule, threads) is too large to enumerate, so the guide ranks it.
+fn expanded_block(hw: usize) -> Graph {
+    kiln_ir::text::parse(&format!(
+        "graph blk {{
+  input x: f32[1,4,{hw},{hw}]
+  const we: f32[8,4,1,1] = [{we}]
+  const wd: f32[8,1,3,3] = [{wd}]
+  const wp: f32[6,8,1,1] = [{wp}]
+  node ex = Conv(x, we) -> e: f32[1,8,{hw},{hw}]
+  node dw = Conv{{group=8, pads=[1, 1, 1, 1]}}(e, wd) -> d: f32[1,8,{hw},{hw}]
+  node pw = Conv(d, wp) -> y: f32[1,6,{hw},{hw}]
+  output y
+}}",
+        we = seq(32, 0.21),
+        wd = seq(72, 0.37),
+        wp = seq(48, 0.71),
+    ))
+    .unwrap()
+}
+
+#[test]
+fn the_guide_learns_from_trials_and_ranks_large_spaces() {
+    use kiln_tuner::cost::{CacheSizes, CostConfig, CostModel};
+    use kiln_tuner::guide::Guide;
+    let g = expanded_block(30);
+    let opts = TuneOptions {
+        threads: 2,
+        protocol: Protocol {
+            warmup: 1,
+            repeats: 2,
+            min_sample_us: 10.0,
+        },
+        trials: Some(60),
+        time: Some(Duration::from_secs(120)),
+        ..Default::default()
+    };
+    let model = CostModel::new(CostConfig {
+        epochs: 5,
+        update_epochs: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut guide = Guide::new(model, "test-cpu", vec![], CacheSizes::default(), 2);
+    guide.retrain_every = 8;
+    let tasks = tune(&g, &opts, |_| Vec::new(), Some(&mut guide), |_| {}).unwrap();
+    let big = tasks.iter().find(|t| t.workload.space.size() > 64);
+    let big = big.expect("a conv block with a large space");
+    assert!(big.trials.len() > 8, "{} trials", big.trials.len());
+    assert!(big.trials.iter().skip(8).any(|t| t.predicted.is_some()));
+    assert!(
+        guide.model().buffered() >= 8,
+        "the model learned from the trials"
+    );
+    assert!(big.info.flops > 0.0 && big.info.bytes_read > 0.0);
+}

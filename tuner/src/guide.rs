@@ -1,0 +1,196 @@
+//! The learned cost model in the tuning loop: every measured candidate
+//! becomes a training sample (features of its kernel descriptor, the
+//! target's numeric description appended), the model is retrained online
+//! every few batches, and it ranks the evolutionary search's proposals.
+//!
+//! Candidates of hand-written kernels are described by their workload's
+//! family, the `variant` knob when there is one, flops and bytes of the
+//! workload, threads, and every numeric knob ([`KernelDescriptor`]).
+
+use crate::cost::{features, CacheSizes, Candidate, CostModel, KernelDescriptor, Sample};
+use crate::measure::Outcome;
+use crate::search::Ranker;
+use crate::tune::Trial;
+use kiln_ir::Graph;
+use kiln_runtime::tuning::{Config, Knob};
+
+/// What the guide knows of a workload besides its knobs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkloadInfo {
+    pub key: u128,
+    pub family: String,
+    pub flops: f64,
+    pub bytes_read: f64,
+    pub bytes_written: f64,
+}
+
+impl WorkloadInfo {
+    /// Flops (2 per multiply-add of Conv/ConvTranspose/MatMul/Gemm, one per
+    /// output element otherwise) and bytes of a workload's subgraph.
+    pub fn of(g: &Graph, family: &str, canonical: &[u8]) -> WorkloadInfo {
+        let bytes =
+            |vs: &[kiln_ir::ValueId]| vs.iter().map(|&v| g.value(v).ty.bytes() as f64).sum();
+        let flops = g.nodes().iter().map(|n| node_flops(g, n)).sum();
+        WorkloadInfo {
+            key: xxhash_rust::xxh3::xxh3_128(canonical),
+            family: family.to_string(),
+            flops,
+            bytes_read: bytes(g.inputs())
+                + g.consts().map(|(_, t)| t.ty().bytes() as f64).sum::<f64>(),
+            bytes_written: bytes(g.outputs()),
+        }
+    }
+}
+
+fn node_flops(g: &Graph, n: &kiln_ir::Node) -> f64 {
+    let out: f64 = n
+        .outputs
+        .iter()
+        .map(|&o| g.value(o).ty.numel() as f64)
+        .sum();
+    let shape = |i: usize| {
+        n.inputs
+            .get(i)
+            .map(|&v| g.value(v).ty.shape.clone())
+            .unwrap_or_default()
+    };
+    match n.op.kind.as_str() {
+        // Each output element sums C_in/groups · kernel taps products.
+        "Conv" => 2.0 * out * shape(1).iter().skip(1).product::<usize>() as f64,
+        "ConvTranspose" => {
+            2.0 * shape(0).iter().product::<usize>() as f64
+                * shape(1).iter().skip(1).product::<usize>() as f64
+        }
+        "MatMul" | "Gemm" => {
+            let a = shape(0);
+            let k = if n.op.kind == "Gemm" && n.op.attrs.int_or("transA", 0).ok() == Some(1) {
+                a.first().copied()
+            } else {
+                a.last().copied()
+            };
+            2.0 * out * k.unwrap_or(1) as f64
+        }
+        _ => out,
+    }
+}
+
+/// The cost model with its target, learning as candidates are measured.
+pub struct Guide {
+    model: CostModel,
+    target: String,
+    target_features: Vec<f32>,
+    caches: CacheSizes,
+    threads: u32,
+    fresh: Vec<Sample>,
+    /// Retrain once this many new samples have come in.
+    pub retrain_every: usize,
+}
+
+impl Guide {
+    pub fn new(
+        model: CostModel,
+        target: &str,
+        target_features: Vec<f32>,
+        caches: CacheSizes,
+        threads: usize,
+    ) -> Guide {
+        Guide {
+            model,
+            target: target.to_string(),
+            target_features,
+            caches,
+            threads: threads as u32,
+            fresh: Vec::new(),
+            retrain_every: 32,
+        }
+    }
+
+    /// The model (to save it).
+    pub fn model(&self) -> &CostModel {
+        &self.model
+    }
+
+    /// The feature vector of `config` of workload `w`.
+    pub fn features(&self, w: &WorkloadInfo, config: &Config) -> Vec<f32> {
+        let d = descriptor(w, config, self.threads);
+        features(&Candidate::Kernel(&d), &self.caches, &self.target_features)
+    }
+
+    /// Learns from measured trials (failed ones are not samples).
+    pub fn observe(&mut self, w: &WorkloadInfo, trials: &[Trial]) {
+        for t in trials {
+            if let Outcome::Ok { .. } = t.outcome {
+                self.fresh.push(Sample {
+                    workload: w.key,
+                    target: self.target.clone(),
+                    features: self.features(w, &t.config),
+                    latency_ns: t.outcome.median_ns().unwrap_or(f64::NAN),
+                });
+            }
+        }
+        if self.fresh.len() >= self.retrain_every {
+            let batch = std::mem::take(&mut self.fresh);
+            if let Err(e) = self.model.update(&batch) {
+                tracing::warn!(error = %e, "cost model update failed; search continues unguided");
+            }
+        }
+    }
+
+    /// A ranker for workload `w`'s configs.
+    pub fn ranker<'a>(&'a self, w: &'a WorkloadInfo) -> GuideRanker<'a> {
+        GuideRanker { guide: self, w }
+    }
+}
+
+/// Scores configs of one workload with the guide's model (all equal before
+/// it has a head for this target).
+pub struct GuideRanker<'a> {
+    guide: &'a Guide,
+    w: &'a WorkloadInfo,
+}
+
+impl Ranker for GuideRanker<'_> {
+    fn score(&self, configs: &[Config]) -> Vec<f64> {
+        let f: Vec<Vec<f32>> = configs
+            .iter()
+            .map(|c| self.guide.features(self.w, c))
+            .collect();
+        match self.guide.model.predict(&f, &self.guide.target) {
+            Ok(s) => s.into_iter().map(f64::from).collect(),
+            Err(_) => vec![0.0; configs.len()],
+        }
+    }
+}
+
+/// The kernel descriptor of `config` of workload `w` at `threads`.
+pub fn descriptor(w: &WorkloadInfo, config: &Config, threads: u32) -> KernelDescriptor {
+    let variant = match config.get("variant") {
+        Some(Knob::Choice(v)) => v.clone(),
+        _ => String::new(),
+    };
+    let knobs = config
+        .iter()
+        .map(|(k, v)| {
+            let x = match v {
+                Knob::Bool(b) => f64::from(u8::from(*b)),
+                Knob::Int(i) => *i as f64,
+                Knob::Choice(s) => xxhash_rust::xxh3::xxh3_64(s.as_bytes()) as f64 % 1024.0,
+            };
+            (k.clone(), x)
+        })
+        .collect();
+    let t = match config.get("threads") {
+        Some(Knob::Int(t)) => *t as u32,
+        _ => threads,
+    };
+    KernelDescriptor {
+        family: w.family.clone(),
+        variant,
+        flops: w.flops,
+        bytes_read: w.bytes_read,
+        bytes_written: w.bytes_written,
+        working_set: w.bytes_read + w.bytes_written,
+        threads: t,
+        knobs,
+    }
+}
