@@ -215,7 +215,7 @@ fn step(
         }
     }
     update_best(task, &configs, &outcomes, opts.margin);
-    if let Some(g) = guide.as_deref_mut() {
+    if let Some(g) = guide {
         g.observe(&task.info, &task.trials[task.trials.len() - new.len()..]);
     }
     Ok(new.len())
