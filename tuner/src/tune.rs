@@ -184,7 +184,7 @@ fn next_task(tasks: &[Task]) -> Option<usize> {
 fn step(
     task: &mut Task,
     opts: &TuneOptions,
-    mut guide: Option<&mut Guide>,
+    guide: Option<&mut Guide>,
     t0: Instant,
 ) -> Result<usize, TunerError> {
     let ranker = guide.as_deref().map(|g| g.ranker(&task.info));
