@@ -26,7 +26,9 @@ mod recurrent;
 mod remap;
 mod resize;
 mod rows;
+mod scatter;
 mod split;
+mod topk;
 
 use crate::fusion::{Group, Pattern};
 use crate::kernel::Kernel;
@@ -66,6 +68,9 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("norm", norm::build),
         ("attention", attention::build),
         ("gather", gather::build),
+        ("gather elements", gather::build_elements),
+        ("scatter", scatter::build),
+        ("topk", topk::build),
         ("split", split::build),
         ("concat", concat::build),
         ("recurrent", recurrent::build),
