@@ -2,6 +2,7 @@
 
 mod bench;
 mod compile;
+mod db;
 mod derive;
 mod engine;
 mod explain;
@@ -37,6 +38,8 @@ enum Command {
     Run(run::Args),
     /// Measure a model's latency (median/min/max ms) on given or random inputs.
     Bench(bench::Args),
+    /// Inspect and maintain the tuning database (stats, list, export, import, gc, verify).
+    Db(db::Args),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -90,6 +93,7 @@ pub fn main() -> i32 {
         Command::Explain(a) => explain::run(a),
         Command::Run(a) => run::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Db(a) => db::run(a),
     };
     match result {
         Ok(()) => 0,
