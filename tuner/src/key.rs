@@ -106,14 +106,26 @@ pub(crate) mod hex_bytes {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.len() % 2 != 0 || !s.is_ascii() {
-            return Err(D::Error::custom("odd-length or non-ASCII hex string"));
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let b = s.as_bytes();
+        if !b.len().is_multiple_of(2) {
+            return Err(D::Error::custom("odd-length hex string"));
         }
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(D::Error::custom))
+        b.chunks_exact(2)
+            .map(|p| match (nibble(p[0]), nibble(p[1])) {
+                (Some(h), Some(l)) => Ok((h << 4) | l),
+                _ => Err(D::Error::custom(format!("bad hex digits {:?}", p))),
+            })
             .collect()
+    }
+
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
     }
 }
 

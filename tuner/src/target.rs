@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use xxhash_rust::xxh3::xxh3_128;
 
-/// The hardware a record was measured on.
+/// The hardware a record was measured on. In JSON, externally tagged:
+/// `{"cpu": {...}}` or `{"gpu": {...}}` (decodes without buffering).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum TargetDescriptor {
     /// A CPU running Kiln's compiled CPU path.
     Cpu {
@@ -390,7 +391,7 @@ mod tests {
         assert_eq!(f.len(), NUMERIC_FEATURE_NAMES.len());
         assert_eq!(f[11], 1.0);
         let j = serde_json::to_string(&g).unwrap();
-        assert!(j.starts_with("{\"kind\":\"gpu\""), "{j}");
+        assert!(j.starts_with("{\"gpu\":{\"name\""), "{j}");
         assert_eq!(serde_json::from_str::<TargetDescriptor>(&j).unwrap(), g);
     }
 

@@ -3,7 +3,7 @@
 //! `verify` is clean, and every record the writer acknowledged (printed after
 //! `put` returned) is present and intact.
 
-use kiln_tuner::db::{Backend, TuningDb};
+use kiln_tuner::db::{layout, Backend, TuningDb};
 use kiln_tuner::key::WorkloadKey;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -57,8 +57,14 @@ fn run_and_kill(backend: Backend, path: &Path, first: u64, rng: &mut ChaCha8Rng)
         .collect()
 }
 
-/// Opens the database and checks it against every acknowledged id.
-fn check(backend: Backend, path: &Path, acked: &[u64], round: u64) {
+/// The workload hash of crash record `id` (as the writer builds it).
+fn hash_of(id: u64) -> u128 {
+    WorkloadKey::new("crash", canonical(id)).hash
+}
+
+/// Opens the database; `verify` must be clean (every value intact: checksum,
+/// JSON, workload hash and key checked) and every acknowledged id stored.
+fn check(backend: Backend, path: &Path, acked: &HashSet<u128>, round: u64) -> TuningDb {
     let db = TuningDb::open_existing(path, backend)
         .unwrap_or_else(|e| panic!("{backend:?} round {round}: does not open: {e}"));
     let report = db.verify().unwrap();
@@ -67,15 +73,30 @@ fn check(backend: Backend, path: &Path, acked: &[u64], round: u64) {
         "{backend:?} round {round}: {:?}",
         report.problems
     );
-    let mut present = HashSet::new();
+    // Key bytes 10..26 are the workload hash (see `layout`); verify checked
+    // each key against its record.
+    let present: HashSet<u128> = db
+        .storage()
+        .scan_prefix(layout::KEY_TAG)
+        .unwrap()
+        .iter()
+        .map(|(k, _)| u128::from_be_bytes(k[10..26].try_into().unwrap()))
+        .collect();
+    let lost = acked.difference(&present).count();
+    assert_eq!(
+        lost, 0,
+        "{backend:?} round {round}: {lost} acknowledged records lost"
+    );
+    db
+}
+
+/// Every stored record is exactly what the writer wrote for its id.
+fn check_contents(db: &TuningDb) {
     for r in db.list().unwrap() {
         assert_eq!(r.workload, WorkloadKey::new("crash", canonical(r.seed)));
         assert_eq!(r.median_ns, r.seed as f64);
         assert_eq!(r.config["id"], r.seed);
-        present.insert(r.seed);
     }
-    let lost: Vec<_> = acked.iter().filter(|id| !present.contains(id)).collect();
-    assert!(lost.is_empty(), "{backend:?} round {round}: lost {lost:?}");
 }
 
 fn crash_loop(backend: Backend) {
@@ -85,10 +106,14 @@ fn crash_loop(backend: Backend) {
     let path = dir.join("tuning.db");
     drop(TuningDb::open(&path, backend).unwrap());
     let mut rng = ChaCha8Rng::seed_from_u64(0x6b69_6c6e + backend as u64);
-    let mut acked = Vec::new();
+    let mut acked = HashSet::new();
     for round in 0..ROUNDS {
-        acked.extend(run_and_kill(backend, &path, round * 1_000_000, &mut rng));
-        check(backend, &path, &acked, round);
+        let ids = run_and_kill(backend, &path, round * 1_000_000, &mut rng);
+        acked.extend(ids.into_iter().map(hash_of));
+        let db = check(backend, &path, &acked, round);
+        if round + 1 == ROUNDS {
+            check_contents(&db);
+        }
     }
     eprintln!(
         "{backend:?}: {ROUNDS} kills, {} acknowledged records, none lost",

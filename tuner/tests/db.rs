@@ -214,13 +214,13 @@ fn sample_db(path: &Path, b: Backend) -> TuningDb {
     for i in 0..40u32 {
         let k = WorkloadKey::new(["gemm", "conv2d", "pool"][i as usize % 3], vec![i as u8; 5]);
         let t = cpu(["Xeon", "EPYC"][i as usize % 2], ISA, 1 + i % 3);
-        let status = if i % 5 == 0 {
+        let status = if i.is_multiple_of(5) {
             Status::Timeout
         } else {
             Status::Ok
         };
         let mut r = rec(&k, &t, 0.1 + f64::from(i) * 1.37, status);
-        r.predicted = (i % 2 == 0).then_some(f64::from(i) / 3.0);
+        r.predicted = i.is_multiple_of(2).then_some(f64::from(i) / 3.0);
         db.put(&r).unwrap();
     }
     db

@@ -4,6 +4,7 @@
 use super::{Entry, Storage};
 use crate::TunerError;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// A [`Storage`] over a sled database directory.
 pub struct SledStore {
@@ -21,11 +22,21 @@ impl SledStore {
                 message: "is a file; a sled database is a directory (try --backend redb)".into(),
             });
         }
+        // Every write flushes itself: no background flusher thread.
         let cfg = sled::Config::new()
             .path(path)
-            .mode(sled::Mode::HighThroughput);
-        let db = super::no_panic(&name, || cfg.open())?.map_err(|e| err(&name, e))?;
-        Ok(SledStore { db, path: name })
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None);
+        let start = Instant::now();
+        loop {
+            match super::no_panic(&name, || cfg.open())? {
+                Ok(db) => return Ok(SledStore { db, path: name }),
+                Err(e) if is_locked(&e) && start.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => return Err(err(&name, e)),
+            }
+        }
     }
 
     fn err(&self, e: sled::Error) -> TunerError {
@@ -35,6 +46,15 @@ impl SledStore {
     fn sync(&self) -> Result<(), TunerError> {
         self.db.flush().map(|_| ()).map_err(|e| self.err(e))
     }
+}
+
+/// How long `open` waits for the file lock: a handle just dropped (here or
+/// in a process that just exited) releases it from sled's I/O threads a
+/// moment later.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+fn is_locked(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 fn err(path: &str, e: sled::Error) -> TunerError {
