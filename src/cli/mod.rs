@@ -2,6 +2,7 @@
 
 mod bench;
 mod compile;
+mod db;
 mod derive;
 mod engine;
 mod explain;
@@ -44,6 +45,8 @@ enum Command {
     /// Measurement worker of `kiln tune` (one job on stdin).
     #[command(hide = true)]
     TuneWorker,
+    /// Inspect and maintain the tuning database (stats, list, export, import, gc, verify).
+    Db(db::Args),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -99,6 +102,7 @@ pub fn main() -> i32 {
         Command::Bench(a) => bench::run(a),
         Command::Tune(a) => tune::run(a),
         Command::TuneWorker => tune::worker_main(),
+        Command::Db(a) => db::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -40,4 +40,16 @@ pub enum TunerError {
     /// A saved cost model could not be read.
     #[error("cost model: bad saved model: {what}")]
     CostFormat { what: String },
+    /// The tuning database could not be opened, read or written.
+    #[error("tuning database {path}: {message}")]
+    Db { path: String, message: String },
+    /// A stored record failed its checksum, layout or key checks.
+    #[error("corrupt tuning record {key}: {message}")]
+    CorruptRecord { key: String, message: String },
+    /// A record or JSONL line that cannot be stored (bad key, non-finite number, bad JSON).
+    #[error("invalid tuning record: {0}")]
+    InvalidRecord(String),
+    /// The target descriptor could not be built (e.g. zero threads).
+    #[error("target descriptor: {0}")]
+    Target(String),
 }
