@@ -9,6 +9,7 @@ use common::*;
 fn tune_reports_workloads_and_the_model_ratio() {
     let d = temp_dir("cli-tune");
     let plot = d.join("curve.png");
+    let db = d.join("tuning.db");
     let o = kiln(&[
         "tune",
         "testdata/mobilenet_v2/mobilenet_v2.onnx",
@@ -20,6 +21,8 @@ fn tune_reports_workloads_and_the_model_ratio() {
         "2",
         "--plot",
         plot.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
         "--json",
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -31,6 +34,7 @@ fn tune_reports_workloads_and_the_model_ratio() {
     assert!(v["trials"].as_u64().unwrap() >= 12);
     assert!(v["untuned_ms"].as_f64().unwrap() > 0.0);
     assert!(v["ratio"].as_f64().unwrap() > 0.0);
+    assert!(v["stored"].as_u64().unwrap() >= 12, "{v}");
     let png = std::fs::read(&plot).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     for x in w.iter().filter(|x| !x["config"].is_null()) {
@@ -75,4 +79,75 @@ fn tune_refuses_bad_budgets_and_missing_models() {
         );
         assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+/// `kiln compile` reads the database `kiln tune` wrote: kept configs apply
+/// (counted in the report), `--no-db` ignores them, a damaged database is a
+/// clear error that names `--no-db`.
+#[test]
+fn compile_uses_the_tuned_records_unless_told_not_to() {
+    let d = temp_dir("cli-tune-db");
+    let db = d.join("tuning.db");
+    let model = "testdata/mobilenet_v2/mobilenet_v2.onnx";
+    let dbs = db.to_str().unwrap();
+    let o = kiln(&[
+        "tune",
+        model,
+        "--trials",
+        "40",
+        "--db",
+        dbs,
+        "--json",
+        "--in-process",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let count = |args: &[&str]| {
+        let o = kiln(args);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let line = out
+            .lines()
+            .find(|l| l.contains("kernels with knobs from the tuning database"))
+            .unwrap()
+            .to_string();
+        line.split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+    };
+    let with = count(&["compile", model, "--no-rewrite", "--db", dbs]);
+    assert_eq!(
+        count(&["compile", model, "--no-rewrite", "--db", dbs, "--no-db"]),
+        0
+    );
+    if v["kept"] == true {
+        assert!(with > 0, "kept settings must apply: {v}");
+    } else {
+        assert_eq!(with, 0, "only defaults are stored when tuning did not pay");
+    }
+    // Another thread count is another target: nothing applies.
+    assert_eq!(
+        count(&[
+            "compile",
+            model,
+            "--no-rewrite",
+            "--db",
+            dbs,
+            "--threads",
+            "3"
+        ]),
+        0
+    );
+    // Damage the database: a clear error naming --no-db, not a panic.
+    let bad = d.join("bad.db");
+    std::fs::write(&bad, b"not a database at all").unwrap();
+    let o = kiln(&["compile", model, "--db", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--no-db") && !err.contains("panicked"),
+        "{err}"
+    );
 }

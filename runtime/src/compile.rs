@@ -63,6 +63,13 @@ pub fn compile_with_plan(
             built.push((b, nodes));
         }
     }
+    if !opts.tuned.is_empty() {
+        report.tuned_kernels += plan
+            .choices
+            .iter()
+            .filter(|c| tuning::config(opts, &tuning::canonical(g, &c.nodes, "fusion")).is_some())
+            .count();
+    }
     let mut exe = place(g, built, threads, &alias_of, opts, report)?;
     exe.report.compile_ms = t0.elapsed().as_secs_f64() * 1e3;
     tracing::info!(

@@ -36,7 +36,8 @@ pub struct CompileReport {
     pub in_place: usize,
     /// Values computed straight into their block of a concat's output (no copy).
     pub concat_parts: usize,
-    /// Steps whose knobs came from a tuned config.
+    /// Steps whose knobs came from a tuned config, plus fusion choices
+    /// (conv pairs and blocks) a tuned config decided.
     pub tuned_kernels: usize,
     /// Values kept as whole tensors (strings, low-bit types).
     pub boxed_values: usize,

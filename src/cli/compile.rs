@@ -84,6 +84,11 @@ pub fn run(a: Args) -> Result<()> {
         r.in_place,
         r.concat_parts
     );
+    println!(
+        "{} kernels with knobs from the tuning database{}",
+        r.tuned_kernels,
+        if a.engine.db.no_db { " (--no-db)" } else { "" }
+    );
     let mut by_kernel: BTreeMap<String, usize> = BTreeMap::new();
     for k in &r.kernels {
         let family = k.kernel.split('[').next().unwrap_or(&k.kernel).to_string();

@@ -2,6 +2,7 @@
 //! path by default, the reference interpreter with `--interpret`. The
 //! compiled path rewrites first and keeps the fastest measured candidate
 //! ([`super::select`]); `--no-rewrite` compiles the graph as imported.
+//! Tuned knob settings come from the tuning database unless `--no-db`.
 
 use super::select::{MeasureOptions, Selection};
 use anyhow::Result;
@@ -35,6 +36,8 @@ pub struct EngineArgs {
     /// Rewritten candidates measured against the original.
     #[arg(long, default_value_t = super::select::DEFAULT_CANDIDATES)]
     candidates: usize,
+    #[command(flatten)]
+    pub db: super::tuning_db::DbArgs,
 }
 
 impl EngineArgs {
@@ -55,7 +58,11 @@ impl EngineArgs {
     /// else the fastest of the original and the rewrite stage's candidates,
     /// with what was measured.
     pub fn prepare(&self, g: &Graph) -> Result<(Executable, Option<Selection>)> {
-        let opts = self.options()?;
+        let mut opts = self.options()?;
+        if let Some(db) = self.db.open_read()? {
+            let tuned = super::tuning_db::lookup(&db, g, &opts)?;
+            opts = opts.with_tuned(tuned);
+        }
         if self.no_rewrite || self.candidates == 0 {
             return Ok((kiln_runtime::compile(g, &opts)?, None));
         }

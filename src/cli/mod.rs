@@ -11,6 +11,7 @@ mod plot;
 mod run;
 mod select;
 mod tune;
+mod tuning_db;
 
 use clap::{Parser, Subcommand};
 

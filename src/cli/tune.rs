@@ -51,6 +51,8 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    db: super::tuning_db::DbArgs,
 }
 
 #[derive(Serialize)]
@@ -77,6 +79,9 @@ struct Report {
     ratio: f64,
     /// Whether the tuned settings were kept (not kept when the model got slower).
     kept: bool,
+    /// Records written to the tuning database.
+    stored: usize,
+    database: Option<String>,
 }
 
 /// Parses `90s`, `10m`, `1h` or plain seconds.
@@ -132,15 +137,36 @@ pub fn run(a: Args) -> Result<()> {
         ..Default::default()
     };
     let t0 = Instant::now();
+    let db = a.db.open_write()?;
+    let seeds = |w: &kiln_runtime::tuning::Workload| near_configs(db.as_ref(), w);
     let bar = progress(a.json);
-    let tasks = tune(&m.graph, &topts, |_| Vec::new(), None, |e| show(&bar, e))?;
+    let tasks = tune(&m.graph, &topts, seeds, None, |e| show(&bar, e))?;
     bar.finish_and_clear();
-    let report = finish(&m.graph, &feeds, &tasks, threads, &a, t0)?;
+    let mut report = finish(&m.graph, &feeds, &tasks, threads, &a, t0)?;
+    if let Some(db) = &db {
+        let defaults_only = !report.kept;
+        report.stored =
+            super::tuning_db::store(db, &tasks, threads, &topts.protocol, a.seed, defaults_only)?;
+        report.database = Some(db.path().display().to_string());
+    }
     if let Some(p) = &a.plot {
         let title = format!("kiln tune {}", a.model.display());
         super::plot::curve(p, &kiln_tuner::tune::curve(&tasks), &title)?;
     }
     print(&report, a.json)
+}
+
+/// Configs of near records (same workload family, any target or epoch) to try early.
+fn near_configs(
+    db: Option<&kiln_tuner::db::TuningDb>,
+    w: &kiln_runtime::tuning::Workload,
+) -> Vec<kiln_runtime::tuning::Config> {
+    let Some(db) = db else { return Vec::new() };
+    let recs = db.near(&super::tuning_db::key_of(w)).unwrap_or_default();
+    recs.into_iter()
+        .take(8)
+        .filter_map(|r| serde_json::from_value(r.config).ok())
+        .collect()
 }
 
 fn worker(timeout: u64) -> Result<Worker> {
@@ -209,6 +235,8 @@ fn finish(
         tuned_ms: t,
         ratio: t / u,
         kept: t <= u * 1.01 && !tuned_of(tasks).is_empty(),
+        stored: 0,
+        database: None,
     })
 }
 

@@ -142,11 +142,15 @@ pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     d
 }
 
-/// Runs the `kiln` binary with `args` (no backtraces in its stderr).
+/// Runs the `kiln` binary with `args` (no backtraces in its stderr). Its
+/// cache directory (the default tuning database) is a folder of the test
+/// run's own, never the user's.
 pub fn kiln(args: &[&str]) -> Output {
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kiln-test-cache");
     Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(args)
         .env_remove("RUST_BACKTRACE")
+        .env("XDG_CACHE_HOME", cache)
         .output()
         .unwrap()
 }
