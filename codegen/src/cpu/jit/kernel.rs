@@ -106,14 +106,15 @@ impl ExprKernel {
             }
         }
         let mut nest = apply(expr, schedule).map_err(|e| CodegenError::Schedule(e.to_string()))?;
-        let layout = super::staging::layout(&nest, producers)?;
+        let mut layout = super::staging::layout(&nest, producers)?;
         let lanes = 16 / ct.bytes() as usize;
         if !opts.allow_simd {
             nest.loops.iter_mut().for_each(|l| l.vector = None);
         }
         check_supported(expr, &nest, lanes)?;
+        let chunk = super::chunked::plan(&nest, ct, opts, &mut layout);
         let mut module = new_module(opts)?;
-        let id = build(&mut module, &nest, &layout, ct, opts)?;
+        let id = build(&mut module, &nest, &layout, ct, opts, chunk)?;
         module.finalize_definitions().map_err(cl_err)?;
         let ptr = module.get_finalized_function(id);
         // SAFETY: `build` defined this function with exactly this signature.
@@ -261,6 +262,7 @@ fn build(
     layout: &Layout,
     ct: types::Type,
     opts: &JitOptions,
+    chunk: Option<super::chunked::ChunkPlan>,
 ) -> Result<cranelift_module::FuncId, CodegenError> {
     let mut ctx = module.make_context();
     for _ in 0..4 {
@@ -277,6 +279,8 @@ fn build(
     let p = b.block_params(entry).to_vec();
     let ptrs = slot_pointers(&mut b, layout, nest.expr.inputs.len(), p[0], p[3]);
     let mut em = emitter(b, module, nest, ct, opts, ptrs, (p[1], p[2]));
+    em.scratch = p[3];
+    em.chunk = chunk;
     em.staged = layout.staged.clone();
     em.producers = &layout.producers;
     let packs = layout.staged.iter().any(|s| s.stage.at.is_none());
@@ -371,6 +375,10 @@ fn emitter<'a, 'f>(
         jam_accs: vec![],
         use_fma: opts.allow_fma && super::has_fma(),
         funcs: HashMap::new(),
+        scratch: lo_hi.0,
         lo_hi,
+        chunk: None,
+        chunk_base: None,
+        subst: vec![],
     }
 }

@@ -127,7 +127,9 @@ impl Emitter<'_, '_> {
             Ok(())
         };
         let mut at = start;
-        if l.vector.is_some() && !self.in_vector {
+        if self.is_chunked(l.id) {
+            at = self.chunked(l.id, at, end)?;
+        } else if l.vector.is_some() && !self.in_vector {
             let lanes = self.lanes as i64;
             let saved = self.begin_vector_reduction(l.reduce);
             self.in_vector = true;
@@ -182,7 +184,7 @@ impl Emitter<'_, '_> {
 
     /// One output point (or one per jammed copy): the body, or a reduction
     /// and its epilogue; stored.
-    fn point(&mut self) -> Res<()> {
+    pub(super) fn point(&mut self) -> Res<()> {
         let e = &self.nest.expr;
         let Some(r) = &e.reduce else {
             let v = self.value(&e.body, None)?;

@@ -6,8 +6,10 @@
 //! - [`default_schedule()`]: fusion, vectorization, parallel outer loop;
 //! - internals: `module` (JIT module and code memory), `emit` (generation
 //!   state), `loops`, `lower_index`, `lower_scalar`, `staging` (staged inputs' buffers and the ABI),
-//!   `fill` (filling and reading them), `scratch`, `dtypes`, `math` (scalar helpers), `vmath` (f32x4 exp/tanh), `data`.
+//!   `fill` (filling and reading them), `scratch`, `dtypes`, `math` (scalar helpers), `vmath` (f32x4 exp/tanh), `vmath16` (16-lane
+//!   AVX-512 chunk helpers), `chunked` (maps calling them), `data`.
 
+mod chunked;
 mod data;
 mod default_schedule;
 mod dtypes;
@@ -22,6 +24,7 @@ mod module;
 mod scratch;
 mod staging;
 mod vmath;
+mod vmath16;
 
 pub use default_schedule::default_schedule;
 pub use dtypes::compute_type;
@@ -36,6 +39,14 @@ pub struct JitOptions {
     pub allow_simd: bool,
     /// Fuse multiply-add in sums of products when the CPU has FMA.
     pub allow_fma: bool,
+    /// Compute the transcendental functions (exp, log, tanh, erf, sin,
+    /// cos, pow) of a vectorized f32 map with 16-lane AVX-512 helpers over
+    /// chunks when the CPU has AVX-512F (false: f32x4 code inline).
+    pub avx512: bool,
+    /// Elements per chunk of such a map (rounded down to a multiple of
+    /// 16, at least 16): each function's results are staged in a
+    /// per-thread buffer of this many f32.
+    pub chunk: usize,
 }
 
 impl Default for JitOptions {
@@ -44,6 +55,8 @@ impl Default for JitOptions {
             optimize: true,
             allow_simd: true,
             allow_fma: true,
+            avx512: true,
+            chunk: 1024,
         }
     }
 }
@@ -59,3 +72,5 @@ pub(crate) fn has_fma() -> bool {
         false
     }
 }
+
+pub use vmath16::has_avx512;
