@@ -3,12 +3,14 @@
 //! bandwidth measured in the same run.
 //!
 //! `cargo bench -p kiln-codegen --bench jit_math` prints one line per case:
-//! `kiln jit_math case=<name> path=<f32x4|avx512> threads=<t> ns_per_elem=<median> x_copy=<ratio>`,
-//! where `x_copy` divides by the ns/element of a plain `copy_from_slice` of
-//! the same f32 data (one read, one write) on the same thread count, and
-//! `path` is the map's code: inline f32x4 (`JitOptions::avx512` off) or the
-//! 16-lane AVX-512 chunk helpers (on; only on CPUs with AVX-512F). The two
-//! paths run interleaved, case by case.
+//! `kiln jit_math case=<name> path=<f32x4|helpers|tape|default> threads=<t> ns_per_elem=<median> copy_ns=<median> x_copy=<ratio>`,
+//! where `x_copy` is the median over 7 rounds of the case's ns/element
+//! divided by that of a plain `copy_from_slice` of the same f32 data (one
+//! read, one write) on the same thread count timed just before, and
+//! `path` is the map's code: inline f32x4 (`JitOptions::avx512` off), and
+//! on CPUs with AVX-512F the 16-lane chunk helpers for the functions
+//! (`tape_ops_per_fn` 0), the whole body as a tape (`usize::MAX`) and the
+//! default choice between them. The paths run interleaved, case by case.
 //! Map cases (16M f32, 64 MB in + 64 MB out): `neg` (the JIT's copy), `exp`,
 //! `erf`, `sigmoid`, `gelu_tanh` (the tanh-GELU chain, `x^3` as products),
 //! `gelu_erf`, `log`, `pow` (a general exponent).
@@ -24,7 +26,7 @@ use std::time::{Duration, Instant};
 /// Elements per tensor (64 MB of f32).
 const N: usize = 1 << 24;
 
-fn kernel(op: Op, shapes: &[&[usize]], avx512: bool) -> ExprKernel {
+fn kernel(op: Op, shapes: &[&[usize]], opts: &JitOptions) -> ExprKernel {
     let mut g = Graph::new("b");
     let ids: Vec<_> = shapes
         .iter()
@@ -39,19 +41,15 @@ fn kernel(op: Op, shapes: &[&[usize]], avx512: bool) -> ExprKernel {
     let e = lower(&g, &g.nodes()[0])
         .expect("lower")
         .expect("a lowering");
-    let opts = JitOptions {
-        avx512,
-        ..JitOptions::default()
-    };
-    ExprKernel::compile(&e, &default_schedule(&e), &opts).expect("compile")
+    ExprKernel::compile(&e, &default_schedule(&e), opts).expect("compile")
 }
 
-/// Median seconds of `f` over at least 5 calls and 0.5 s.
+/// Median seconds of `f` over at least 5 calls and 0.1 s.
 fn time(mut f: impl FnMut()) -> f64 {
     f();
     let mut v = vec![];
     let start = Instant::now();
-    while start.elapsed() < Duration::from_millis(500) || v.len() < 5 {
+    while start.elapsed() < Duration::from_millis(100) || v.len() < 5 {
         let t = Instant::now();
         f();
         v.push(t.elapsed().as_secs_f64());
@@ -60,9 +58,8 @@ fn time(mut f: impl FnMut()) -> f64 {
     v[v.len() / 2]
 }
 
-/// ns/element of copying `N` f32 on `threads` threads.
-fn copy_ns(threads: usize, src: &[f32]) -> f64 {
-    let mut dst = vec![0f32; N];
+/// ns/element of copying `N` f32 on `threads` threads into `dst`.
+fn copy_ns(threads: usize, src: &[f32], dst: &mut [f32]) -> f64 {
     let chunk = N / threads;
     let s = time(|| {
         rayon::scope(|sc| {
@@ -104,15 +101,21 @@ fn main() {
         ("log", || Op::new("Log"), 1, vec![&ax]),
         ("pow", || Op::new("Pow"), 2, vec![&ax, &p]),
     ];
-    let paths: &[(&str, bool)] = if has_avx512() {
-        &[("f32x4", false), ("avx512", true)]
-    } else {
-        &[("f32x4", false)]
+    let path = |avx512, tape_ops_per_fn| JitOptions {
+        avx512,
+        tape_ops_per_fn,
+        ..JitOptions::default()
     };
+    let mut paths = vec![("f32x4", path(false, 0))];
+    if has_avx512() {
+        paths.push(("helpers", path(true, 0)));
+        paths.push(("tape", path(true, usize::MAX)));
+        paths.push(("default", JitOptions::default()));
+    }
     let mut cases: Vec<(String, ExprKernel, Vec<&Tensor>, usize)> = vec![];
     for (name, op, n_in, ins) in &maps {
-        for &(path, on) in paths {
-            let k = kernel(op(), &vec![n; *n_in], on);
+        for (path, opts) in &paths {
+            let k = kernel(op(), &vec![n; *n_in], opts);
             cases.push((format!("case={name} path={path}"), k, ins.clone(), N));
         }
     }
@@ -121,20 +124,37 @@ fn main() {
         ("reduce_mean", "ReduceMean"),
         ("reduce_max", "ReduceMax"),
     ] {
-        let k = kernel(reduction(kind), &[&ROWS], false);
+        let k = kernel(reduction(kind), &[&ROWS], &JitOptions::default());
         cases.push((format!("case={name} path=jit"), k, vec![&rows], ROWS[0]));
     }
+    // Each case alternates with the copy, ROUNDS times: the ratio is the
+    // median of the rounds' ratios (the load of a shared machine changes
+    // within seconds).
+    let mut dst = vec![0f32; N];
     for threads in [1, 2] {
-        let copy = copy_ns(threads, &v);
-        println!("kiln jit_math case=copy threads={threads} ns_per_elem={copy:.3} x_copy=1.00");
         for (name, k, ins, out_len) in &cases {
             let mut out = Tensor::zeros(DType::F32, vec![*out_len]);
-            let s = time(|| k.run_threads(ins, &mut out, threads).expect("run"));
-            let ns = s * 1e9 / N as f64;
+            let (mut ns, mut ratio, mut copy) = (vec![], vec![], vec![]);
+            for _ in 0..ROUNDS {
+                let c = copy_ns(threads, &v, &mut dst);
+                let s = time(|| k.run_threads(ins, &mut out, threads).expect("run"));
+                let t = s * 1e9 / N as f64;
+                ns.push(t);
+                ratio.push(t / c);
+                copy.push(c);
+            }
+            let (ns, ratio, copy) = (median(ns), median(ratio), median(copy));
             println!(
-                "kiln jit_math {name} threads={threads} ns_per_elem={ns:.3} x_copy={:.2}",
-                ns / copy
+                "kiln jit_math {name} threads={threads} ns_per_elem={ns:.3} copy_ns={copy:.3} x_copy={ratio:.2}"
             );
         }
     }
+}
+
+/// Rounds of (copy, case) per case.
+const ROUNDS: usize = 7;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }

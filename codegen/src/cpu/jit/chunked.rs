@@ -1,8 +1,12 @@
-//! Vectorized f32 maps whose transcendental functions run as 16-lane
-//! AVX-512 helpers (`vmath16`) instead of inline f32x4 code.
+//! Vectorized f32 maps run with 16-lane AVX-512 code instead of inline
+//! f32x4 code. The innermost (vectorized) output loop is strip-mined into
+//! chunks of [`JitOptions::chunk`] elements.
 //!
-//! The innermost (vectorized) output loop is strip-mined into chunks of
-//! [`JitOptions::chunk`] elements. Per chunk, one f32x4 pass per function
+//! When every read moves by 0 or 1 element along that loop, and the
+//! output by 1, the whole body is a [`Tape`] and each chunk one call of its
+//! interpreter (`tape16`) with the reads' and the output's addresses.
+//!
+//! Otherwise, per chunk, one f32x4 pass per function
 //! node (children first) computes the node's argument into its buffer in
 //! the per-thread scratch memory and the helper replaces it by the
 //! function's value, in place; a last pass computes the body, reading those
@@ -12,16 +16,20 @@
 
 use super::emit::{Emitter, Res};
 use super::staging::Layout;
+use super::tape::Tape;
 use super::JitOptions;
 use crate::CodegenError;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Type, Value};
 use cranelift_module::{Linkage, Module};
-use kiln_ir::expr::{BinaryOp, LoopNest, ScalarExpr, UnaryOp};
+use kiln_ir::expr::{AffineExpr, BinaryOp, LoopNest, ScalarExpr, UnaryOp};
+use kiln_ir::DType;
 
 /// How one kernel's map loop runs chunked.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(super) struct ChunkPlan {
+    /// The body as a tape (checked by `check_tape`), else helper calls.
+    pub tape: Option<Box<Tape>>,
     /// The function nodes of the body, children before parents, each once.
     pub nodes: Vec<ScalarExpr>,
     /// Elements per chunk (a multiple of 16).
@@ -103,17 +111,28 @@ pub(super) fn plan(
     }
     let mut nodes = vec![];
     function_nodes(&nest.expr.body, &mut nodes);
-    if nodes.is_empty() {
+    let cap = (opts.chunk / 16).max(1) * 16;
+    let types: Vec<_> = nest.expr.inputs.iter().map(|o| o.ty.clone()).collect();
+    let tape = super::tape::build(&nest.expr.body, &types, cap)
+        .filter(|t| {
+            let others = t.instrs.len().saturating_sub(nodes.len());
+            !nodes.is_empty() && others <= opts.tape_ops_per_fn.saturating_mul(nodes.len())
+        })
+        .map(Box::new);
+    if nodes.is_empty() && tape.is_none() {
         return None;
     }
-    let cap = (opts.chunk / 16).max(1) * 16;
-    let bufs = nodes.len()
-        + nodes
-            .iter()
-            .any(|n| helper_of(n).is_some_and(|h| h.1.len() == 2)) as usize;
+    let two = nodes
+        .iter()
+        .any(|n| helper_of(n).is_some_and(|h| h.1.len() == 2));
+    let helpers = (nodes.len() + two as usize) * cap * 4;
+    let taped = tape.as_ref().map_or(0, |t| {
+        (t.n_temps * cap + 16 * t.leaves.len()) * 4 + (t.leaves.len() + 1) * 8
+    });
     let offset = layout.scratch_bytes.div_ceil(64) * 64;
-    layout.scratch_bytes = offset + bufs * cap * 4;
+    layout.scratch_bytes = offset + helpers.max(taped);
     Some(ChunkPlan {
+        tape,
         nodes,
         cap,
         offset,
@@ -127,11 +146,56 @@ impl Emitter<'_, '_> {
         !self.in_vector && self.chunk.as_ref().is_some_and(|c| c.loop_id == id)
     }
 
+    /// Keeps the tape when every read moves by 0 or 1 element along the
+    /// chunked loop (proven in bounds) and the output by 1, and notes which
+    /// reads move; else drops it (and the plan when it has no functions).
+    pub fn check_tape(&mut self) {
+        let Some(plan) = self.chunk.as_ref() else {
+            return;
+        };
+        let Some(leaves) = plan.tape.as_ref().map(|t| t.leaves.clone()) else {
+            return;
+        };
+        let id = plan.loop_id;
+        let moves: Vec<Option<bool>> = leaves
+            .iter()
+            .map(|a| {
+                let p = self.access_plan(a);
+                match (p.safe, p.flat.linear_coef(id)) {
+                    (true, Some(1)) => Some(true),
+                    (true, Some(0)) => Some(false),
+                    _ => None,
+                }
+            })
+            .collect();
+        let out = &self.nest.expr.output;
+        let index: Vec<AffineExpr> = (0..out.rank()).map(AffineExpr::iter).collect();
+        let out_ok = out.dtype == DType::F32
+            && self.plan(&index, &out.shape).flat.linear_coef(id) == Some(1);
+        let Some(plan) = self.chunk.as_mut() else {
+            return;
+        };
+        match (out_ok, moves.into_iter().collect::<Option<Vec<bool>>>()) {
+            (true, Some(m)) => {
+                if let Some(t) = plan.tape.as_mut() {
+                    t.contiguous = m;
+                }
+            }
+            _ => {
+                plan.tape = None;
+                if plan.nodes.is_empty() {
+                    self.chunk = None;
+                }
+            }
+        }
+    }
+
     /// The chunk loop over `start..end` of loop `id`: chunks of at most
-    /// `cap` elements, a multiple of the vector width each; returns the
-    /// first index not done.
+    /// `cap` elements (a multiple of the vector width each unless taped);
+    /// returns the first index not done.
     pub fn chunked(&mut self, id: usize, start: Value, end: Value) -> Res<Value> {
         let cap = self.chunk.as_ref().map_or(16, |c| c.cap) as i64;
+        let taped = self.chunk.as_ref().is_some_and(|c| c.tape.is_some());
         let var = self.b.declare_var(types::I64);
         self.b.def_var(var, start);
         let (head, blk, exit) = (
@@ -145,19 +209,61 @@ impl Emitter<'_, '_> {
         let rem = self.b.ins().isub(end, c);
         let capv = self.iconst(cap);
         let len = self.b.ins().smin(rem, capv);
-        let len = self.b.ins().band_imm(len, !(self.lanes as i64 - 1));
-        let go = self.b.ins().icmp_imm(IntCC::SignedGreaterThan, len, 0);
+        let len = if taped {
+            len
+        } else {
+            self.b.ins().band_imm_s(len, !(self.lanes as i64 - 1))
+        };
+        let go = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, len, 0);
         self.b.ins().brif(go, blk, &[], exit, &[]);
         self.b.switch_to_block(blk);
-        self.in_vector = true;
-        let r = self.chunk_body(id, c, len);
-        self.in_vector = false;
-        r?;
+        if taped {
+            self.tape_chunk(id, c, len)?;
+        } else {
+            self.in_vector = true;
+            let r = self.chunk_body(id, c, len);
+            self.in_vector = false;
+            r?;
+        }
         let next = self.b.ins().iadd(c, len);
         self.b.def_var(var, next);
         self.b.ins().jump(head, &[]);
         self.b.switch_to_block(exit);
         Ok(self.b.use_var(var))
+    }
+
+    /// One taped chunk `c..c + len`: the reads' and the output's addresses
+    /// at `c` into the argument slots, then the interpreter.
+    fn tape_chunk(&mut self, id: usize, c: Value, len: Value) -> Res<()> {
+        let Some(plan) = self.chunk.as_ref() else {
+            return Ok(());
+        };
+        let Some(t) = plan.tape.as_ref() else {
+            return Ok(());
+        };
+        let (offset, leaves) = (plan.offset, t.leaves.clone());
+        let args_at = offset + (t.n_temps * plan.cap + 16 * t.leaves.len()) * 4;
+        let tape = &**t as *const Tape as i64;
+        self.vars[id] = Some(c);
+        let args = self.b.ins().iadd_imm_s(self.scratch, args_at as i64);
+        let flags = super::dtypes::flags();
+        for (k, a) in leaves.iter().enumerate() {
+            let p = self.access_plan(a);
+            let off = self.offset(&p, 0);
+            let addr = self.addr(p.ptr, off, 4);
+            self.b.ins().store(flags, addr, args, (8 * k) as i32);
+        }
+        let shape = self.nest.expr.output.shape.clone();
+        let index: Vec<AffineExpr> = (0..shape.len()).map(AffineExpr::iter).collect();
+        let p = self.plan(&index, &shape);
+        let off = self.offset(&p, 0);
+        let out = self.addr(self.out_slot, off, 4);
+        self.b
+            .ins()
+            .store(flags, out, args, (8 * leaves.len()) as i32);
+        let temps = self.b.ins().iadd_imm_s(self.scratch, offset as i64);
+        let tape = self.iconst(tape);
+        self.call_chunk_helper("kiln16_tape", &[tape, args, temps, len])
     }
 
     /// One chunk `c..c + len`: a pass and a helper call per function node,

@@ -5,7 +5,7 @@
 //! horizontally after a vectorized reduction loop) and the final store.
 
 use super::emit::{Emitter, Res};
-use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_frontend::Variable;
 use kiln_ir::expr::{BinaryOp, ReduceKind, ScalarExpr};
@@ -257,12 +257,24 @@ impl Emitter<'_, '_> {
         Ok(())
     }
 
+    /// `acc` combined with `x`. Max and min take `x` where it is above
+    /// (below) the accumulator or NaN: a compare and a select (NaN, once
+    /// seen, stays), cheaper than `fmax`'s full IEEE sequence.
     fn combine(&mut self, kind: ReduceKind, a: Value, x: Value) -> Res<Value> {
         let op = match kind {
             ReduceKind::Sum => BinaryOp::Add,
             ReduceKind::Prod => BinaryOp::Mul,
-            ReduceKind::Max => BinaryOp::Max,
-            ReduceKind::Min => BinaryOp::Min,
+            ReduceKind::Max | ReduceKind::Min => {
+                let cc = if kind == ReduceKind::Max {
+                    FloatCC::GreaterThan
+                } else {
+                    FloatCC::LessThan
+                };
+                let better = self.b.ins().fcmp(cc, x, a);
+                let nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
+                let take = self.b.ins().bor(better, nan);
+                return Ok(self.select_mask(take, x, a));
+            }
         };
         self.binary(op, a, x)
     }

@@ -9,7 +9,7 @@
 //! `3 + 3 |b ln|a||` ulp).
 
 #[cfg(target_arch = "x86_64")]
-mod imp {
+pub(crate) mod imp {
     use super::super::vmath::{
         COS_P, ERF_AS, ERF_AS_P, ERF_TAYLOR, EXP_P, LOG_P, PIO4, SIN_P, TANH_P, TRIG_FAST_MAX,
     };
@@ -43,7 +43,7 @@ mod imp {
     /// rounding, denormal results and overflow to inf as there).
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn exp16(x: __m512) -> __m512 {
+    pub(crate) fn exp16(x: __m512) -> __m512 {
         let (lo, hi) = (k(-104.0), k(88.73));
         let xc = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, lo), x, lo);
         let xc = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(xc, hi), xc, hi);
@@ -61,7 +61,7 @@ mod imp {
     /// with the sign of `x` above.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn tanh16(x: __m512) -> __m512 {
+    pub(crate) fn tanh16(x: __m512) -> __m512 {
         let ax = _mm512_abs_ps(x);
         let z = _mm512_mul_ps(x, x);
         let p = _mm512_mul_ps(_mm512_mul_ps(horner(&TANH_P, z), z), x);
@@ -78,7 +78,7 @@ mod imp {
     /// `erf(x)`: Taylor series below 1, Abramowitz & Stegun 7.1.26 above.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn erf16(x: __m512) -> __m512 {
+    pub(crate) fn erf16(x: __m512) -> __m512 {
         let ax = _mm512_abs_ps(x);
         let z = _mm512_mul_ps(x, x);
         let small = _mm512_mul_ps(horner(&ERF_TAYLOR, z), x);
@@ -96,7 +96,7 @@ mod imp {
     /// `ln(x)`: Cephes `logf` as `vlog_f32` (denormals scaled by 2^23).
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn log16(x: __m512) -> __m512 {
+    pub(crate) fn log16(x: __m512) -> __m512 {
         let zero = k(0.0);
         let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, k(f32::MIN_POSITIVE as f64));
         let xs = _mm512_mask_blend_ps(tiny, x, _mm512_mul_ps(x, k(8_388_608.0)));
@@ -134,7 +134,7 @@ mod imp {
     /// `pow(a, b) = exp(b ln|a|)` with C's special cases, as `vpow_f32`.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn pow16(a: __m512, b: __m512) -> __m512 {
+    pub(crate) fn pow16(a: __m512, b: __m512) -> __m512 {
         let r = exp16(_mm512_mul_ps(b, log16(_mm512_abs_ps(a))));
         let floor = |v| _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(v);
         let is_int = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(floor(b), b);
@@ -159,7 +159,7 @@ mod imp {
     /// `|x|` above `TRIG_FAST_MAX` (or NaN) take std's scalar function.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn sincos16(x: __m512, cos: bool) -> __m512 {
+    pub(crate) fn sincos16(x: __m512, cos: bool) -> __m512 {
         let ax = _mm512_abs_ps(x);
         let j = _mm512_cvttps_epi32(_mm512_mul_ps(ax, k(4.0 / std::f64::consts::PI)));
         let j = _mm512_and_si512(
@@ -260,10 +260,8 @@ macro_rules! helpers {
                 unsafe fn run(a: *const f32, b: *const f32, out: *mut f32, n: usize) {
                     use std::arch::x86_64::__m512;
                     #[allow(unused_variables)]
-                    let f = |$x: __m512, $y: __m512| -> __m512 {
-                        // SAFETY: only called inside this AVX-512 function.
-                        unsafe { $body }
-                    };
+                    // (Closures inherit the function's target features.)
+                    let f = |$x: __m512, $y: __m512| -> __m512 { $body };
                     // SAFETY: the caller's buffers hold `n` f32.
                     unsafe { imp::chunk(a, b, out, n, $two, f) }
                 }
