@@ -43,15 +43,28 @@ mod imp {
         }
     }
 
-    /// `dst[i] = f(a, b, c)` over `n` lanes: whole vectors, then the rest
-    /// masked.
+    /// `dst[i] = f(a, b, c)` over `n` lanes: masked up to `dst`'s first
+    /// 64-byte boundary (a store across two cache lines costs two), whole
+    /// vectors, then the rest masked.
     macro_rules! each {
         ($n:expr, $dst:expr, $s:expr, |$a:ident, $b:ident, $c:ident| $body:expr) => {{
-            let (n, full) = ($n, $n & !15);
-            let mut i = 0;
+            let n = $n;
+            let head = ((64 - ($dst as usize & 63)) & 63) / 4;
+            let head = if $dst as usize % 4 == 0 { head.min(n) } else { 0 };
             // SAFETY: operands and `dst` hold the chunk's `n` lanes.
             unsafe {
-                while i < full {
+                if head > 0 {
+                    let m = mask(head);
+                    #[allow(unused_variables)]
+                    let ($a, $b, $c) = (
+                        $s[0].ld_masked(0, m),
+                        $s[1].ld_masked(0, m),
+                        $s[2].ld_masked(0, m),
+                    );
+                    _mm512_mask_storeu_ps($dst, m, $body);
+                }
+                let mut i = head;
+                while i + 16 <= n {
                     #[allow(unused_variables)]
                     let ($a, $b, $c) = ($s[0].ld(i), $s[1].ld(i), $s[2].ld(i));
                     _mm512_storeu_ps($dst.add(i), $body);
