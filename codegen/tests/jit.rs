@@ -860,7 +860,7 @@ fn chunked_maps_agree() {
 
 /// `e` with chunks of 16, 48 and 1024, 1-3 threads, vs f32x4 and eval.
 fn chunk_check(e: &TensorExpr, gens: &[Gen], seed: u64) {
-    let mut rng = Rng(0x5DEE_CE66_D ^ seed);
+    let mut rng = Rng(0x0005_DEEC_E66D ^ seed);
     let feeds: Vec<Tensor> = e
         .inputs
         .iter()

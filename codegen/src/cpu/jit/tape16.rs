@@ -50,7 +50,11 @@ mod imp {
         ($n:expr, $dst:expr, $s:expr, |$a:ident, $b:ident, $c:ident| $body:expr) => {{
             let n = $n;
             let head = ((64 - ($dst as usize & 63)) & 63) / 4;
-            let head = if $dst as usize % 4 == 0 { head.min(n) } else { 0 };
+            let head = if $dst as usize % 4 == 0 {
+                head.min(n)
+            } else {
+                0
+            };
             // SAFETY: operands and `dst` hold the chunk's `n` lanes.
             unsafe {
                 if head > 0 {
