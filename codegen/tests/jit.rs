@@ -5,7 +5,10 @@
 
 use kiln_codegen::cpu::jit::{compute_type, default_schedule, ExprKernel, JitOptions};
 use kiln_codegen::CodegenError;
-use kiln_ir::expr::{apply, eval, lower, Schedule, Step, TensorExpr};
+use kiln_ir::expr::inline::map_reads;
+use kiln_ir::expr::{
+    apply, eval, lower, Access, AffineExpr, ScalarExpr, Schedule, Step, TensorExpr,
+};
 use kiln_ir::{Attr, DType, Graph, Op, Tensor, TensorType};
 
 #[derive(Clone, Copy)]
@@ -178,9 +181,24 @@ fn close(a: f64, b: f64, red: usize) -> bool {
 }
 
 /// Runs `e` compiled with `s` and checks it against the evaluator.
+/// Both ways of computing a vectorized map's functions: f32x4 inline
+/// (`avx512` off) and the AVX-512 chunk helpers (on; the same code as off
+/// on CPUs without AVX-512F).
+fn both_paths() -> [JitOptions; 2] {
+    [false, true].map(|avx512| JitOptions {
+        avx512,
+        ..JitOptions::default()
+    })
+}
+
 fn check_with(e: &TensorExpr, s: &Schedule, feeds: &[Tensor], want: &Tensor) {
-    let k = ExprKernel::compile(e, s, &JitOptions::default())
-        .unwrap_or_else(|err| panic!("{err}\n{e}\n{s:?}"));
+    for opts in both_paths() {
+        check_opts(e, s, feeds, want, &opts);
+    }
+}
+
+fn check_opts(e: &TensorExpr, s: &Schedule, feeds: &[Tensor], want: &Tensor, opts: &JitOptions) {
+    let k = ExprKernel::compile(e, s, opts).unwrap_or_else(|err| panic!("{err}\n{e}\n{s:?}"));
     let refs: Vec<&Tensor> = feeds.iter().collect();
     let red: usize = e
         .reduce
@@ -194,7 +212,7 @@ fn check_with(e: &TensorExpr, s: &Schedule, feeds: &[Tensor], want: &Tensor) {
         for (i, (a, b)) in out.to_f64_vec().iter().zip(want.to_f64_vec()).enumerate() {
             assert!(
                 close(*a, b, red),
-                "element {i}: jit {a}, eval {b}\n{}\n{s:?}",
+                "element {i}: jit {a}, eval {b}\n{}\n{s:?}\n{opts:?}",
                 k.loop_nest()
             );
         }
@@ -791,4 +809,100 @@ fn activations() {
         Op::new("Pow"),
         &[(F, &[4, 9], Gen::Wide), (F, &[9], Gen::Wide)],
     );
+}
+
+/// Maps whose functions run as AVX-512 chunk helpers, against the f32x4
+/// path and the evaluator: chains with several (nested, shared, two-input)
+/// function nodes, lengths around the chunk and vector sizes (tails not a
+/// multiple of 16 or 4), chunks of 16, 48 and 1024 elements, 1 to 3
+/// threads, a broadcast second input.
+#[test]
+fn chunked_maps_agree() {
+    let tanh = || Op::new("Gelu").with("approximate", Attr::Str("tanh".into()));
+    let ops: Vec<(Op, Gen)> = vec![
+        (Op::new("Sigmoid"), Gen::Wide),
+        (tanh(), Gen::Wide),
+        (Op::new("Gelu"), Gen::Wide),
+        (Op::new("Mish"), Gen::Wide),
+        (Op::new("Softplus"), Gen::Wide),
+        (Op::new("Log"), Gen::Positive),
+        (Op::new("Sin"), Gen::Wide),
+        (Op::new("Cos"), Gen::Special),
+        (Op::new("Exp"), Gen::Special),
+    ];
+    for n in [1, 3, 4, 15, 16, 17, 47, 48, 50, 1023, 1025, 3001] {
+        for (op, g) in &ops {
+            let e = lowered(op.clone(), &[(F, &[n], *g)]);
+            chunk_check(&e, &[*g], n as u64);
+        }
+        let pow = lowered(
+            Op::new("Pow"),
+            &[(F, &[2, n], Gen::Positive), (F, &[n], Gen::Wide)],
+        );
+        chunk_check(&pow, &[Gen::Positive, Gen::Wide], n as u64);
+        // Read backwards: not a tape, the helpers path.
+        let mut rev = lowered(tanh(), &[(F, &[n], Gen::Wide)]);
+        let back = AffineExpr::constant(n as i64 - 1).add_scaled(&AffineExpr::iter(0), -1);
+        rev.body = map_reads(&rev.body, &|a: &Access, guard| {
+            let a = Access {
+                input: a.input,
+                index: vec![back.clone()],
+            };
+            if guard {
+                ScalarExpr::InBounds(a)
+            } else {
+                ScalarExpr::Access(a)
+            }
+        });
+        chunk_check(&rev, &[Gen::Wide], n as u64);
+    }
+}
+
+/// `e` with chunks of 16, 48 and 1024, 1-3 threads, vs f32x4 and eval.
+fn chunk_check(e: &TensorExpr, gens: &[Gen], seed: u64) {
+    let mut rng = Rng(0x0005_DEEC_E66D ^ seed);
+    let feeds: Vec<Tensor> = e
+        .inputs
+        .iter()
+        .zip(gens)
+        .map(|(o, g)| rng.tensor(o.ty.dtype, &o.ty.shape, *g))
+        .collect();
+    let refs: Vec<&Tensor> = feeds.iter().collect();
+    let want = eval(e, &refs).unwrap();
+    let run = |opts: &JitOptions, threads: usize| {
+        let k = ExprKernel::compile(e, &default_schedule(e), opts).unwrap();
+        let mut out = Tensor::zeros(F, e.output.shape.clone());
+        k.run_threads(&refs, &mut out, threads).unwrap();
+        out.to_f64_vec()
+    };
+    let inline = run(&both_paths()[0], 1);
+    // Chunk sizes; helpers (tape off), tape (always when reads allow).
+    for (chunk, tape_ops_per_fn) in [
+        (16, 0),
+        (48, 0),
+        (1024, 0),
+        (16, usize::MAX),
+        (48, usize::MAX),
+    ] {
+        for threads in [1, 2, 3] {
+            let opts = JitOptions {
+                chunk,
+                tape_ops_per_fn,
+                ..JitOptions::default()
+            };
+            let got = run(&opts, threads);
+            for (i, ((a, b), w)) in got.iter().zip(&inline).zip(want.to_f64_vec()).enumerate() {
+                // Both within their ulp bounds of the exact value, which a
+                // cancellation (1 + tanh near -1) can magnify.
+                let same = a == b || close(*a, *b, 1);
+                assert!(
+                    same,
+                    "{} elem {i}: helpers {a}, f32x4 {b} ({opts:?})",
+                    e.name
+                );
+                let ok = *a == w || close(*a, w, 1);
+                assert!(ok, "{} elem {i}: helpers {a}, eval {w}", e.name);
+            }
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //! path), run on a dense sweep of bit patterns (every `STRIDE`-th of all
 //! 2^32, plus ±0, denormals, ±inf, NaN and the overflow/underflow
 //! boundaries) with FMA on and off, and compared with the f64 functions of
-//! std/libm in ulp of the f32 result.
+//! std/libm in ulp of the f32 result; on CPUs with AVX-512F also through
+//! the 16-lane chunk helpers (`vmath16`, always FMA), against the same bounds.
 //!
 //! Measured maxima over the dense sweep (FMA on and off): exp 0.96,
 //! log 0.77, tanh 1.31, erf 3.01 (3.38 without FMA), sigmoid 2.61, sin
@@ -14,7 +15,7 @@
 //! with / without FMA) (`cargo test --release -p kiln-codegen --test
 //! jit_math -- --ignored`).
 
-use kiln_codegen::cpu::jit::{default_schedule, ExprKernel, JitOptions};
+use kiln_codegen::cpu::jit::{default_schedule, has_avx512, ExprKernel, JitOptions};
 use kiln_ir::expr::lower;
 use kiln_ir::{DType, Graph, Op, Tensor, TensorType};
 
@@ -47,7 +48,16 @@ fn reference(op: &str, x: f64) -> f64 {
     }
 }
 
-fn kernel(kind: &str, n_in: usize, n: usize, fma: bool) -> ExprKernel {
+/// The code paths to check: (FMA, AVX-512 chunk helpers).
+fn paths() -> Vec<(bool, bool)> {
+    let mut v = vec![(true, false), (false, false)];
+    if has_avx512() {
+        v.push((true, true));
+    }
+    v
+}
+
+fn kernel(kind: &str, n_in: usize, n: usize, (fma, avx512): (bool, bool)) -> ExprKernel {
     let mut g = Graph::new("t");
     let ids: Vec<_> = (0..n_in)
         .map(|k| {
@@ -60,6 +70,7 @@ fn kernel(kind: &str, n_in: usize, n: usize, fma: bool) -> ExprKernel {
     let e = lower(&g, &g.nodes()[0]).unwrap().unwrap();
     let opts = JitOptions {
         allow_fma: fma,
+        avx512,
         ..JitOptions::default()
     };
     ExprKernel::compile(&e, &default_schedule(&e), &opts).unwrap()
@@ -148,10 +159,10 @@ fn max_err(k: &ExprKernel, kind: &str, xs: &[f32]) -> (f64, f32) {
 }
 
 /// Sweeps `kind` over specials and every `stride`-th bit pattern.
-fn sweep(kind: &str, stride: u64, fma: bool) -> (f64, f32) {
-    let special = kernel(kind, 1, specials().len(), fma);
+fn sweep(kind: &str, stride: u64, path: (bool, bool)) -> (f64, f32) {
+    let special = kernel(kind, 1, specials().len(), path);
     let mut worst = max_err(&special, kind, &specials());
-    let k = kernel(kind, 1, CHUNK, fma);
+    let k = kernel(kind, 1, CHUNK, path);
     let mut buf = Vec::with_capacity(CHUNK);
     let mut bits = 0u64;
     while bits < 1 << 32 {
@@ -170,10 +181,10 @@ fn sweep(kind: &str, stride: u64, fma: bool) -> (f64, f32) {
 
 fn check(kind: &str, stride: u64) {
     let bound = BOUNDS.iter().find(|b| b.0 == kind).unwrap().1;
-    for fma in [true, false] {
-        let (e, x) = sweep(kind, stride, fma);
-        eprintln!("{kind} fma={fma}: max {e:.3} ulp at {x:e}");
-        assert!(e <= bound, "{kind} fma={fma}: {e} ulp at {x:e} ({x:?})");
+    for path in paths() {
+        let (e, x) = sweep(kind, stride, path);
+        eprintln!("{kind} (fma, avx512)={path:?}: max {e:.3} ulp at {x:e}");
+        assert!(e <= bound, "{kind} {path:?}: {e} ulp at {x:e} ({x:?})");
     }
 }
 
@@ -238,7 +249,7 @@ exhaustive! {
 /// magnitudes) times exponents with special, integer, odd and fractional
 /// values. Returns the worst error beyond `ULP_POW + |b ln|a|| *
 /// POW_PER_LOG` (0 when within) and the worst plain error.
-fn pow_sweep(stride: u64, fma: bool) -> (f64, f64) {
+fn pow_sweep(stride: u64, path: (bool, bool)) -> (f64, f64) {
     let bs = [
         0.0,
         -0.0,
@@ -267,7 +278,7 @@ fn pow_sweep(stride: u64, fma: bool) -> (f64, f64) {
     );
     xs.truncate(xs.len() / 4 * 4);
     let n = xs.len();
-    let k = kernel("Pow", 2, n, fma);
+    let k = kernel("Pow", 2, n, path);
     let a = Tensor::from_vec(vec![n], xs.clone()).unwrap();
     let (mut beyond, mut plain) = (0f64, 0f64);
     for b in bs {
@@ -278,7 +289,7 @@ fn pow_sweep(stride: u64, fma: bool) -> (f64, f64) {
             let e = ulp_err(y, (x as f64).powf(b as f64));
             let t = (b as f64 * (x as f64).abs().ln()).abs();
             let allowed = ULP_POW + if t.is_finite() { t * POW_PER_LOG } else { 0.0 };
-            assert!(e.is_finite(), "pow({x:e}, {b}) = {y:e} fma={fma}");
+            assert!(e.is_finite(), "pow({x:e}, {b}) = {y:e} {path:?}");
             plain = plain.max(e);
             beyond = beyond.max(e - allowed);
         }
@@ -292,12 +303,9 @@ const POW_PER_LOG: f64 = 3.0;
 
 #[test]
 fn pow_dense() {
-    for fma in [true, false] {
-        let (beyond, plain) = pow_sweep(STRIDE * 16 + 2, fma);
-        eprintln!("Pow fma={fma}: max {plain:.3} ulp, {beyond:.3} beyond the bound");
-        assert!(
-            beyond <= 0.0,
-            "pow fma={fma}: {beyond} ulp beyond the bound"
-        );
+    for path in paths() {
+        let (beyond, plain) = pow_sweep(STRIDE * 16 + 2, path);
+        eprintln!("Pow {path:?}: max {plain:.3} ulp, {beyond:.3} beyond the bound");
+        assert!(beyond <= 0.0, "pow {path:?}: {beyond} ulp beyond the bound");
     }
 }

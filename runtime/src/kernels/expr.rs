@@ -14,11 +14,29 @@ use kiln_ir::expr::inline::map_reads;
 use kiln_ir::expr::{lower, Access, AffineExpr, BinaryOp, ScalarExpr, TensorExpr, UnaryOp};
 use kiln_ir::Graph;
 
-/// Element-operations below which a kernel stays on one thread.
-const PAR_MIN_POINTS: usize = 1 << 15;
-/// Element-operations one math function (exp, log, tanh, erf, pow, sin,
-/// cos) counts for when weighing a kernel's work against `PAR_MIN_POINTS`.
-const MATH_FN_POINTS: usize = 8;
+/// Machine-dependent choices of generated kernels (defaults measured on a
+/// 2-core Xeon with AVX-512).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExprKnobs {
+    /// Element-operations below which a kernel stays on one thread (more
+    /// work: one task per `par_min_points`, up to the pool's threads).
+    pub par_min_points: usize,
+    /// Element-operations one math function (exp, log, tanh, erf, pow,
+    /// sin, cos) counts for when weighing a kernel's work.
+    pub math_fn_points: usize,
+    /// Code generation options (AVX-512 chunk helpers, chunk size...).
+    pub jit: JitOptions,
+}
+
+impl Default for ExprKnobs {
+    fn default() -> Self {
+        ExprKnobs {
+            par_min_points: 1 << 15,
+            math_fn_points: 8,
+            jit: JitOptions::default(),
+        }
+    }
+}
 
 struct Generated {
     kernel: ExprKernel,
@@ -29,6 +47,8 @@ struct Generated {
     /// Output points times reduction points, weighted by the body's math
     /// functions: the work per run.
     points: usize,
+    /// Work below which the kernel stays on one thread.
+    par_min_points: usize,
     label: String,
 }
 
@@ -49,7 +69,10 @@ impl Kernel for Generated {
             .collect();
         let out = io.out_ptr(0) as usize;
         let n = self.kernel.parallel_extent();
-        let tasks = threads.min(n).min(self.points / PAR_MIN_POINTS).max(1);
+        let tasks = threads
+            .min(n)
+            .min(self.points / self.par_min_points.max(1))
+            .max(1);
         let run = |lo: usize, hi: usize| {
             let p: Vec<*const u8> = ins.iter().map(|&a| a as *const u8).collect();
             // SAFETY: the plan gives each input and the output a buffer of the
@@ -154,9 +177,9 @@ fn fold_scalar_consts(g: &Graph, e: TensorExpr) -> TensorExpr {
     out
 }
 
-/// Element-operations per point: 1, plus `MATH_FN_POINTS` per math
+/// Element-operations per point: 1, plus `math_fn_points` per math
 /// function in the body and epilogue.
-fn work_per_point(e: &TensorExpr) -> usize {
+fn work_per_point(e: &TensorExpr, math_fn_points: usize) -> usize {
     let mut fns = 0;
     for s in [&e.body].into_iter().chain(e.epilogue.as_ref()) {
         visit(s, &mut |x| {
@@ -178,7 +201,7 @@ fn work_per_point(e: &TensorExpr) -> usize {
             fns += math as usize;
         });
     }
-    1 + MATH_FN_POINTS * fns
+    1 + math_fn_points * fns
 }
 
 /// Calls `f` on every node of `s`, depth first.
@@ -230,7 +253,8 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         Ok(v) => (h, v),
         Err(_) => (e, Vec::new()),
     };
-    let kernel = match ExprKernel::compile(&e, &default_schedule(&e), &JitOptions::default()) {
+    let knobs = ExprKnobs::default();
+    let kernel = match ExprKernel::compile(&e, &default_schedule(&e), &knobs.jit) {
         Ok(k) => k,
         Err(err) => {
             tracing::debug!(node = %last.name, error = %err, "JIT refused; interpreter fallback");
@@ -248,7 +272,8 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
             kernel,
             hoisted,
             in_place: in_place_candidate(&e),
-            points: e.output.numel() * red * work_per_point(&e),
+            points: e.output.numel() * red * work_per_point(&e, knobs.math_fn_points),
+            par_min_points: knobs.par_min_points,
             label: format!("jit[{}]", if e.reduce.is_some() { "reduce" } else { "map" }),
         }),
         inputs,

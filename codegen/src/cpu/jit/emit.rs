@@ -57,6 +57,13 @@ pub(super) struct Emitter<'a, 'f> {
     pub funcs: HashMap<&'static str, FuncRef>,
     /// The outermost loop's range from the caller.
     pub lo_hi: (Value, Value),
+    /// The per-thread scratch memory.
+    pub scratch: Value,
+    /// Chunked map loop (AVX-512 helpers), its current chunk's first index
+    /// and the function nodes whose values are in chunk buffers.
+    pub chunk: Option<super::chunked::ChunkPlan>,
+    pub chunk_base: Option<Value>,
+    pub subst: Vec<(kiln_ir::expr::ScalarExpr, usize)>,
 }
 
 impl Emitter<'_, '_> {

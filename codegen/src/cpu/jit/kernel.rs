@@ -27,6 +27,8 @@ type KernelFn = unsafe extern "C" fn(*const *mut u8, i64, i64, *mut u8);
 /// A compiled tensor expression; see the module docs.
 pub struct ExprKernel {
     _code: Code,
+    /// The tape the code runs (its address is in the code).
+    _tape: Option<Box<super::tape::Tape>>,
     func: KernelFn,
     extent: usize,
     inputs: Vec<TensorType>,
@@ -106,14 +108,15 @@ impl ExprKernel {
             }
         }
         let mut nest = apply(expr, schedule).map_err(|e| CodegenError::Schedule(e.to_string()))?;
-        let layout = super::staging::layout(&nest, producers)?;
+        let mut layout = super::staging::layout(&nest, producers)?;
         let lanes = 16 / ct.bytes() as usize;
         if !opts.allow_simd {
             nest.loops.iter_mut().for_each(|l| l.vector = None);
         }
         check_supported(expr, &nest, lanes)?;
+        let chunk = super::chunked::plan(&nest, ct, opts, &mut layout);
         let mut module = new_module(opts)?;
-        let id = build(&mut module, &nest, &layout, ct, opts)?;
+        let (id, tape) = build(&mut module, &nest, &layout, ct, opts, chunk)?;
         module.finalize_definitions().map_err(cl_err)?;
         let ptr = module.get_finalized_function(id);
         // SAFETY: `build` defined this function with exactly this signature.
@@ -125,6 +128,7 @@ impl ExprKernel {
         tracing::debug!(target: "kiln::jit", "compiled {}:\n{nest}", expr.name);
         Ok(ExprKernel {
             _code: Code::new(module),
+            _tape: tape,
             func,
             extent,
             inputs: layout.ext_types,
@@ -261,7 +265,8 @@ fn build(
     layout: &Layout,
     ct: types::Type,
     opts: &JitOptions,
-) -> Result<cranelift_module::FuncId, CodegenError> {
+    chunk: Option<super::chunked::ChunkPlan>,
+) -> Result<(cranelift_module::FuncId, Option<Box<super::tape::Tape>>), CodegenError> {
     let mut ctx = module.make_context();
     for _ in 0..4 {
         ctx.func.signature.params.push(AbiParam::new(types::I64));
@@ -277,6 +282,9 @@ fn build(
     let p = b.block_params(entry).to_vec();
     let ptrs = slot_pointers(&mut b, layout, nest.expr.inputs.len(), p[0], p[3]);
     let mut em = emitter(b, module, nest, ct, opts, ptrs, (p[1], p[2]));
+    em.scratch = p[3];
+    em.chunk = chunk;
+    em.check_tape();
     em.staged = layout.staged.clone();
     em.producers = &layout.producers;
     let packs = layout.staged.iter().any(|s| s.stage.at.is_none());
@@ -294,6 +302,7 @@ fn build(
     }
     em.b.ins().return_(&[]);
     em.b.seal_all_blocks();
+    let tape = em.chunk.take().and_then(|c| c.tape);
     let cfg = em.module.isa().frontend_config();
     em.b.finalize(cfg);
     tracing::trace!(target: "kiln::jit", "{}", ctx.func.display());
@@ -301,7 +310,7 @@ fn build(
         .define_function(id, &mut ctx)
         .map_err(|e| cl_err(format!("{e:?}")))?;
     module.clear_context(&mut ctx);
-    Ok(id)
+    Ok((id, tape))
 }
 
 /// The value of every pointer slot (see `staging`): external pointers
@@ -371,6 +380,10 @@ fn emitter<'a, 'f>(
         jam_accs: vec![],
         use_fma: opts.allow_fma && super::has_fma(),
         funcs: HashMap::new(),
+        scratch: lo_hi.0,
         lo_hi,
+        chunk: None,
+        chunk_base: None,
+        subst: vec![],
     }
 }

@@ -5,7 +5,7 @@
 //! horizontally after a vectorized reduction loop) and the final store.
 
 use super::emit::{Emitter, Res};
-use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_frontend::Variable;
 use kiln_ir::expr::{BinaryOp, ReduceKind, ScalarExpr};
@@ -127,7 +127,9 @@ impl Emitter<'_, '_> {
             Ok(())
         };
         let mut at = start;
-        if l.vector.is_some() && !self.in_vector {
+        if self.is_chunked(l.id) {
+            at = self.chunked(l.id, at, end)?;
+        } else if l.vector.is_some() && !self.in_vector {
             let lanes = self.lanes as i64;
             let saved = self.begin_vector_reduction(l.reduce);
             self.in_vector = true;
@@ -182,7 +184,7 @@ impl Emitter<'_, '_> {
 
     /// One output point (or one per jammed copy): the body, or a reduction
     /// and its epilogue; stored.
-    fn point(&mut self) -> Res<()> {
+    pub(super) fn point(&mut self) -> Res<()> {
         let e = &self.nest.expr;
         let Some(r) = &e.reduce else {
             let v = self.value(&e.body, None)?;
@@ -255,12 +257,24 @@ impl Emitter<'_, '_> {
         Ok(())
     }
 
+    /// `acc` combined with `x`. Max and min take `x` where it is above
+    /// (below) the accumulator or NaN: a compare and a select (NaN, once
+    /// seen, stays), cheaper than `fmax`'s full IEEE sequence.
     fn combine(&mut self, kind: ReduceKind, a: Value, x: Value) -> Res<Value> {
         let op = match kind {
             ReduceKind::Sum => BinaryOp::Add,
             ReduceKind::Prod => BinaryOp::Mul,
-            ReduceKind::Max => BinaryOp::Max,
-            ReduceKind::Min => BinaryOp::Min,
+            ReduceKind::Max | ReduceKind::Min => {
+                let cc = if kind == ReduceKind::Max {
+                    FloatCC::GreaterThan
+                } else {
+                    FloatCC::LessThan
+                };
+                let better = self.b.ins().fcmp(cc, x, a);
+                let nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
+                let take = self.b.ins().bor(better, nan);
+                return Ok(self.select_mask(take, x, a));
+            }
         };
         self.binary(op, a, x)
     }

@@ -15,6 +15,11 @@ use kiln_ir::expr::{Access, BinaryOp, CmpOp, ScalarExpr, UnaryOp};
 impl Emitter<'_, '_> {
     /// The value of `e`; `acc` is the reduced value in an epilogue.
     pub fn value(&mut self, e: &ScalarExpr, acc: Option<Value>) -> Res<Value> {
+        if !self.subst.is_empty() {
+            if let Some(v) = self.chunk_read(e) {
+                return Ok(v);
+            }
+        }
         Ok(match e {
             ScalarExpr::Const(c) => self.fconst(*c),
             ScalarExpr::Access(a) => self.load(a)?,
@@ -179,7 +184,7 @@ impl Emitter<'_, '_> {
 }
 
 /// The exponent of `x ^ c` when `pow_const` handles it without `pow`.
-fn const_exponent(b: &ScalarExpr) -> Option<f64> {
+pub(super) fn const_exponent(b: &ScalarExpr) -> Option<f64> {
     match b {
         ScalarExpr::Const(c) if [-1.0, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0].contains(c) => Some(*c),
         _ => None,

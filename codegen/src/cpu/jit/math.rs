@@ -40,6 +40,8 @@ pub(super) fn symbols() -> Vec<(&'static str, *const u8)> {
     let mut v = UNARY.to_vec();
     v.push(("kiln_powf", kiln_powf as *const u8));
     v.push(("kiln_pow", kiln_pow as *const u8));
+    v.extend(super::vmath16::symbols());
+    v.extend(super::tape16::symbols());
     v
 }
 

@@ -6,8 +6,11 @@
 //! - [`default_schedule()`]: fusion, vectorization, parallel outer loop;
 //! - internals: `module` (JIT module and code memory), `emit` (generation
 //!   state), `loops`, `lower_index`, `lower_scalar`, `staging` (staged inputs' buffers and the ABI),
-//!   `fill` (filling and reading them), `scratch`, `dtypes`, `math` (scalar helpers), `vmath` (f32x4 exp/tanh), `data`.
+//!   `fill` (filling and reading them), `scratch`, `dtypes`, `math` (scalar helpers), `vmath` (f32x4 exp/tanh), `vmath16` (16-lane
+//!   AVX-512 chunk helpers), `tape` / `tape16` (a map body as 16-lane
+//!   operations and their interpreter), `chunked` (maps calling them), `data`.
 
+mod chunked;
 mod data;
 mod default_schedule;
 mod dtypes;
@@ -21,7 +24,10 @@ mod math;
 mod module;
 mod scratch;
 mod staging;
+mod tape;
+mod tape16;
 mod vmath;
+mod vmath16;
 
 pub use default_schedule::default_schedule;
 pub use dtypes::compute_type;
@@ -36,6 +42,20 @@ pub struct JitOptions {
     pub allow_simd: bool,
     /// Fuse multiply-add in sums of products when the CPU has FMA.
     pub allow_fma: bool,
+    /// Run a vectorized f32 map with 16-lane AVX-512 code over chunks when
+    /// the CPU has AVX-512F: the whole body as a tape (`tape`) when its reads
+    /// allow, else its transcendental functions (exp, log, tanh, erf, sin,
+    /// cos, pow) as helpers (false: f32x4 code inline).
+    pub avx512: bool,
+    /// Elements per chunk of such a map (rounded down to a multiple of
+    /// 16, at least 16): intermediate values are staged in per-thread
+    /// buffers of this many f32.
+    pub chunk: usize,
+    /// Run such a map as a tape when its other operations number at most
+    /// this many per function node (the tape runs one operation at a time
+    /// over a chunk; the helpers path keeps the other operations fused in
+    /// f32x4 code): 0 never, `usize::MAX` always (when its reads allow).
+    pub tape_ops_per_fn: usize,
 }
 
 impl Default for JitOptions {
@@ -44,6 +64,9 @@ impl Default for JitOptions {
             optimize: true,
             allow_simd: true,
             allow_fma: true,
+            avx512: true,
+            chunk: 512,
+            tape_ops_per_fn: 4,
         }
     }
 }
@@ -59,3 +82,5 @@ pub(crate) fn has_fma() -> bool {
         false
     }
 }
+
+pub use vmath16::has_avx512;

@@ -21,7 +21,7 @@ use super::emit::Res;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value};
 
-const EXP_P: [f64; 6] = [
+pub(super) const EXP_P: [f64; 6] = [
     1.987_569_150_0e-4,
     1.398_199_950_7e-3,
     8.333_451_907_3e-3,
@@ -29,7 +29,7 @@ const EXP_P: [f64; 6] = [
     1.666_666_545_9e-1,
     5.000_000_120_1e-1,
 ];
-const TANH_P: [f64; 5] = [
+pub(super) const TANH_P: [f64; 5] = [
     -5.704_988_727_45e-3,
     2.063_908_879_54e-2,
     -5.373_971_555_31e-2,
@@ -38,7 +38,7 @@ const TANH_P: [f64; 5] = [
 ];
 
 /// `2/sqrt(pi) * (-1)^n / (n! (2n+1))` for n = 10 down to 0.
-const ERF_TAYLOR: [f64; 11] = [
+pub(super) const ERF_TAYLOR: [f64; 11] = [
     1.480_719_281_587_921_8e-8,
     -1.636_584_469_123_492_4e-7,
     1.646_211_436_588_924_6e-6,
@@ -52,14 +52,14 @@ const ERF_TAYLOR: [f64; 11] = [
     std::f64::consts::FRAC_2_SQRT_PI,
 ];
 /// Abramowitz & Stegun 7.1.26: a5 down to a1, then p.
-const ERF_AS: [f64; 5] = [
+pub(super) const ERF_AS: [f64; 5] = [
     1.061_405_429,
     -1.453_152_027,
     1.421_413_741,
     -0.284_496_736,
     0.254_829_592,
 ];
-const ERF_AS_P: f64 = 0.327_591_1;
+pub(super) const ERF_AS_P: f64 = 0.327_591_1;
 
 impl Emitter<'_, '_> {
     /// Horner evaluation of `coeffs` (highest degree first) at `z`.
@@ -175,7 +175,7 @@ impl Emitter<'_, '_> {
 }
 
 /// Cephes `logf` polynomial, highest degree first.
-const LOG_P: [f64; 9] = [
+pub(super) const LOG_P: [f64; 9] = [
     7.037_683_629_2e-2,
     -1.151_461_031_0e-1,
     1.167_699_874_0e-1,
@@ -329,14 +329,14 @@ impl Emitter<'_, '_> {
 }
 
 /// Cephes `sinf` / `cosf` polynomials on `[-pi/4, pi/4]`, highest first.
-const SIN_P: [f64; 3] = [-1.951_529_589_1e-4, 8.332_160_873_6e-3, -1.666_665_461_1e-1];
-const COS_P: [f64; 3] = [
+pub(super) const SIN_P: [f64; 3] = [-1.951_529_589_1e-4, 8.332_160_873_6e-3, -1.666_665_461_1e-1];
+pub(super) const COS_P: [f64; 3] = [
     2.443_315_711_809_948e-5,
     -1.388_731_625_493_765e-3,
     4.166_664_568_298_827e-2,
 ];
 /// `pi/4` in three parts (Cody-Waite).
-const PIO4: [f64; 3] = [
+pub(super) const PIO4: [f64; 3] = [
     0.785_156_25,
     2.418_756_484_985_351_6e-4,
     3.774_894_977_445_941e-8,
