@@ -185,3 +185,27 @@ fn recurrent_knobs_keep_results() {
         compiled_with(&g, "recurrent", rec.space.point(i));
     }
 }
+
+#[test]
+fn jit_knobs_keep_results_over_the_space() {
+    let g = kiln::ir::text::parse(
+        "graph m {
+  input x: f32[3,1000]
+  node e = Exp(x) -> a: f32[3,1000]
+  node t = Tanh(a) -> b: f32[3,1000]
+  node m = Mul(b, x) -> y: f32[3,1000]
+  output y
+}",
+    )
+    .unwrap();
+    let w = tuning::workloads(&g, &opts(2)).unwrap();
+    let jit = w.iter().find(|w| w.family == "jit").unwrap();
+    let names: Vec<&str> = jit.space.knobs.iter().map(|k| k.name.as_str()).collect();
+    assert!(
+        names.contains(&"avx512") && names.contains(&"chunk"),
+        "{names:?}"
+    );
+    for i in (0..jit.space.size()).step_by(7) {
+        compiled_with(&g, "jit", jit.space.point(i));
+    }
+}

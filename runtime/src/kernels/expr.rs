@@ -8,6 +8,7 @@
 use super::Built;
 use crate::fusion::{group_expression, Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
+use crate::tuning::{flag_knob, int_knob, Config, KnobDef};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::{default_schedule, split, ExprKernel, JitOptions};
 use kiln_ir::expr::inline::map_reads;
@@ -222,6 +223,55 @@ pub(crate) fn visit(s: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
     }
 }
 
+/// The `jit` family's knobs: the parallel threshold, and for expressions
+/// with math functions the AVX-512 chunked paths (on/off, chunk size, tape
+/// or helpers).
+pub(crate) fn knobs(g: &Graph, nodes: &[usize]) -> Vec<KnobDef> {
+    let d = ExprKnobs::default();
+    let group = Group {
+        nodes: nodes.to_vec(),
+        pattern: crate::fusion::Pattern::Expression,
+    };
+    let p = d.par_min_points as i64;
+    let mut k = vec![KnobDef::ints(
+        "par_min_points",
+        &[p >> 3, p >> 1, p, p << 2, p << 5],
+        p,
+    )];
+    let fns = expression(g, &group).is_some_and(|e| work_per_point(&e, 1) > 1);
+    if fns {
+        let j = &d.jit;
+        k.push(KnobDef::flag("avx512", j.avx512));
+        k.push(KnobDef::ints(
+            "chunk",
+            &[128, 256, 512, 1024, 2048],
+            j.chunk as i64,
+        ));
+        k.push(KnobDef::ints(
+            "tape_ops_per_fn",
+            &[0, 4, 1 << 30],
+            j.tape_ops_per_fn as i64,
+        ));
+    }
+    k
+}
+
+fn tuned_knobs(c: Option<&Config>) -> ExprKnobs {
+    let d = ExprKnobs::default();
+    let get = |name, v: usize| int_knob(c, name).map_or(v, |k| k.max(1) as usize);
+    ExprKnobs {
+        par_min_points: get("par_min_points", d.par_min_points),
+        math_fn_points: d.math_fn_points,
+        jit: JitOptions {
+            avx512: flag_knob(c, "avx512").unwrap_or(d.jit.avx512),
+            chunk: get("chunk", d.jit.chunk),
+            tape_ops_per_fn: int_knob(c, "tape_ops_per_fn")
+                .map_or(d.jit.tape_ops_per_fn, |k| k.max(0) as usize),
+            ..d.jit
+        },
+    }
+}
+
 pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Option<Built>> {
     if !opts.jit {
         return Ok(None);
@@ -253,7 +303,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         Ok(v) => (h, v),
         Err(_) => (e, Vec::new()),
     };
-    let knobs = ExprKnobs::default();
+    let knobs = tuned_knobs(super::tuned_config(g, &group.nodes, "jit", opts));
     let kernel = match ExprKernel::compile(&e, &default_schedule(&e), &knobs.jit) {
         Ok(k) => k,
         Err(err) => {
