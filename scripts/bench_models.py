@@ -11,7 +11,7 @@ engine's median, and the ratio Kiln / ORT (below 1 means Kiln is faster).
 Models: the repo's testdata/{mlp,mobilenet_v2,bert_tiny}, and every model of
 ../shared/models/models.json when that folder exists (skipped otherwise).
 usage: python3 scripts/bench_models.py [--rounds 5] [--iters 50] [--warmup 10]
-       [--threads 1,2] [--models mlp,bert_tiny] [--kiln-exe PATH]
+       [--threads 1,2] [--models mlp,bert_tiny] [--kiln-exe PATH] [--db TUNING_DB]
 Needs numpy and onnxruntime (pip install numpy onnxruntime).
 """
 import argparse
@@ -60,9 +60,12 @@ def build_kiln():
     return os.path.join(ROOT, "target", "release", "kiln")
 
 
+DB_ARGS = ["--no-db"]
+
+
 def kiln_median(exe, path, inputs, threads, iters, warmup):
     cmd = [exe, "-q", "bench", path, "--threads", str(threads), "--iters", str(iters),
-           "--warmup", str(warmup), "--json"]
+           "--warmup", str(warmup), "--json"] + DB_ARGS
     for k, v in inputs.items():
         cmd += ["--input", f"{k}={v}"]
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
@@ -96,7 +99,11 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--models", default="")
     ap.add_argument("--kiln-exe", default="")
+    ap.add_argument("--db", default="",
+                    help="tuning database for kiln (default: none, the untuned compile)")
     a = ap.parse_args()
+    global DB_ARGS
+    DB_ARGS = ["--db", a.db] if a.db else ["--no-db"]
     threads = [int(t) for t in a.threads.split(",")]
     exe = a.kiln_exe or build_kiln()
     models = repo_models() + shared_models()
