@@ -139,8 +139,9 @@ pub fn run(a: Args) -> Result<()> {
     let t0 = Instant::now();
     let db = a.db.open_write()?;
     let seeds = |w: &kiln_runtime::tuning::Workload| near_configs(db.as_ref(), w);
+    let mut guide = guide(&m.graph, db.as_ref(), threads, a.seed)?;
     let bar = progress(a.json);
-    let tasks = tune(&m.graph, &topts, seeds, None, |e| show(&bar, e))?;
+    let tasks = tune(&m.graph, &topts, seeds, Some(&mut guide), |e| show(&bar, e))?;
     bar.finish_and_clear();
     let mut report = finish(&m.graph, &feeds, &tasks, threads, &a, t0)?;
     if let Some(db) = &db {
@@ -167,6 +168,39 @@ fn near_configs(
         .take(8)
         .filter_map(|r| serde_json::from_value(r.config).ok())
         .collect()
+}
+
+/// The cost model for this CPU, pretrained on the database's records of
+/// this model's workloads from every target measured so far.
+fn guide(
+    g: &Graph,
+    db: Option<&kiln_tuner::db::TuningDb>,
+    threads: usize,
+    seed: u64,
+) -> Result<kiln_tuner::guide::Guide> {
+    let target = kiln_tuner::target::TargetDescriptor::host_cpu(threads)?;
+    let mut guide = kiln_tuner::guide::Guide::for_target(&target, threads, seed)?;
+    let Some(db) = db else { return Ok(guide) };
+    let opts = CompileOptions::default().with_threads(threads);
+    let mut stored = Vec::new();
+    for w in kiln_runtime::tuning::workloads(g, &opts)? {
+        let key = super::tuning_db::key_of(&w);
+        let sub = kiln_runtime::tuning::subgraph(g, &w.nodes)?;
+        let info = kiln_tuner::guide::WorkloadInfo::of(&sub, &w.family, &w.canonical);
+        for r in db
+            .near(&key)?
+            .into_iter()
+            .filter(|r| r.workload.same_workload(&key))
+        {
+            stored.push((info.clone(), r));
+        }
+    }
+    let n = guide.pretrain(&stored)?;
+    tracing::info!(
+        samples = n,
+        "cost model pretrained from the tuning database"
+    );
+    Ok(guide)
 }
 
 fn worker(timeout: u64) -> Result<Worker> {

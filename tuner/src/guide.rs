@@ -7,10 +7,14 @@
 //! family, the `variant` knob when there is one, flops and bytes of the
 //! workload, threads, and every numeric knob ([`KernelDescriptor`]).
 
+use crate::cost::CostConfig;
 use crate::cost::{features, CacheSizes, Candidate, CostModel, KernelDescriptor, Sample};
 use crate::measure::Outcome;
+use crate::record::Record;
 use crate::search::Ranker;
+use crate::target::TargetDescriptor;
 use crate::tune::Trial;
+use crate::TunerError;
 use kiln_ir::Graph;
 use kiln_runtime::tuning::{Config, Knob};
 
@@ -105,9 +109,57 @@ impl Guide {
         }
     }
 
+    /// A guide for `target` with a fresh model (`seed`), its cache sizes
+    /// and numeric features from the descriptor.
+    pub fn for_target(
+        target: &TargetDescriptor,
+        threads: usize,
+        seed: u64,
+    ) -> Result<Guide, TunerError> {
+        let features = target.numeric_features();
+        let model = CostModel::new(CostConfig {
+            target_dims: features.len(),
+            seed,
+            ..Default::default()
+        })?;
+        Ok(Guide::new(
+            model,
+            &target_key(target),
+            features,
+            caches_of(target),
+            threads,
+        ))
+    }
+
     /// The model (to save it).
     pub fn model(&self) -> &CostModel {
         &self.model
+    }
+
+    /// Trains on stored measurements of this model's workloads, on any
+    /// target (each with its own head; a new target's head starts from the
+    /// nearest known one): what other machines learned guides this one.
+    /// Returns the samples used.
+    pub fn pretrain(&mut self, stored: &[(WorkloadInfo, Record)]) -> Result<usize, TunerError> {
+        let samples: Vec<Sample> = stored
+            .iter()
+            .filter(|(_, r)| r.is_ok() && r.median_ns > 0.0)
+            .filter_map(|(w, r)| {
+                let c: Config = serde_json::from_value(r.config.clone()).ok()?;
+                let d = descriptor(w, &c, r.protocol.threads);
+                let tf = r.target.numeric_features();
+                Some(Sample {
+                    workload: w.key,
+                    target: target_key(&r.target),
+                    features: features(&Candidate::Kernel(&d), &caches_of(&r.target), &tf),
+                    latency_ns: r.median_ns,
+                })
+            })
+            .collect();
+        if samples.len() >= 2 {
+            self.model.train(&samples)?;
+        }
+        Ok(samples.len())
     }
 
     /// The feature vector of `config` of workload `w`.
@@ -192,5 +244,29 @@ pub fn descriptor(w: &WorkloadInfo, config: &Config, threads: u32) -> KernelDesc
         working_set: w.bytes_read + w.bytes_written,
         threads: t,
         knobs,
+    }
+}
+
+/// The cost model's name for a target (its descriptor's stable id).
+pub fn target_key(t: &TargetDescriptor) -> String {
+    format!("{:032x}", t.normalized().id())
+}
+
+/// Cache sizes of a CPU target (defaults where unknown or for a GPU).
+pub fn caches_of(t: &TargetDescriptor) -> CacheSizes {
+    let d = CacheSizes::default();
+    let or = |v: u64, dflt: f64| if v > 0 { v as f64 } else { dflt };
+    match t {
+        TargetDescriptor::Cpu {
+            l1d_bytes,
+            l2_bytes,
+            l3_bytes,
+            ..
+        } => CacheSizes {
+            l1: or(*l1d_bytes, d.l1),
+            l2: or(*l2_bytes, d.l2),
+            l3: or(*l3_bytes, d.l3),
+        },
+        TargetDescriptor::Gpu { .. } => d,
     }
 }

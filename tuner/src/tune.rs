@@ -7,8 +7,8 @@
 //! `uses × default time × (gain so far + 5%)` that has points left (the
 //! spirit of Ansor's gradient scheduler: latency share times the recent
 //! rate of improvement). Every batch re-measures the workload's incumbent
-//! beside the new candidates, so comparisons are made within one
-//! interleaved batch. A config is kept only when it beats the default by
+//! and default beside the new candidates, so comparisons are made within
+//! one interleaved batch. A config is kept only when it beats the default by
 //! `margin`.
 
 use crate::guide::{Guide, WorkloadInfo};
@@ -193,12 +193,22 @@ fn step(
     if new.is_empty() {
         return Ok(0);
     }
-    let incumbent = task.best.as_ref().map(|b| b.0.clone());
+    // The incumbent and the default are measured again beside the new
+    // candidates, so the kept config is compared within one batch.
+    let default = task.search.space().default_config();
     let mut configs = new.clone();
-    configs.extend(incumbent.iter().cloned());
+    for c in task
+        .best
+        .iter()
+        .map(|b| b.0.clone())
+        .chain([default.clone()])
+    {
+        if !configs.contains(&c) {
+            configs.push(c);
+        }
+    }
     let predicted = ranker.map(|r| r.score(&new));
     let outcomes = measure(task, opts, &configs)?;
-    let default = task.search.space().default_config();
     for (k, (c, o)) in configs.iter().zip(&outcomes).enumerate() {
         let t = o.median_ns();
         if k < new.len() {
@@ -221,25 +231,24 @@ fn step(
     Ok(new.len())
 }
 
-/// Keeps the batch's fastest config if it beats the default (measured in
-/// this batch when present, else its round-0 time) by `margin`.
+/// Keeps the batch's fastest config if it beats the default measured in
+/// the same batch by `margin`; else the default stays (no kept config).
 fn update_best(task: &mut Task, configs: &[Config], outcomes: &[Outcome], margin: f64) {
     let default = task.search.space().default_config();
+    let time = |c: &Config| {
+        let k = configs.iter().position(|x| x == c)?;
+        outcomes[k].median_ns()
+    };
+    let Some(d) = time(&default) else { return };
     let fastest = configs
         .iter()
         .zip(outcomes)
         .filter_map(|(c, o)| o.median_ns().map(|t| (c, t)))
         .min_by(|a, b| a.1.total_cmp(&b.1));
-    let Some((c, t)) = fastest else { return };
-    let Some(d) = task.default_ns else { return };
-    if *c != default && t < d * (1.0 - margin) {
-        task.best = Some((c.clone(), t));
-    } else if let Some(b) = &mut task.best {
-        // The incumbent was re-measured in this batch: keep its fresh time.
-        if let Some(k) = configs.iter().position(|x| *x == b.0) {
-            b.1 = outcomes[k].median_ns().unwrap_or(b.1);
-        }
-    }
+    task.best = match fastest {
+        Some((c, t)) if *c != default && t < d * (1.0 - margin) => Some((c.clone(), t)),
+        _ => None,
+    };
 }
 
 fn measure(

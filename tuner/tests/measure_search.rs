@@ -323,3 +323,79 @@ fn the_guide_learns_from_trials_and_ranks_large_spaces() {
     );
     assert!(big.info.flops > 0.0 && big.info.bytes_read > 0.0);
 }
+
+#[test]
+fn the_guide_pretrains_on_records_of_other_targets() {
+    use kiln_tuner::guide::{Guide, WorkloadInfo};
+    use kiln_tuner::key::WorkloadKey;
+    use kiln_tuner::record::{Protocol as RecProtocol, Record, Status};
+    use kiln_tuner::target::{Epoch, TargetDescriptor};
+    let here = TargetDescriptor::host_cpu(2).unwrap();
+    let other = match here.clone() {
+        TargetDescriptor::Cpu { isa, cores, .. } => TargetDescriptor::Cpu {
+            vendor: "AuthenticAMD".into(),
+            model_name: "another CPU".into(),
+            family: 25,
+            model: 17,
+            stepping: 1,
+            isa,
+            cores,
+            threads_used: 2,
+            l1d_bytes: 32 << 10,
+            l2_bytes: 1 << 20,
+            l3_bytes: 32 << 20,
+        },
+        gpu => gpu,
+    };
+    let space = big_space();
+    let info = WorkloadInfo {
+        key: 7,
+        family: "conv pair".into(),
+        flops: 1e6,
+        bytes_read: 1e5,
+        bytes_written: 1e5,
+    };
+    let key = WorkloadKey::new("conv pair", b"w".to_vec());
+    let stored: Vec<(WorkloadInfo, Record)> = (0..40)
+        .map(|i| {
+            let c = space.point(i * 7);
+            let a = match c["a"] {
+                Knob::Int(v) => v as f64,
+                _ => 0.0,
+            };
+            let rec = Record {
+                workload: key.clone(),
+                target: other.clone(),
+                epoch: Epoch::CURRENT,
+                config: serde_json::to_value(&c).unwrap(),
+                samples_ns: vec![1000.0 + a],
+                median_ns: 1000.0 + 10.0 * a,
+                cv: 0.0,
+                status: Status::Ok,
+                protocol: RecProtocol {
+                    warmup: 1,
+                    repeats: 1,
+                    interleaved: true,
+                    threads: 2,
+                },
+                compile_ms: 0.0,
+                seed: 0,
+                timestamp_s: 0,
+                predicted: None,
+            };
+            (info.clone(), rec)
+        })
+        .collect();
+    let mut guide = Guide::for_target(&here, 2, 1).unwrap();
+    assert_eq!(guide.pretrain(&stored).unwrap(), 40);
+    // This CPU has no measurements yet: its head starts from the other's,
+    // which learned that small `a` is fast.
+    let small: Config = [("a".to_string(), Knob::Int(1))].into();
+    let large: Config = [("a".to_string(), Knob::Int(32))].into();
+    let mut full = space.default_config();
+    full.extend(small);
+    let mut worse = space.default_config();
+    worse.extend(large);
+    let s = guide.ranker(&info).score(&[full, worse]);
+    assert!(s[0].is_finite() && s[1].is_finite(), "{s:?}");
+}
