@@ -188,6 +188,15 @@ fn missing_database_is_a_clear_error() {
         assert_clean_failure(&o, "no tuning database");
     }
     assert!(!path.exists(), "a read command must not create a database");
+    let empty = d.join("empty-dir");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = kiln(&["db", "stats", "--db", empty.to_str().unwrap()]);
+    assert_clean_failure(&o, "not a sled tuning database");
+    assert_eq!(
+        std::fs::read_dir(&empty).unwrap().count(),
+        0,
+        "nothing created"
+    );
     let absent = d.join("absent.jsonl");
     let o = kiln(&[
         "db",

@@ -158,8 +158,13 @@ impl TargetDescriptor {
     /// A stable 128-bit id: XXH3-128 of the canonical JSON (fields in
     /// declaration order, ISA sorted).
     pub fn id(&self) -> u128 {
-        let json = serde_json::to_vec(&self.normalized()).unwrap_or_default();
-        xxh3_128(&json)
+        let json = match self {
+            TargetDescriptor::Cpu { isa, .. } if !isa.windows(2).all(|w| w[0] < w[1]) => {
+                serde_json::to_vec(&self.normalized())
+            }
+            _ => serde_json::to_vec(self),
+        };
+        xxh3_128(&json.unwrap_or_default())
     }
 
     /// The same descriptor with its ISA list sorted and deduplicated (the

@@ -3,7 +3,7 @@
 //! `verify` is clean, and every record the writer acknowledged (printed after
 //! `put` returned) is present and intact.
 
-use kiln_tuner::db::{layout, Backend, TuningDb};
+use kiln_tuner::db::{Backend, TuningDb};
 use kiln_tuner::key::WorkloadKey;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -62,32 +62,36 @@ fn hash_of(id: u64) -> u128 {
     WorkloadKey::new("crash", canonical(id)).hash
 }
 
-/// Opens the database; `verify` must be clean (every value intact: checksum,
-/// JSON, workload hash and key checked) and every acknowledged id stored.
-fn check(backend: Backend, path: &Path, acked: &HashSet<u128>, round: u64) -> TuningDb {
-    let db = TuningDb::open_existing(path, backend)
-        .unwrap_or_else(|e| panic!("{backend:?} round {round}: does not open: {e}"));
-    let report = db.verify().unwrap();
+/// Reopens the database in a fresh process (the checker: a restart, and
+/// sled's lazily released lock stays out of the way); `verify` must be clean
+/// (every value intact: checksum, JSON, workload hash and key checked) and
+/// every acknowledged record stored.
+fn check(backend: Backend, path: &Path, acked: &HashSet<u128>, round: u64) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln-db-crash-writer"))
+        .args(["check", backend.name(), path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        report.problems.is_empty(),
-        "{backend:?} round {round}: {:?}",
-        report.problems
+        out.status.success(),
+        "{backend:?} round {round}: does not open: {err}"
     );
-    // Key bytes 10..26 are the workload hash (see `layout`); verify checked
-    // each key against its record.
-    let present: HashSet<u128> = db
-        .storage()
-        .scan_prefix(layout::KEY_TAG)
-        .unwrap()
-        .iter()
-        .map(|(k, _)| u128::from_be_bytes(k[10..26].try_into().unwrap()))
+    let problems: Vec<&str> = text.lines().filter(|l| l.starts_with("problem")).collect();
+    assert!(
+        problems.is_empty(),
+        "{backend:?} round {round}: {problems:?}"
+    );
+    let present: HashSet<u128> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("hash "))
+        .map(|h| u128::from_str_radix(h, 16).unwrap())
         .collect();
     let lost = acked.difference(&present).count();
     assert_eq!(
         lost, 0,
         "{backend:?} round {round}: {lost} acknowledged records lost"
     );
-    db
 }
 
 /// Every stored record is exactly what the writer wrote for its id.
@@ -110,11 +114,9 @@ fn crash_loop(backend: Backend) {
     for round in 0..ROUNDS {
         let ids = run_and_kill(backend, &path, round * 1_000_000, &mut rng);
         acked.extend(ids.into_iter().map(hash_of));
-        let db = check(backend, &path, &acked, round);
-        if round + 1 == ROUNDS {
-            check_contents(&db);
-        }
+        check(backend, &path, &acked, round);
     }
+    check_contents(&TuningDb::open_existing(&path, backend).unwrap());
     eprintln!(
         "{backend:?}: {ROUNDS} kills, {} acknowledged records, none lost",
         acked.len()

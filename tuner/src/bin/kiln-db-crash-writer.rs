@@ -1,10 +1,17 @@
-//! Crash-test writer: `kiln-db-crash-writer sled|redb PATH FIRST_ID` opens the
-//! tuning database, prints `ready`, then stores records with ids FIRST_ID,
-//! FIRST_ID+1, ... forever, printing each id (flushed) only after `put`
-//! returned. `tests/crash.rs` kills it with SIGKILL at random moments and
-//! checks every printed id survived intact.
+//! Crash-test writer and checker.
+//!
+//! `kiln-db-crash-writer sled|redb PATH FIRST_ID` opens the tuning database,
+//! prints `ready`, then stores records with ids FIRST_ID, FIRST_ID+1, ...
+//! forever, printing each id (flushed) only after `put` returned.
+//! `tests/crash.rs` kills it with SIGKILL at random moments.
+//!
+//! `kiln-db-crash-writer check sled|redb PATH` reopens the database in a
+//! fresh process, as a restart would (sled releases its file lock lazily
+//! after a drop, so the test does not reopen it in its own process between
+//! kills), runs `verify` and prints `problem MESSAGE` per damaged entry, then
+//! `hash HEX` per stored record's workload hash.
 
-use kiln_tuner::db::{Backend, TuningDb};
+use kiln_tuner::db::{layout, Backend, TuningDb};
 use kiln_tuner::key::WorkloadKey;
 use kiln_tuner::record::{Protocol, Record, Status};
 use kiln_tuner::target::{Epoch, TargetDescriptor};
@@ -42,10 +49,33 @@ fn record(id: u64, target: &TargetDescriptor) -> Record {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// Reopens, verifies and lists the workload hashes (see the module doc).
+fn check(backend: &str, path: &str) -> Result<()> {
+    let db = TuningDb::open_existing(&PathBuf::from(path), backend.parse()?)?;
+    let mut out = std::io::stdout().lock();
+    for p in db.verify()?.problems {
+        writeln!(out, "problem {}: {}", p.key, p.message)?;
+    }
+    // Key bytes 10..26 are the workload hash (`db::layout`); `verify` has
+    // checked every key against its record.
+    for (key, _) in db.storage().scan_prefix(layout::KEY_TAG)? {
+        let Some(Ok(hash)) = key.get(10..26).map(<[u8; 16]>::try_from) else {
+            continue; // too short: already a problem line
+        };
+        writeln!(out, "hash {:032x}", u128::from_be_bytes(hash))?;
+    }
+    Ok(out.flush()?)
+}
+
+fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() == 4 && args[1] == "check" {
+        return check(&args[2], &args[3]);
+    }
     if args.len() != 4 {
-        return Err("usage: kiln-db-crash-writer sled|redb PATH FIRST_ID".into());
+        return Err("usage: kiln-db-crash-writer [check] sled|redb PATH [FIRST_ID]".into());
     }
     let backend: Backend = args[1].parse()?;
     let db = TuningDb::open(&PathBuf::from(&args[2]), backend)?;

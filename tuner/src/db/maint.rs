@@ -246,7 +246,7 @@ impl TuningDb {
 fn gc_group(group: Vec<(Vec<u8>, Record)>, policy: &GcPolicy) -> (usize, Vec<Vec<u8>>) {
     let (mut ok, mut failed): (Vec<_>, Vec<_>) = group.into_iter().partition(|(_, r)| r.is_ok());
     ok.sort_by(|a, b| a.1.median_ns.total_cmp(&b.1.median_ns));
-    failed.sort_by(|a, b| b.1.timestamp_s.cmp(&a.1.timestamp_s));
+    failed.sort_by_key(|r| std::cmp::Reverse(r.1.timestamp_s));
     let mut drop = Vec::new();
     let mut kept = 0;
     for (list, keep) in [(ok, policy.keep_best), (failed, policy.keep_failed)] {

@@ -164,13 +164,20 @@ impl TuningDb {
         Self::open_store(path, backend)
     }
 
-    /// Opens an existing database; a missing one is an error.
+    /// Opens an existing database; a missing one is an error, and nothing is
+    /// created.
     pub fn open_existing(path: &Path, backend: Backend) -> Result<Self, TunerError> {
+        let missing = |message: &str| TunerError::Db {
+            path: path.display().to_string(),
+            message: message.into(),
+        };
         if !path.exists() {
-            return Err(TunerError::Db {
-                path: path.display().to_string(),
-                message: "no tuning database here".into(),
-            });
+            return Err(missing("no tuning database here"));
+        }
+        // A directory without sled's main file is not a database: opening
+        // it would create one there.
+        if backend == Backend::Sled && path.is_dir() && !path.join("db").is_file() {
+            return Err(missing("not a sled tuning database (no `db` file inside)"));
         }
         Self::open_store(path, backend)
     }
