@@ -225,3 +225,33 @@ fn variants_that_cannot_run_a_descriptor_are_refused() {
     let partial: ConvKnobs = serde_json::from_str(r#"{"variant":"Im2col"}"#).unwrap();
     assert_eq!(partial, knobs(ConvVariant::Im2col));
 }
+
+/// The default (`Auto`) takes Winograd only where it measured faster (see
+/// `conv.rs`'s `winograd_wins`), including the runtime test's shapes
+/// (`tests/compiled_winograd.rs`).
+#[test]
+fn auto_takes_winograd_where_measured() {
+    let p1 = [1, 1, 1, 1];
+    let auto = |d: Conv2dDesc| {
+        let w = vec![0.1; d.c_out * d.c_in / d.groups * d.kh * d.kw];
+        Conv2d::new(d, &w, None, Activation::None)
+            .unwrap()
+            .variant()
+    };
+    for d in [
+        conv(1, 128, 28, 28, 32, (3, 3), (1, 1), p1, (1, 1), 1),
+        conv(1, 128, 7, 7, 32, (3, 3), (1, 1), p1, (1, 1), 1),
+        conv(2, 64, 13, 11, 40, (3, 3), (1, 1), [1, 0, 2, 1], (1, 1), 1),
+        conv(1, 80, 10, 9, 17, (3, 3), (1, 1), [0, 2, 0, 1], (1, 1), 1),
+    ] {
+        assert_eq!(auto(d), ConvVariant::Winograd, "{d:?}");
+    }
+    for d in [
+        conv(1, 160, 14, 14, 320, (3, 3), (1, 1), p1, (1, 1), 1),
+        conv(1, 32, 14, 14, 64, (3, 3), (1, 1), p1, (1, 1), 1),
+        conv(1, 96, 64, 64, 32, (3, 3), (1, 1), p1, (1, 1), 1),
+        conv(1, 128, 28, 28, 32, (3, 3), (2, 2), p1, (1, 1), 1),
+    ] {
+        assert_eq!(auto(d), ConvVariant::Im2col, "{d:?}");
+    }
+}

@@ -386,6 +386,17 @@ impl Conv2d {
         &self.desc
     }
 
+    /// The variant this convolution runs (what [`ConvVariant::Auto`] resolved to).
+    pub fn variant(&self) -> ConvVariant {
+        match self.algo {
+            Algo::Pointwise => ConvVariant::Pointwise,
+            Algo::Depthwise => ConvVariant::Depthwise,
+            Algo::Direct => ConvVariant::Direct,
+            Algo::Im2col => ConvVariant::Im2col,
+            Algo::Winograd => ConvVariant::Winograd,
+        }
+    }
+
     /// The GEMM's `A` operand (this 1×1 convolution's weights) from output
     /// channel `row0` and input channel `k0` on: `(pointer, lda, panel)` as in
     /// [`Gemm`], in panels where they exist and `row0` starts one.
