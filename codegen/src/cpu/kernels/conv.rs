@@ -229,11 +229,11 @@ fn refusal(desc: &Conv2dDesc, variant: ConvVariant) -> Option<&'static str> {
             (!desc.is_pointwise()).then_some("it is not a 1x1 stride-1 unpadded convolution")
         }
         ConvVariant::Depthwise => (!depthwise).then_some("it is not depthwise"),
-        ConvVariant::Direct => (!(cfg!(target_arch = "x86_64")
-            && direct::wanted(desc)
-            && !depthwise
-            && !desc.is_pointwise()))
-        .then_some("it has too many input taps for the direct kernel"),
+        ConvVariant::Direct => {
+            let runs = cfg!(target_arch = "x86_64") && direct::wanted(desc);
+            (!runs || depthwise || desc.is_pointwise())
+                .then_some("it is not a convolution with few input taps (the direct kernel's)")
+        }
         ConvVariant::Winograd => winograd::refusal(desc),
     }
 }
