@@ -199,14 +199,18 @@ fn auto_algo(desc: &Conv2dDesc) -> Algo {
 ///
 /// Measured basis (`benches/conv_layers.rs`, all 33 dense 3×3 stride-1
 /// layers of `../shared/models`, 2-core Xeon, 1 and 2 threads, loaded
-/// machine; see BENCH.md 2026-12-04 18:40): every layer the rule takes won
-/// at both thread counts (DenseNet's 128→32 at 56², 28², 14², 7²: 1.9-6.6× /
-/// 1.5-6.4×; 96→128 and 128→192 at 28²; 64→128, 128→128 at 16²; 64→192 at
-/// 56²: 1.3× / 1.1×). Many output channels lose: the transformed weights
-/// (4× the 3×3 weights) stream from L3 for few tiles (128→256 at 14²: 5×
-/// slower). Few input channels lose to the transforms (16→32 at 28²,
-/// 32→32 at 64²). Planes of 1024·n floats lose: the 16 channel planes of
-/// one gather are 4 KiB apart, one L1 set (96→32 at 64²: 2.4× slower).
+/// machine; BENCH.md "Winograd F(4×4, 3×3) as a conv variant"), then in the
+/// models (`kiln bench --profile`): DenseNet's 128→32 at 56², 28², 14², 7²
+/// win at both thread counts in the layer bench (1.5-6×) and in the model
+/// (DenseNet 1 thread about 0.8× the time). GoogLeNet's 96→128, 128→192 at
+/// 28² and 64→192 at 56² won in the layer bench but lost 16-36% in the
+/// model at 2 threads (their transformed weights, 4× the 3×3 weights, are
+/// no longer in cache), hence at most 64 output channels. Many output
+/// channels lose outright (128→256 at 14²: 5× slower); few input channels
+/// lose to the transforms (16→32 at 28², 32→32 at 64²); planes of 1024·n
+/// floats lose because the 16 channel planes of one gather are 4 KiB apart,
+/// one L1 set (96→32 at 64²: 2.4× slower). The tuner can take Winograd
+/// elsewhere through [`ConvKnobs::variant`].
 fn winograd_wins(desc: &Conv2dDesc) -> bool {
     winograd::refusal(desc).is_none()
         && desc.c_in >= WINOGRAD_MIN_C_IN
@@ -218,7 +222,7 @@ fn winograd_wins(desc: &Conv2dDesc) -> bool {
 const WINOGRAD_MIN_C_IN: usize = 64;
 
 /// Most output channels for which [`ConvVariant::Auto`] takes Winograd.
-const WINOGRAD_MAX_C_OUT: usize = 192;
+const WINOGRAD_MAX_C_OUT: usize = 64;
 
 /// Why `variant` cannot run the (valid) `desc`, or `None` if it can.
 fn refusal(desc: &Conv2dDesc, variant: ConvVariant) -> Option<&'static str> {

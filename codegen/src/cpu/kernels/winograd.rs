@@ -62,6 +62,10 @@ const G: [[f64; 3]; 6] = [
 /// Transform elements of one tile.
 const E: usize = 36;
 
+/// GEMM-equivalent flops per transformed element (a gathered or scattered
+/// lane costs about what 8 GEMM flops do), for [`tasks_for`].
+const TRANSFORM_WEIGHT: usize = 8;
+
 /// A prepared Winograd convolution: the transformed weights and the block size.
 #[derive(Debug, Clone)]
 pub(crate) struct Winograd {
@@ -136,7 +140,11 @@ impl Winograd {
         let tasks = tasks_for(threads, flops);
         for t0 in (0..g.tiles).step_by(tb) {
             let nb = tb.min(g.tiles - t0);
-            split(nb, tasks.min(nb), |r| {
+            // The transforms of small blocks stay on one thread (a split
+            // costs a wake-up and a barrier, more than 16 tiles' transforms).
+            let moved = TRANSFORM_WEIGHT * E * nb * (c + k);
+            let tasks_t = tasks_for(threads, moved).min(nb);
+            split(nb, tasks_t, |r| {
                 for t in r {
                     // SAFETY: tile t0 + t's row of V belongs to this task.
                     unsafe { input_tile(d, &g, x.get(), t0 + t, v.get().add(t * c), tb * c) };
@@ -163,7 +171,7 @@ impl Winograd {
                 ..Offsets::default()
             };
             tile::run(E, Dims { m: nb, n: k, k: c }, gemm, offs, tasks);
-            split(nb, tasks.min(nb), |r| {
+            split(nb, tasks_t, |r| {
                 for t in r {
                     // SAFETY: tile t0 + t's outputs belong to this task.
                     unsafe {
