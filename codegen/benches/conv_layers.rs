@@ -8,11 +8,14 @@
 //! dense or grouped layer the reference is a 1×1 convolution (Kiln's packed
 //! GEMM on NCHW) with M = c_out/g, K = c_in/g·kh·kw, N = out_h·out_w and the
 //! same g, timed interleaved with the layer; the ratio is conv GFLOP/s over
-//! GEMM GFLOP/s. Depthwise layers are memory-bound: they are compared with
-//! a copy of the same bytes (input + output) instead. One line per layer and
-//! thread count, then a summary per kind.
+//! GEMM GFLOP/s. Every variant of `Conv2d::variants` (im2col, Winograd,
+//! direct...) is timed in the same interleaved loop: the line gives the
+//! default (`Auto`) ratio, each variant's microseconds and the best one's
+//! ratio. Depthwise layers are memory-bound: they are compared with a copy of
+//! the same bytes (input + output) instead. One line per layer and thread
+//! count, then a summary per kind (default and best variant).
 
-use kiln_codegen::cpu::kernels::{Activation, Conv2d, Conv2dDesc};
+use kiln_codegen::cpu::kernels::{Activation, Conv2d, Conv2dDesc, ConvKnobs, ConvVariant};
 use serde::Deserialize;
 use std::time::{Duration, Instant};
 
@@ -84,8 +87,16 @@ struct Bench {
 
 impl Bench {
     fn new(d: Conv2dDesc) -> Bench {
+        Bench::variant(d, ConvVariant::Auto)
+    }
+    fn variant(d: Conv2dDesc, variant: ConvVariant) -> Bench {
         let w = data(d.c_out * d.c_in / d.groups * d.kh * d.kw, 1);
-        let conv = Conv2d::new(d, &w, Some(&data(d.c_out, 2)), Activation::Relu).unwrap();
+        let knobs = ConvKnobs {
+            variant,
+            ..ConvKnobs::default()
+        };
+        let b = Some(&data(d.c_out, 2)[..]);
+        let conv = Conv2d::with_knobs(d, &w, b, Activation::Relu, knobs).unwrap();
         let scratch = vec![0f32; conv.scratch_len()];
         Bench {
             conv,
@@ -124,23 +135,28 @@ fn gemm_desc(l: &Layer) -> Conv2dDesc {
 
 /// Median seconds of `a` and `b`, timed alternately for `min_time` each.
 fn interleaved(a: &mut dyn FnMut(), b: &mut dyn FnMut(), min_time: Duration) -> (f64, f64) {
-    a();
-    b();
-    let (mut sa, mut sb) = (Vec::new(), Vec::new());
+    let m = interleaved_all(&mut [a, b], min_time);
+    (m[0], m[1])
+}
+
+/// Median seconds of each of `fs`, timed in turn for about `min_time` each.
+fn interleaved_all(fs: &mut [&mut dyn FnMut()], min_time: Duration) -> Vec<f64> {
+    fs.iter_mut().for_each(|f| f());
+    let mut s = vec![Vec::new(); fs.len()];
     let start = Instant::now();
-    while start.elapsed() < 2 * min_time || sa.len() < 7 {
-        let t = Instant::now();
-        a();
-        sa.push(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        b();
-        sb.push(t.elapsed().as_secs_f64());
+    while start.elapsed() < fs.len() as u32 * min_time || s[0].len() < 7 {
+        for (f, s) in fs.iter_mut().zip(&mut s) {
+            let t = Instant::now();
+            f();
+            s.push(t.elapsed().as_secs_f64());
+        }
     }
-    let med = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    (med(&mut sa), med(&mut sb))
+    s.into_iter()
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        })
+        .collect()
 }
 
 struct Args {
@@ -185,49 +201,87 @@ fn main() {
             .num_threads(t)
             .build()
             .unwrap();
-        let (mut dense, mut dw) = (Vec::new(), Vec::new());
+        let (mut dense, mut best, mut dw) = (Vec::new(), Vec::new(), Vec::new());
         for l in layers.iter().filter(|l| l.name().contains(&a.filter)) {
             let d = l.desc();
             let mut conv = Bench::new(d);
             let flops = 2.0 * conv.y.len() as f64 * (l.c_in / l.groups * l.kh * l.kw) as f64;
-            let ratio =
-                if l.depthwise() {
-                    let bytes = 4 * (conv.x.len() + conv.y.len());
-                    let (src, mut dst) = (vec![1u8; bytes / 2], vec![0u8; bytes / 2]);
-                    let (tc, tm) = pool.install(|| {
-                        interleaved(
-                            &mut || conv.run(t),
-                            &mut || dst.copy_from_slice(&src),
-                            a.min_time,
-                        )
-                    });
-                    let r = tm / tc;
-                    println!(
-                        "{} threads={t} us={:.1} gbs={:.1} copy_gbs={:.1} ratio={r:.2} uses={}",
-                        l.name(),
-                        tc * 1e6,
-                        bytes as f64 / tc / 1e9,
-                        bytes as f64 / tm / 1e9,
-                        l.uses.len()
-                    );
-                    dw.push(r);
-                    continue;
-                } else {
-                    let mut gemm = Bench::new(gemm_desc(l));
-                    let (tc, tg) = pool.install(|| {
-                        interleaved(&mut || conv.run(t), &mut || gemm.run(t), a.min_time)
-                    });
-                    println!(
-                    "{} threads={t} us={:.1} gflops={:.1} gemm_gflops={:.1} ratio={:.2} uses={}",
-                    l.name(), tc * 1e6, flops / tc / 1e9, flops / tg / 1e9, tg / tc, l.uses.len()
+            let ratio = if l.depthwise() {
+                let bytes = 4 * (conv.x.len() + conv.y.len());
+                let (src, mut dst) = (vec![1u8; bytes / 2], vec![0u8; bytes / 2]);
+                let (tc, tm) = pool.install(|| {
+                    interleaved(
+                        &mut || conv.run(t),
+                        &mut || dst.copy_from_slice(&src),
+                        a.min_time,
+                    )
+                });
+                let r = tm / tc;
+                println!(
+                    "{} threads={t} us={:.1} gbs={:.1} copy_gbs={:.1} ratio={r:.2} uses={}",
+                    l.name(),
+                    tc * 1e6,
+                    bytes as f64 / tc / 1e9,
+                    bytes as f64 / tm / 1e9,
+                    l.uses.len()
                 );
-                    tg / tc
-                };
+                dw.push(r);
+                continue;
+            } else {
+                let r = dense_layer(l, &mut conv, t, &pool, a.min_time, flops);
+                best.push(r.1);
+                r.0
+            };
             dense.push(ratio);
         }
-        summary(t, "dense/grouped vs GEMM", &dense);
+        summary(t, "dense/grouped vs GEMM (default variant)", &dense);
+        summary(t, "dense/grouped vs GEMM (best variant)", &best);
         summary(t, "depthwise vs copy of the same bytes", &dw);
     }
+}
+
+/// A dense or grouped layer: the default and every variant interleaved
+/// with the GEMM; prints one line, returns the default's and the best ratio.
+fn dense_layer(
+    l: &Layer,
+    conv: &mut Bench,
+    t: usize,
+    pool: &rayon::ThreadPool,
+    min_time: Duration,
+    flops: f64,
+) -> (f64, f64) {
+    let variants = Conv2d::variants(&l.desc());
+    let mut vb: Vec<Bench> = variants
+        .iter()
+        .map(|&v| Bench::variant(l.desc(), v))
+        .collect();
+    let mut gemm = Bench::new(gemm_desc(l));
+    let times = pool.install(|| {
+        let mut fs: Vec<Box<dyn FnMut() + '_>> =
+            vec![Box::new(|| conv.run(t)), Box::new(|| gemm.run(t))];
+        for b in vb.iter_mut() {
+            fs.push(Box::new(move || b.run(t)));
+        }
+        let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as _).collect();
+        interleaved_all(&mut refs, min_time)
+    });
+    let (tc, tg) = (times[0], times[1]);
+    let (vi, tb) =
+        times[2..].iter().enumerate().fold(
+            (0, f64::INFINITY),
+            |m, (i, &x)| if x < m.1 { (i, x) } else { m },
+        );
+    let each: Vec<String> = variants
+        .iter()
+        .zip(&times[2..])
+        .map(|(v, x)| format!("{v:?}={:.1}", x * 1e6))
+        .collect();
+    println!(
+        "{} threads={t} us={:.1} gflops={:.1} gemm_gflops={:.1} ratio={:.2} variants_us=[{}] best={:?} best_ratio={:.2} uses={}",
+        l.name(), tc * 1e6, flops / tc / 1e9, flops / tg / 1e9, tg / tc, each.join(","),
+        variants[vi], tg / tb, l.uses.len()
+    );
+    (tg / tc, tg / tb)
 }
 
 fn summary(t: usize, what: &str, r: &[f64]) {

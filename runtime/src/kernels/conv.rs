@@ -9,7 +9,9 @@ use super::{const_f32, Built};
 use crate::fusion::{Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
 use crate::{CompileOptions, Result};
-use kiln_codegen::cpu::kernels::{Activation, Conv2d, Conv2dDesc, Conv3d, ConvTranspose};
+use kiln_codegen::cpu::kernels::{
+    Activation, Conv2d, Conv2dDesc, Conv3d, ConvKnobs, ConvTranspose,
+};
 use kiln_codegen::CodegenError;
 use kiln_ir::ops::conv::window;
 use kiln_ir::{Graph, Node};
@@ -227,7 +229,8 @@ pub(crate) fn parts(g: &Graph, nodes: &[usize]) -> Result<Option<ConvParts>> {
     let Some((weight, spec, bias)) = weights_and_epilogue(g, nodes) else {
         return Ok(None);
     };
-    match Conv2d::new(desc, &weight, bias.as_deref(), activation(spec.activation)) {
+    let (act, knobs) = (activation(spec.activation), ConvKnobs::default());
+    match Conv2d::with_knobs(desc, &weight, bias.as_deref(), act, knobs) {
         Ok(conv) => Ok(Some(ConvParts { conv, spec })),
         Err(e) => {
             tracing::debug!(node = %n.name, error = %e, "conv kernel refused");

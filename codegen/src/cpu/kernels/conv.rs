@@ -8,7 +8,12 @@
 //! - depthwise (`groups == c_in == c_out`): the direct kernel of [`super::depthwise`];
 //! - few input taps (`c_in·kh·kw ≤ 32`, e.g. an RGB stem): [`super::direct`];
 //! - anything else: im2col of one (batch, group) into the scratch buffer, then
-//!   the same GEMM with k = c_in/groups · kh · kw.
+//!   the same GEMM with k = c_in/groups · kh · kw;
+//! - 3×3 stride 1 ([`super::winograd`], F(4×4, 3×3)) where [`ConvKnobs`]
+//!   ask for it or [`ConvVariant::Auto`]'s measured rule picks it.
+//!
+//! [`Conv2d::with_knobs`] forces one of [`Conv2d::variants`] instead (the
+//! tuner measures them).
 //!
 //! The bias (per output channel), residual and activation are fused into the
 //! GEMM or depthwise stores.
@@ -16,9 +21,48 @@
 use super::epilogue::{Activation, Bias, Epi};
 use super::par::{split, tasks_for, SendPtr};
 use super::tile::{self, Dims, Gemm, Offsets};
+use super::winograd::{self, Winograd};
 use super::{depthwise, direct, im2col, invalid, need, pointwise_t};
 use crate::cpu::pages::Paged;
 use crate::CodegenError;
+use serde::{Deserialize, Serialize};
+
+/// The algorithm a [`Conv2d`] runs (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum ConvVariant {
+    /// The shape-based default (see [`Conv2d::new`]).
+    #[default]
+    Auto,
+    /// 1×1 stride 1 unpadded: a GEMM on NCHW.
+    Pointwise,
+    /// `groups == c_in == c_out`: the direct depthwise kernel.
+    Depthwise,
+    /// Few input taps (`c_in·kh·kw` small, e.g. an RGB stem): [`direct`].
+    Direct,
+    /// im2col + GEMM (any descriptor).
+    Im2col,
+    /// Winograd F(4×4, 3×3): 3×3, stride 1, dilation 1, ungrouped.
+    Winograd,
+}
+
+/// Tunable choices of a [`Conv2d`] (the default is today's shape-based choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConvKnobs {
+    pub variant: ConvVariant,
+    /// Winograd: bytes of transformed input and output per block of tiles
+    /// (about the L2 size; 1 MiB measured on a 2 MiB-L2 Xeon).
+    pub winograd_block_bytes: usize,
+}
+
+impl Default for ConvKnobs {
+    fn default() -> Self {
+        ConvKnobs {
+            variant: ConvVariant::Auto,
+            winograd_block_bytes: 1 << 20,
+        }
+    }
+}
 
 /// Shape of an NCHW convolution with OIHW weights (`c_in / groups` input channels each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +178,70 @@ impl Conv2dDesc {
     }
 }
 
+/// Today's shape-based choice (see the module doc).
+fn auto_algo(desc: &Conv2dDesc) -> Algo {
+    if desc.is_pointwise() {
+        Algo::Pointwise
+    } else if desc.groups == desc.c_in && desc.groups == desc.c_out {
+        Algo::Depthwise
+    } else if cfg!(target_arch = "x86_64") && direct::wanted(desc) {
+        Algo::Direct
+    } else if winograd_wins(desc) {
+        Algo::Winograd
+    } else {
+        Algo::Im2col
+    }
+}
+
+/// Whether [`ConvVariant::Auto`] takes Winograd for `desc` (3×3 stride 1):
+/// at least [`WINOGRAD_MIN_C_IN`] input and at most [`WINOGRAD_MAX_C_OUT`]
+/// output channels, on an input plane that is not a multiple of 1024 floats.
+///
+/// Measured basis (`benches/conv_layers.rs`, all 33 dense 3×3 stride-1
+/// layers of `../shared/models`, 2-core Xeon, 1 and 2 threads, loaded
+/// machine; BENCH.md "Winograd F(4×4, 3×3) as a conv variant"), then in the
+/// models (`kiln bench --profile`): DenseNet's 128→32 at 56², 28², 14², 7²
+/// win at both thread counts in the layer bench (1.5-6×) and in the model
+/// (DenseNet 1 thread about 0.8× the time). GoogLeNet's 96→128, 128→192 at
+/// 28² and 64→192 at 56² won in the layer bench but lost 16-36% in the
+/// model at 2 threads (their transformed weights, 4× the 3×3 weights, are
+/// no longer in cache), hence at most 64 output channels. Many output
+/// channels lose outright (128→256 at 14²: 5× slower); few input channels
+/// lose to the transforms (16→32 at 28², 32→32 at 64²); planes of 1024·n
+/// floats lose because the 16 channel planes of one gather are 4 KiB apart,
+/// one L1 set (96→32 at 64²: 2.4× slower). The tuner can take Winograd
+/// elsewhere through [`ConvKnobs::variant`].
+fn winograd_wins(desc: &Conv2dDesc) -> bool {
+    winograd::refusal(desc).is_none()
+        && desc.c_in >= WINOGRAD_MIN_C_IN
+        && desc.c_out <= WINOGRAD_MAX_C_OUT
+        && !(desc.h * desc.w).is_multiple_of(1024)
+}
+
+/// Fewest input channels for which [`ConvVariant::Auto`] takes Winograd.
+const WINOGRAD_MIN_C_IN: usize = 64;
+
+/// Most output channels for which [`ConvVariant::Auto`] takes Winograd.
+const WINOGRAD_MAX_C_OUT: usize = 64;
+
+/// Why `variant` cannot run the (valid) `desc`, or `None` if it can.
+fn refusal(desc: &Conv2dDesc, variant: ConvVariant) -> Option<&'static str> {
+    let depthwise = desc.groups == desc.c_in && desc.groups == desc.c_out;
+    match variant {
+        ConvVariant::Auto | ConvVariant::Im2col => None,
+        ConvVariant::Pointwise => {
+            (!desc.is_pointwise()).then_some("it is not a 1x1 stride-1 unpadded convolution")
+        }
+        ConvVariant::Depthwise => (!depthwise).then_some("it is not depthwise"),
+        ConvVariant::Direct => {
+            let runs = cfg!(target_arch = "x86_64") && direct::wanted(desc);
+            (!runs || depthwise || desc.is_pointwise())
+                .then_some("it is not a convolution with few input taps (the direct kernel's)")
+        }
+        ConvVariant::Winograd => winograd::refusal(desc),
+    }
+}
+
 fn out_len(x: usize, p0: usize, p1: usize, k: usize, dil: usize, stride: usize) -> usize {
     let eff = k.saturating_sub(1).saturating_mul(dil).saturating_add(1);
     let padded = x.saturating_add(p0).saturating_add(p1);
@@ -150,6 +258,7 @@ enum Algo {
     /// Few input taps (see [`direct`]); im2col where AVX-512 is missing.
     Direct,
     Im2col,
+    Winograd,
 }
 
 /// A convolution ready to run: descriptor, weights, bias and activation.
@@ -171,17 +280,44 @@ pub struct Conv2d {
     weight_direct: Paged,
     /// Depthwise 3×3 "same" planes: the flattened kernel's load masks (else empty).
     flat_masks: Vec<[u16; 9]>,
+    /// [`Algo::Winograd`]: the transformed weights.
+    winograd: Option<Winograd>,
     bias: Option<Vec<f32>>,
     activation: Activation,
 }
 
 impl Conv2d {
-    /// Validates `desc` and packs the OIHW `weight` and the per-channel `bias`.
+    /// Validates `desc` and packs the OIHW `weight` and the per-channel
+    /// `bias`, with the default [`ConvKnobs`].
     pub fn new(
         desc: Conv2dDesc,
         weight: &[f32],
         bias: Option<&[f32]>,
         activation: Activation,
+    ) -> Result<Conv2d, CodegenError> {
+        Self::with_knobs(desc, weight, bias, activation, ConvKnobs::default())
+    }
+
+    /// The variants that can run `desc` (never [`ConvVariant::Auto`]), for a
+    /// tuner to measure; empty if `desc` is invalid.
+    pub fn variants(desc: &Conv2dDesc) -> Vec<ConvVariant> {
+        use ConvVariant::*;
+        if desc.validate().is_err() {
+            return Vec::new();
+        }
+        [Pointwise, Depthwise, Direct, Im2col, Winograd]
+            .into_iter()
+            .filter(|&v| refusal(desc, v).is_none())
+            .collect()
+    }
+
+    /// As [`Conv2d::new`] with `knobs`; an error when `knobs.variant` cannot run `desc`.
+    pub fn with_knobs(
+        desc: Conv2dDesc,
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        activation: Activation,
+        knobs: ConvKnobs,
     ) -> Result<Conv2d, CodegenError> {
         desc.validate()?;
         let per = desc.c_in / desc.groups * desc.kh * desc.kw;
@@ -194,14 +330,19 @@ impl Conv2d {
                 ));
             }
         }
-        let algo = if desc.is_pointwise() {
-            Algo::Pointwise
-        } else if desc.groups == desc.c_in && desc.groups == desc.c_out {
-            Algo::Depthwise
-        } else if cfg!(target_arch = "x86_64") && direct::wanted(&desc) {
-            Algo::Direct
-        } else {
-            Algo::Im2col
+        if let Some(why) = refusal(&desc, knobs.variant) {
+            return Err(invalid(
+                "Conv2d",
+                format!("variant {:?} cannot run {desc:?}: {why}", knobs.variant),
+            ));
+        }
+        let algo = match knobs.variant {
+            ConvVariant::Auto => auto_algo(&desc),
+            ConvVariant::Pointwise => Algo::Pointwise,
+            ConvVariant::Depthwise => Algo::Depthwise,
+            ConvVariant::Direct => Algo::Direct,
+            ConvVariant::Im2col => Algo::Im2col,
+            ConvVariant::Winograd => Algo::Winograd,
         };
         tracing::debug!(?desc, ?algo, "Conv2d");
         let weight_t =
@@ -230,6 +371,8 @@ impl Conv2d {
             desc,
             algo,
             flat_masks,
+            winograd: (algo == Algo::Winograd)
+                .then(|| Winograd::new(&desc, weight, knobs.winograd_block_bytes)),
             weight_direct: match algo {
                 Algo::Direct => Paged::copy_of(&direct::pack(&desc, weight)),
                 _ => Paged::copy_of(&[]),
@@ -245,6 +388,17 @@ impl Conv2d {
     /// The descriptor.
     pub fn desc(&self) -> &Conv2dDesc {
         &self.desc
+    }
+
+    /// The variant this convolution runs (what [`ConvVariant::Auto`] resolved to).
+    pub fn variant(&self) -> ConvVariant {
+        match self.algo {
+            Algo::Pointwise => ConvVariant::Pointwise,
+            Algo::Depthwise => ConvVariant::Depthwise,
+            Algo::Direct => ConvVariant::Direct,
+            Algo::Im2col => ConvVariant::Im2col,
+            Algo::Winograd => ConvVariant::Winograd,
+        }
     }
 
     /// The GEMM's `A` operand (this 1×1 convolution's weights) from output
@@ -333,6 +487,7 @@ impl Conv2d {
         let d = &self.desc;
         match self.algo {
             Algo::Direct if super::use_avx512() => 0,
+            Algo::Winograd => self.winograd.as_ref().map_or(0, |w| w.scratch_len(d)),
             Algo::Direct | Algo::Im2col => {
                 let cols = d.c_in / d.groups * d.kh * d.kw * d.out_h() * d.out_w();
                 cols.max(Padded::of(d).map_or(0, |p| p.scratch_len(d)))
@@ -386,6 +541,10 @@ impl Conv2d {
                     direct::run(d, &self.weight_direct, input, output, epi, threads)
                 }
                 Algo::Direct | Algo::Im2col => self.im2col(input, output, scratch, epi, threads),
+                Algo::Winograd => match &self.winograd {
+                    Some(w) => w.run(d, input, output, scratch, epi, threads),
+                    None => unreachable!("Winograd convolutions hold their weights"),
+                },
             }
         }
         Ok(())

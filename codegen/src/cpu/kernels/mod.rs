@@ -64,9 +64,10 @@ mod split_rows;
 mod tile;
 #[cfg(target_arch = "x86_64")]
 mod tile_avx2;
+mod winograd;
 
 pub use arg_reduce::{arg_reduce_f32, ArgSpec};
-pub use conv::{Conv2d, Conv2dDesc};
+pub use conv::{Conv2d, Conv2dDesc, ConvKnobs, ConvVariant};
 pub use conv3d::{Conv3d, Conv3dDesc};
 pub use conv_transpose::{ConvTranspose, ConvTransposeDesc, ConvTransposeKnobs};
 pub use cumsum::{cumsum, CumElem, CumSpec};
