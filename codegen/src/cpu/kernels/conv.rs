@@ -18,6 +18,7 @@
 //! The bias (per output channel), residual and activation are fused into the
 //! GEMM or depthwise stores.
 
+use super::depthwise::DwKernel;
 use super::epilogue::{Activation, Bias, Epi};
 use super::par::{split, tasks_for, SendPtr};
 use super::tile::{self, Dims, Gemm, Offsets};
@@ -53,6 +54,8 @@ pub struct ConvKnobs {
     /// Winograd: bytes of transformed input and output per block of tiles
     /// (about the L2 size; 1 MiB measured on a 2 MiB-L2 Xeon).
     pub winograd_block_bytes: usize,
+    /// Depthwise: the kernel family of the planes.
+    pub depthwise: DwKernel,
 }
 
 impl Default for ConvKnobs {
@@ -60,6 +63,7 @@ impl Default for ConvKnobs {
         ConvKnobs {
             variant: ConvVariant::Auto,
             winograd_block_bytes: 1 << 20,
+            depthwise: DwKernel::Auto,
         }
     }
 }
@@ -280,6 +284,8 @@ pub struct Conv2d {
     weight_direct: Paged,
     /// Depthwise 3×3 "same" planes: the flattened kernel's load masks (else empty).
     flat_masks: Vec<[u16; 9]>,
+    /// Depthwise: the kernel family (resolved per plane context).
+    dw_kernel: DwKernel,
     /// [`Algo::Winograd`]: the transformed weights.
     winograd: Option<Winograd>,
     bias: Option<Vec<f32>>,
@@ -362,7 +368,9 @@ impl Conv2d {
         };
         #[cfg(target_arch = "x86_64")]
         let flat_masks = match algo {
-            Algo::Depthwise => super::depthwise_flat::masks(&desc),
+            Algo::Depthwise if knobs.depthwise.resolve(&desc) == DwKernel::Masked => {
+                super::depthwise_flat::masks(&desc)
+            }
             _ => Vec::new(),
         };
         #[cfg(not(target_arch = "x86_64"))]
@@ -371,6 +379,7 @@ impl Conv2d {
             desc,
             algo,
             flat_masks,
+            dw_kernel: knobs.depthwise.resolve(&desc),
             winograd: (algo == Algo::Winograd)
                 .then(|| Winograd::new(&desc, weight, knobs.winograd_block_bytes)),
             weight_direct: match algo {
@@ -459,7 +468,7 @@ impl Conv2d {
 
     /// What the planes of a depthwise convolution share (see [`Self::depthwise_rows`]).
     pub(crate) fn plane_ctx(&self) -> depthwise::PlaneCtx {
-        depthwise::PlaneCtx::new(&self.desc)
+        depthwise::PlaneCtx::new(&self.desc, self.dw_kernel)
     }
 
     /// Depthwise only: output rows `rows` of plane `t` (batch·c_out + channel),
@@ -534,7 +543,7 @@ impl Conv2d {
                 Algo::Pointwise => self.pointwise(input, output, epi, threads),
                 Algo::Depthwise => {
                     let (w, flat) = (&self.weight, &self.flat_masks);
-                    depthwise::run(d, input, w, output, epi, flat, threads)
+                    depthwise::run(d, input, w, output, epi, flat, self.dw_kernel, threads)
                 }
                 #[cfg(target_arch = "x86_64")]
                 Algo::Direct if super::use_avx512() => {

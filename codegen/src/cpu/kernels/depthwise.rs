@@ -7,8 +7,10 @@
 //! the even ones. Rows of the kernel that fall in the padding are skipped. Bias,
 //! residual and activation are applied before the masked store. 3×3 windows
 //! take the faster kernels of [`super::depthwise3x3`]; column strides above 2
-//! use the portable kernel. Threads split the (batch, channel) planes;
-//! [`plane_rows`] computes a band of rows (for fused consumers).
+//! use the portable kernel. Other kernel sizes run by default on the staged
+//! kernel of [`super::depthwise_staged`] (any size, stride and dilation);
+//! [`DwKernel`] lets a tuner pick either family. Threads split the (batch,
+//! channel) planes; [`plane_rows`] computes a band of rows (for fused consumers).
 
 use super::conv::Conv2dDesc;
 #[cfg(target_arch = "x86_64")]
@@ -17,16 +19,62 @@ use super::depthwise3x3::{plane3x3, plane3x3_narrow};
 use super::depthwise_flat;
 #[cfg(target_arch = "x86_64")]
 use super::depthwise_s2;
+#[cfg(target_arch = "x86_64")]
+use super::depthwise_staged::{self, StagedLayout};
 use super::epilogue::{lanes, Epi};
 use super::par::{split, tasks_for, SendPtr};
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
+
+/// Which kernel family computes the planes of a depthwise convolution (a knob).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+pub enum DwKernel {
+    /// The masked 3×3 kernels where one applies, else [`DwKernel::Staged`].
+    #[default]
+    Auto,
+    /// Masked loads straight from the input: the specialised 3×3 kernels
+    /// where they apply, else the generic masked row kernel.
+    Masked,
+    /// The staged kernel, with the layout of fewer vectors per band.
+    Staged,
+    /// The staged kernel, one output row per set of vectors.
+    StagedRows,
+    /// The staged kernel on the flattened band grid.
+    StagedGrid,
+}
+
+impl DwKernel {
+    /// Every choice, `Auto` first.
+    pub const ALL: [DwKernel; 5] = [
+        DwKernel::Auto,
+        DwKernel::Masked,
+        DwKernel::Staged,
+        DwKernel::StagedRows,
+        DwKernel::StagedGrid,
+    ];
+
+    /// What `Auto` means for `d` (the others stand for themselves).
+    pub fn resolve(self, d: &Conv2dDesc) -> DwKernel {
+        if self != DwKernel::Auto {
+            return self;
+        }
+        let masked_3x3 = d.kh == 3 && d.kw == 3 && d.dilation_w == 1 && d.stride_w <= 2;
+        if masked_3x3 {
+            DwKernel::Masked
+        } else {
+            DwKernel::Staged
+        }
+    }
+}
 
 /// Runs the depthwise convolution of every (batch, channel) plane; `flat`:
 /// the masks of [`super::depthwise_flat`] when its kernel applies, else empty.
 ///
 /// # Safety
 /// `input`, `weight`, `output` and the epilogue must hold the sizes `d` implies.
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn run(
     d: &Conv2dDesc,
     input: &[f32],
@@ -34,6 +82,7 @@ pub(crate) unsafe fn run(
     output: &mut [f32],
     epi: Epi,
     flat: &[[u16; 9]],
+    kernel: DwKernel,
     threads: usize,
 ) {
     let (oh, ow) = (d.out_h(), d.out_w());
@@ -42,7 +91,7 @@ pub(crate) unsafe fn run(
     let flops = 16 * planes * oh * ow * d.kh * d.kw;
     let out = SendPtr(output.as_mut_ptr());
     split(planes, tasks_for(threads, flops), |range| {
-        let ctx = PlaneCtx::new(d);
+        let ctx = PlaneCtx::new(d, kernel);
         for t in range {
             let x = input[t * d.h * d.w..][..d.h * d.w].as_ptr();
             // SAFETY: plane t belongs to this task only; the epilogue covers
@@ -52,18 +101,20 @@ pub(crate) unsafe fn run(
     });
 }
 
-/// What every plane of one convolution shares: a zero row for the padding
-/// and the 3×3 load masks.
+/// What every plane of one convolution shares: a zero row for the padding,
+/// the 3×3 load masks and the kernel family (resolved, never `Auto`).
 pub(crate) struct PlaneCtx {
     zeros: Vec<f32>,
     masks: Vec<[u32; 3]>,
+    kernel: DwKernel,
 }
 
 impl PlaneCtx {
-    pub(crate) fn new(d: &Conv2dDesc) -> PlaneCtx {
+    pub(crate) fn new(d: &Conv2dDesc, kernel: DwKernel) -> PlaneCtx {
         PlaneCtx {
             zeros: vec![0f32; d.w],
             masks: tap_masks(d),
+            kernel: kernel.resolve(d),
         }
     }
 }
@@ -101,7 +152,7 @@ pub(crate) unsafe fn plane_rows(
         zeros: &ctx.zeros,
         masks: &ctx.masks,
     };
-    plane(&p, y.wrapping_add(t * oh * ow), epi, flat)
+    plane(&p, y.wrapping_add(t * oh * ow), epi, flat, ctx.kernel)
 }
 
 /// One channel plane: input, weights, channel index and output offset.
@@ -140,7 +191,17 @@ fn tap_masks(d: &Conv2dDesc) -> Vec<[u32; 3]> {
 }
 
 /// Rows `p.rows` of one plane into `y` (the plane's output).
-unsafe fn plane(p: &Plane, y: *mut f32, epi: &Epi, flat: &[[u16; 9]]) {
+unsafe fn plane(p: &Plane, y: *mut f32, epi: &Epi, flat: &[[u16; 9]], kernel: DwKernel) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel != DwKernel::Masked && super::use_avx512() {
+        let layout = match kernel {
+            DwKernel::StagedRows => StagedLayout::Rows,
+            DwKernel::StagedGrid => StagedLayout::Grid,
+            _ => depthwise_staged::auto_layout(p.d, p.rows.len()),
+        };
+        // SAFETY: the staged kernel reads only the rows the band needs.
+        return depthwise_staged::plane(p, y, epi, layout);
+    }
     #[cfg(target_arch = "x86_64")]
     if !flat.is_empty() && super::use_avx512() {
         // SAFETY: the masks keep every load inside the plane.

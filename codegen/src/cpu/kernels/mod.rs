@@ -35,6 +35,8 @@ mod depthwise3x3;
 mod depthwise_flat;
 #[cfg(target_arch = "x86_64")]
 mod depthwise_s2;
+#[cfg(target_arch = "x86_64")]
+mod depthwise_staged;
 mod direct;
 mod dw_pw;
 mod epilogue;
@@ -71,6 +73,7 @@ pub use conv::{Conv2d, Conv2dDesc, ConvKnobs, ConvVariant};
 pub use conv3d::{Conv3d, Conv3dDesc};
 pub use conv_transpose::{ConvTranspose, ConvTransposeDesc, ConvTransposeKnobs};
 pub use cumsum::{cumsum, CumElem, CumSpec};
+pub use depthwise::DwKernel;
 pub use dw_pw::{DepthwisePointwise, DwPwKnobs};
 pub use epilogue::{Activation, Epilogue};
 pub use group_norm::{group_norm_f32, GroupNormDesc};
