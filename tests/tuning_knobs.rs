@@ -209,3 +209,77 @@ fn jit_knobs_keep_results_over_the_space() {
         compiled_with(&g, "jit", jit.space.point(i));
     }
 }
+
+/// A 5×5 depthwise convolution with ReLU (not paired: nothing follows), then
+/// a dense 3×3 convolution that Winograd can run.
+fn convs() -> Graph {
+    let src = format!(
+        "graph convs {{
+  input x: f32[1,8,9,9]
+  const wd: f32[8,1,5,5] = [{wd}]
+  const wc: f32[4,8,3,3] = [{wc}]
+  node dw = Conv{{group=8, pads=[2, 2, 2, 2]}}(x, wd) -> d: f32[1,8,9,9]
+  node r = Relu(d) -> e: f32[1,8,9,9]
+  node c = Conv{{pads=[1, 1, 1, 1]}}(e, wc) -> y: f32[1,4,9,9]
+  output y
+}}",
+        wd = seq(200, 0.29),
+        wc = seq(288, 0.53),
+    );
+    kiln::ir::text::parse(&src).unwrap()
+}
+
+#[test]
+fn conv_variants_and_depthwise_kernels_are_knobs_that_apply() {
+    let g = convs();
+    let w = tuning::workloads(&g, &opts(2)).unwrap();
+    let conv: Vec<_> = w.iter().filter(|w| w.family == "conv").collect();
+    assert_eq!(conv.len(), 2, "{w:?}");
+    let names =
+        |i: usize| -> Vec<String> { conv[i].space.knobs.iter().map(|k| k.name.clone()).collect() };
+    assert!(
+        names(0).contains(&"dw_kernel".to_string()),
+        "{:?}",
+        names(0)
+    );
+    assert!(names(0).contains(&"variant".to_string()), "{:?}", names(0));
+    assert!(
+        names(1).contains(&"winograd_block_kib".to_string()),
+        "{:?}",
+        names(1)
+    );
+    // Every point of both spaces matches the interpreter, and the chosen
+    // variant / depthwise kernel is the one that runs.
+    for wl in &conv {
+        for i in 0..wl.space.size() {
+            let config = wl.space.point(i);
+            let mut t = Tuned::default();
+            t.insert(wl.canonical.clone(), config.clone());
+            let exe = compile(&g, &opts(2).with_tuned(t)).unwrap();
+            let f = feeds(&g);
+            let want = kiln::run(&g, &f).unwrap()[0].to_f64_vec();
+            let got = exe.run(&f).unwrap()[0].to_f64_vec();
+            for (x, y) in got.iter().zip(&want) {
+                assert!(
+                    (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+                    "{config:?}: {x} vs {y}"
+                );
+            }
+            let labels: Vec<String> = exe
+                .report()
+                .kernels
+                .iter()
+                .map(|k| k.kernel.clone())
+                .collect();
+            let wanted = match (config.get("variant"), config.get("dw_kernel")) {
+                (Some(Knob::Choice(v)), _) if v != "auto" && v != "depthwise" => v.clone(),
+                (_, Some(Knob::Choice(k))) if k != "auto" => format!("depthwise/{k}"),
+                _ => continue,
+            };
+            assert!(
+                labels.iter().any(|l| l.contains(&format!(" {wanted}]"))),
+                "{config:?}: {labels:?}"
+            );
+        }
+    }
+}

@@ -8,9 +8,10 @@ use super::epilogue::{self, Act, EpilogueSpec};
 use super::{const_f32, Built};
 use crate::fusion::{Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
+use crate::tuning::{int_knob, knob, Config, Knob, KnobDef};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{
-    Activation, Conv2d, Conv2dDesc, Conv3d, ConvKnobs, ConvTranspose,
+    Activation, Conv2d, Conv2dDesc, Conv3d, ConvKnobs, ConvTranspose, ConvVariant, DwKernel,
 };
 use kiln_codegen::CodegenError;
 use kiln_ir::ops::conv::window;
@@ -220,8 +221,87 @@ pub(crate) fn conv_step<C: ConvOp + 'static>(
     }
 }
 
-/// The convolution of the group `nodes` (a `Conv` and its epilogue nodes).
-pub(crate) fn parts(g: &Graph, nodes: &[usize]) -> Result<Option<ConvParts>> {
+/// The `conv` family's knobs for the convolution at `nodes[0]`: the
+/// variant (the shape rule, `auto`, or any variant that can run it), the
+/// depthwise kernel family, and Winograd's block size where they apply.
+pub(crate) fn knobs(g: &Graph, nodes: &[usize]) -> Vec<KnobDef> {
+    let Ok(Some(desc)) = desc_of(g, &g.nodes()[nodes[0]]) else {
+        return Vec::new();
+    };
+    let variants = Conv2d::variants(&desc);
+    let mut k = Vec::new();
+    if variants.len() > 1 {
+        let names = std::iter::once(ConvVariant::Auto).chain(variants.iter().copied());
+        let choices = names.map(|v| Knob::Choice(name(v))).collect();
+        k.push(KnobDef::new(
+            "variant",
+            choices,
+            Knob::Choice("auto".into()),
+        ));
+    }
+    if variants.contains(&ConvVariant::Depthwise) {
+        k.push(dw_kernel_knob());
+    }
+    if variants.contains(&ConvVariant::Winograd) {
+        let d = ConvKnobs::default().winograd_block_bytes as i64 / 1024;
+        k.push(KnobDef::ints(
+            "winograd_block_kib",
+            &[256, 512, 1024, 2048],
+            d,
+        ));
+    }
+    k
+}
+
+/// The `dw_kernel` knob: every [`DwKernel`], `auto` the default.
+pub(crate) fn dw_kernel_knob() -> KnobDef {
+    let choices = DwKernel::ALL
+        .iter()
+        .map(|&v| Knob::Choice(name(v)))
+        .collect();
+    KnobDef::new("dw_kernel", choices, Knob::Choice("auto".into()))
+}
+
+/// A variant's knob value: its name in snake case (`StagedGrid` → `staged_grid`).
+fn name(v: impl std::fmt::Debug) -> String {
+    let mut out = String::new();
+    for (i, ch) in format!("{v:?}").chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The [`ConvKnobs`] a tuned config asks for (defaults for what it leaves out).
+pub(crate) fn tuned_knobs(c: Option<&Config>) -> ConvKnobs {
+    let d = ConvKnobs::default();
+    let choice = |knob_name: &str| match knob(c, knob_name) {
+        Some(Knob::Choice(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let variant = choice("variant").and_then(|s| {
+        use ConvVariant::*;
+        [Auto, Pointwise, Depthwise, Direct, Im2col, Winograd]
+            .into_iter()
+            .find(|&v| name(v) == s)
+    });
+    let depthwise =
+        choice("dw_kernel").and_then(|s| DwKernel::ALL.into_iter().find(|&v| name(v) == s));
+    ConvKnobs {
+        variant: variant.unwrap_or(d.variant),
+        depthwise: depthwise.unwrap_or(d.depthwise),
+        winograd_block_bytes: int_knob(c, "winograd_block_kib")
+            .map_or(d.winograd_block_bytes, |v| {
+                v.clamp(16, 1 << 20) as usize * 1024
+            }),
+    }
+}
+
+/// The convolution of the group `nodes` (a `Conv` and its epilogue nodes)
+/// with `knobs` (a variant that cannot run it leaves the group to others).
+pub(crate) fn parts(g: &Graph, nodes: &[usize], knobs: ConvKnobs) -> Result<Option<ConvParts>> {
     let n = &g.nodes()[nodes[0]];
     let Some(desc) = desc_of(g, n)? else {
         return Ok(None);
@@ -229,7 +309,7 @@ pub(crate) fn parts(g: &Graph, nodes: &[usize]) -> Result<Option<ConvParts>> {
     let Some((weight, spec, bias)) = weights_and_epilogue(g, nodes) else {
         return Ok(None);
     };
-    let (act, knobs) = (activation(spec.activation), ConvKnobs::default());
+    let act = activation(spec.activation);
     match Conv2d::with_knobs(desc, &weight, bias.as_deref(), act, knobs) {
         Ok(conv) => Ok(Some(ConvParts { conv, spec })),
         Err(e) => {
@@ -292,14 +372,19 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     if !opts.dense_kernels || group.pattern == Pattern::ConvPair {
         return Ok(None);
     }
-    let Some(ConvParts { conv, spec }) = parts(g, &group.nodes)? else {
+    let c = super::tuned_config(g, &group.nodes, "conv", opts);
+    let Some(ConvParts { conv, spec }) = parts(g, &group.nodes, tuned_knobs(c))? else {
         return Ok(None);
     };
     let n = &g.nodes()[group.nodes[0]];
     let desc = *conv.desc();
+    let variant = match conv.variant() {
+        ConvVariant::Depthwise => format!("depthwise/{}", name(conv.depthwise_kernel())),
+        v => name(v),
+    };
     let label = if is_2d(g, n) {
         format!(
-            "conv2d[{}x{} g{} s{}]{}",
+            "conv2d[{}x{} g{} s{} {variant}]{}",
             desc.kh,
             desc.kw,
             desc.groups,
@@ -308,7 +393,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         )
     } else {
         format!(
-            "conv1d[{} g{} s{}]{}",
+            "conv1d[{} g{} s{} {variant}]{}",
             desc.kw,
             desc.groups,
             desc.stride_w,

@@ -2,7 +2,7 @@
 //! convolution reading it, on [`DepthwisePointwise`] (each with its fused
 //! epilogue; only the second may add a residual).
 
-use super::conv::{parts, ConvParts};
+use super::conv::{dw_kernel_knob, parts, tuned_knobs as conv_knobs, ConvParts};
 use super::{epilogue, Built};
 use crate::fusion::{Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
@@ -41,7 +41,8 @@ impl Kernel for ConvPairKernel {
 }
 
 /// The `conv pair` family's knobs: band sizes (the expanded one only with
-/// an expansion) and up to which plane the channel-split schedule runs.
+/// an expansion), up to which plane the channel-split schedule runs, and
+/// the depthwise kernel family.
 pub(crate) fn knobs(g: &Graph, nodes: &[usize]) -> Vec<KnobDef> {
     let d = DwPwKnobs::default();
     let expands = nodes
@@ -61,6 +62,7 @@ pub(crate) fn knobs(g: &Graph, nodes: &[usize]) -> Vec<KnobDef> {
             &[0, d.channel_split_pixels as i64, 1 << 40],
             d.channel_split_pixels as i64,
         ),
+        dw_kernel_knob(),
     ];
     if expands {
         k.push(KnobDef::ints(
@@ -97,9 +99,15 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         let end = starts.get(i + 1).copied().unwrap_or(group.nodes.len());
         &group.nodes[starts[i]..end]
     };
+    let c = super::tuned_config(g, &group.nodes, "conv pair", opts);
     let mut convs = Vec::new();
     for i in 0..starts.len() {
-        let Some(p) = parts(g, segment(i))? else {
+        // The depthwise convolution (the last but one) takes the `dw_kernel` knob.
+        let knobs = match i + 2 == starts.len() {
+            true => conv_knobs(c),
+            false => Default::default(),
+        };
+        let Some(p) = parts(g, segment(i), knobs)? else {
             return Ok(None);
         };
         // Every group but the last must feed the next one, without a residual.
@@ -125,7 +133,6 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
             Err(_) => return Ok(None),
         }
     }
-    let c = super::tuned_config(g, &group.nodes, "conv pair", opts);
     let pair = pair.with_knobs(tuned_knobs(c));
     let last = &g.nodes()[*group.nodes.last().expect("group")];
     let mut inputs = vec![g.nodes()[group.nodes[0]].inputs[0]];

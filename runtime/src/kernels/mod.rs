@@ -128,6 +128,7 @@ pub(crate) fn spaces(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<
             "recurrent" => recurrent::knobs(g, &nodes),
             "conv transpose" => conv_transpose::knobs(),
             "conv pair" => conv_pair::knobs(g, &nodes),
+            "conv" => conv::knobs(g, &nodes),
             "jit" => expr::knobs(g, &nodes),
             _ => Vec::new(),
         };

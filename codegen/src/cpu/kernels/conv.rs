@@ -410,6 +410,11 @@ impl Conv2d {
         }
     }
 
+    /// The depthwise kernel family (resolved; meaningful for depthwise only).
+    pub fn depthwise_kernel(&self) -> DwKernel {
+        self.dw_kernel
+    }
+
     /// The GEMM's `A` operand (this 1×1 convolution's weights) from output
     /// channel `row0` and input channel `k0` on: `(pointer, lda, panel)` as in
     /// [`Gemm`], in panels where they exist and `row0` starts one.
