@@ -194,10 +194,22 @@ const KINDS: [PoolKind; 6] = [
 
 fn check_all(rng: &mut Rng, what: &str) {
     for (ci, c) in cases().iter().enumerate() {
-        for (ki, &kind) in KINDS.iter().enumerate() {
-            let planes = 1 + (ci + ki) % 3;
+        // Few planes run by rows; 9 planes on the plane schedule (AVX-512,
+        // strides ≤ 2) unless its byte limit is 0.
+        let schedules = [(0, PoolTuning::default()), (8, PoolTuning::default())];
+        let rows_only = PoolTuning {
+            plane_bytes: 0,
+            ..PoolTuning::default()
+        };
+        for ((ki, &kind), (extra, tuning)) in KINDS.iter().enumerate().flat_map(|k| {
+            schedules
+                .into_iter()
+                .chain([(8, rows_only)])
+                .map(move |s| (k, s))
+        }) {
+            let planes = 1 + (ci + ki) % 3 + extra;
             let d = desc(c, kind, planes);
-            let pool = Pool::new(&d, PoolTuning::default()).unwrap();
+            let pool = Pool::new(&d, tuning).unwrap();
             let (ni, no) = pool.sizes();
             // Non-zero values, offset so sums do not cancel to ~0.
             let x: Vec<f32> = rng.vec(ni).iter().map(|v| v * 2.0 + 0.25).collect();

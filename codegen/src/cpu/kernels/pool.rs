@@ -13,6 +13,13 @@
 //! per-column count (the window's count is their product). Threads split the
 //! units. The AVX-512 path lives in [`super::pool_avx512`]; the portable
 //! path here runs the same staging and loops in scalar code.
+//!
+//! With AVX-512, strides ≤ 2 and enough planes, the unit is a whole plane
+//! and the window is separated: every input row is staged once and reduced
+//! over the last axis's taps into a row of partial results, and each output
+//! row then reduces the partial rows its window reads (a 3×3 window costs
+//! 3 + 3 vector operations per output vector instead of 9, and no row is
+//! staged twice).
 
 use super::par::{split, tasks_for, SendPtr};
 use super::{invalid, need};
@@ -52,11 +59,17 @@ pub struct PoolTuning {
     /// How many GEMM flops one window tap of one output weighs, for the
     /// thread split (pooling is memory-bound: one load per compare or add).
     pub flops_per_tap: usize,
+    /// Most bytes of one plane's row reductions for the plane schedule
+    /// (AVX-512, strides ≤ 2; see [`Pool::run`]); 0 always runs by rows.
+    pub plane_bytes: usize,
 }
 
 impl Default for PoolTuning {
     fn default() -> Self {
-        PoolTuning { flops_per_tap: 8 }
+        PoolTuning {
+            flops_per_tap: 8,
+            plane_bytes: 256 << 10,
+        }
     }
 }
 
@@ -241,7 +254,14 @@ impl Pool {
         let flops = self.planes * taps * self.ow * self.tuning.flops_per_tap;
         let out = SendPtr(y.as_mut_ptr());
         let simd = super::use_avx512();
-        split(units, tasks_for(threads, flops), |range| {
+        let tasks = tasks_for(threads, flops);
+        #[cfg(target_arch = "x86_64")]
+        if simd && self.plane_schedule(tasks) {
+            // SAFETY: AVX-512F is available; `need` proved both sizes.
+            unsafe { self.run_planes(x, out, tasks) };
+            return Ok(());
+        }
+        split(units, tasks, |range| {
             let mut staged = Staged::new(self);
             for u in range {
                 let (p, r) = (u / self.out_rows, u % self.out_rows);
@@ -254,6 +274,53 @@ impl Pool {
             }
         });
         Ok(())
+    }
+
+    /// Whether whole planes (separated window) are the unit: max or
+    /// average, strides ≤ 2, at least 4 planes per task, and a plane's staged
+    /// and partial rows within `plane_bytes`.
+    fn plane_schedule(&self, tasks: usize) -> bool {
+        let per_row = self.ow.div_ceil(16) * 16 + self.stride * self.half;
+        self.stride <= 2
+            && !matches!(self.kind, PoolKind::Lp { .. })
+            && self.planes >= 4 * tasks
+            && self.in_rows * per_row * 4 <= self.tuning.plane_bytes
+    }
+
+    /// The plane schedule (see the module doc).
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `x` and `y` hold [`Self::sizes`].
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn run_planes(&self, x: &[f32], y: SendPtr<f32>, tasks: usize) {
+        let pitch = self.ow.div_ceil(16) * 16;
+        split(self.planes, tasks, |range| {
+            let mut slots = vec![0f32; self.in_rows * self.stride * self.half];
+            let mut part = vec![0f32; self.in_rows * pitch];
+            for p in range {
+                let plane = &x[p * self.in_plane..][..self.in_plane];
+                let n = self.out_rows * self.ow;
+                // SAFETY: plane p's output rows belong to this task only.
+                let yp = unsafe { std::slice::from_raw_parts_mut(y.get().add(p * n), n) };
+                // SAFETY: AVX-512F; the buffers have the sizes `plane` expects.
+                unsafe { super::pool_avx512::plane(self, plane, &mut slots, &mut part, yp) };
+            }
+        });
+    }
+
+    /// The input rows each output row reads and its scale, per output row.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn row_windows(&self) -> impl Iterator<Item = (&[usize], f32)> {
+        self.rows
+            .iter()
+            .map(Vec::as_slice)
+            .zip(self.row_scale.iter().copied())
+    }
+
+    /// Input rows per plane and their length.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn in_rows(&self) -> (usize, usize) {
+        (self.in_rows, self.in_w)
     }
 
     /// One output row from its staged input rows.

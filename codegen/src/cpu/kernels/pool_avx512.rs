@@ -2,7 +2,9 @@
 //! (the padding lanes read the pad value, no byte outside the row is touched;
 //! stride 2 splits 32 loaded columns into their even and odd halves with two
 //! permutes), and reducing up to four vectors (64 output columns) at a time
-//! over every staged row and tap, with one masked store per vector.
+//! over every staged row and tap, with one masked store per vector; or, for
+//! the plane schedule, reducing each staged row over its taps once
+//! ([`reduce_taps`]) and the partial rows per output row ([`reduce_rows`]).
 
 use super::depthwise::range_mask;
 use super::epilogue::lanes;
@@ -11,6 +13,7 @@ use std::arch::x86_64::*;
 
 /// Stages `row` into `slot` (`stride · half` long) for strides 1 and 2.
 #[target_feature(enable = "avx512f")]
+#[inline]
 pub(super) unsafe fn stage(p: &Pool, row: &[f32], slot: &mut [f32]) {
     debug_assert!(p.stride <= 2 && slot.len() >= p.stride * p.half);
     let (w, pad, half) = (row.len() as isize, p.pad as isize, p.half);
@@ -108,5 +111,100 @@ unsafe fn block<const NV: usize, const MAX: bool>(
             )
         };
         _mm512_mask_storeu_ps(y.as_mut_ptr().add(c), lanes(p.ow - c), r);
+    }
+}
+
+/// Partial results of one staged row: `out[ox]` = the max (or sum) over the
+/// last axis's taps of output column `ox`, for the output row rounded up to
+/// vectors (`out` holds that many).
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) unsafe fn reduce_taps(p: &Pool, slot: &[f32], out: &mut [f32]) {
+    debug_assert!(out.len() >= p.ow.div_ceil(16) * 16);
+    let max = p.kind == PoolKind::Max;
+    let init = _mm512_set1_ps(if max { f32::NEG_INFINITY } else { 0.0 });
+    let s = slot.as_ptr();
+    for ox in (0..p.ow).step_by(16) {
+        let b = s.add(ox);
+        let mut a = init;
+        for &t in &p.taps {
+            let x = _mm512_loadu_ps(b.add(t));
+            // max_ps returns its second operand when `x` is NaN.
+            a = if max {
+                _mm512_max_ps(x, a)
+            } else {
+                _mm512_add_ps(a, x)
+            };
+        }
+        _mm512_storeu_ps(out.as_mut_ptr().add(ox), a);
+    }
+}
+
+/// One output row from the partial rows `rows` (each `pitch` floats into `part`).
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) unsafe fn reduce_rows(
+    p: &Pool,
+    part: &[f32],
+    pitch: usize,
+    rows: &[usize],
+    row_scale: f32,
+    y: &mut [f32],
+) {
+    let max = p.kind == PoolKind::Max;
+    let init = _mm512_set1_ps(if max { f32::NEG_INFINITY } else { 0.0 });
+    let rs = _mm512_set1_ps(row_scale);
+    for ox in (0..p.ow).step_by(16) {
+        let mut a = init;
+        for &ir in rows {
+            debug_assert!(ir * pitch + ox + 16 <= part.len());
+            let x = _mm512_loadu_ps(part.as_ptr().add(ir * pitch + ox));
+            a = if max {
+                _mm512_max_ps(x, a)
+            } else {
+                _mm512_add_ps(a, x)
+            };
+        }
+        if !max {
+            let cs = _mm512_loadu_ps(p.col_scale.as_ptr().add(ox));
+            a = _mm512_mul_ps(a, _mm512_mul_ps(rs, cs));
+        }
+        _mm512_mask_storeu_ps(y.as_mut_ptr().add(ox), lanes(p.ow - ox), a);
+    }
+}
+
+/// One plane on the plane schedule: every input row staged into `slots`
+/// (`in_rows` slots, all staged before any is read, so no load waits on a
+/// store it partly overlaps), reduced over its taps into `part` (`in_rows`
+/// rows of the output width rounded up to vectors), then every output row
+/// from the partial rows it reads, into `y` (the plane's output rows). Max
+/// and average only (no Lp transform).
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn plane(
+    p: &Pool,
+    x: &[f32],
+    slots: &mut [f32],
+    part: &mut [f32],
+    y: &mut [f32],
+) {
+    let pitch = p.ow.div_ceil(16) * 16;
+    let slot_len = p.stride * p.half;
+    let (in_rows, in_w) = p.in_rows();
+    for ir in 0..in_rows {
+        stage(
+            p,
+            &x[ir * in_w..][..in_w],
+            &mut slots[ir * slot_len..][..slot_len],
+        );
+    }
+    for ir in 0..in_rows {
+        reduce_taps(
+            p,
+            &slots[ir * slot_len..][..slot_len],
+            &mut part[ir * pitch..][..pitch],
+        );
+    }
+    for (r, (rows, scale)) in p.row_windows().enumerate() {
+        reduce_rows(p, part, pitch, rows, scale, &mut y[r * p.ow..][..p.ow]);
     }
 }
