@@ -56,6 +56,11 @@ pub struct ConvKnobs {
     pub winograd_block_bytes: usize,
     /// Depthwise: the kernel family of the planes.
     pub depthwise: DwKernel,
+    /// Im2col (ungrouped, AVX-512): run the GEMM on the channel-vectorized
+    /// small-plane kernel of the 1×1 convolutions instead of the NCHW GEMM
+    /// (`None`: when its pixel rule says so, i.e. small planes that fill
+    /// pixel vectors badly).
+    pub channel_gemm: Option<bool>,
 }
 
 impl Default for ConvKnobs {
@@ -64,6 +69,7 @@ impl Default for ConvKnobs {
             variant: ConvVariant::Auto,
             winograd_block_bytes: 1 << 20,
             depthwise: DwKernel::Auto,
+            channel_gemm: None,
         }
     }
 }
@@ -304,6 +310,13 @@ impl Conv2d {
         Self::with_knobs(desc, weight, bias, activation, ConvKnobs::default())
     }
 
+    /// Whether im2col runs its GEMM on the channel-vectorized kernel when
+    /// [`ConvKnobs::channel_gemm`] leaves it open (ungrouped, AVX-512, and
+    /// output planes that fill pixel vectors badly).
+    pub fn channel_gemm_default(desc: &Conv2dDesc) -> bool {
+        desc.groups == 1 && super::use_avx512() && pointwise_t::wanted(desc.out_h() * desc.out_w())
+    }
+
     /// The variants that can run `desc` (never [`ConvVariant::Auto`]), for a
     /// tuner to measure; empty if `desc` is invalid.
     pub fn variants(desc: &Conv2dDesc) -> Vec<ConvVariant> {
@@ -351,9 +364,16 @@ impl Conv2d {
             ConvVariant::Winograd => Algo::Winograd,
         };
         tracing::debug!(?desc, ?algo, "Conv2d");
+        let channel_gemm = match algo {
+            Algo::Pointwise => desc.groups == 1 && pointwise_t::wanted(desc.h * desc.w),
+            Algo::Im2col => {
+                let auto = Self::channel_gemm_default(&desc);
+                desc.groups == 1 && super::use_avx512() && knobs.channel_gemm.unwrap_or(auto)
+            }
+            _ => false,
+        };
         let weight_t =
-            (algo == Algo::Pointwise && desc.groups == 1 && pointwise_t::wanted(desc.h * desc.w))
-                .then(|| Paged::copy_of(&pointwise_t::pack(weight, desc.c_out, desc.c_in)));
+            channel_gemm.then(|| Paged::copy_of(&pointwise_t::pack(weight, desc.c_out, per)));
         // Not for the small planes that run on pointwise_t (one packed copy each).
         let weight_panels = match algo {
             Algo::Pointwise if desc.groups == 1 && weight_t.is_none() && super::use_avx512() => {
@@ -361,7 +381,7 @@ impl Conv2d {
                     weight, desc.c_out, desc.c_in,
                 )))
             }
-            Algo::Im2col if super::use_avx512() => {
+            Algo::Im2col if super::use_avx512() && weight_t.is_none() => {
                 Some(Paged::copy_of(&group_panels(&desc, weight)))
             }
             _ => None,
@@ -618,6 +638,10 @@ impl Conv2d {
         epi: Epi,
         threads: usize,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if let (Algo::Im2col, Some(wt)) = (self.algo, self.weights_t()) {
+            return self.im2col_channels(input, output, scratch, wt, epi, threads);
+        }
         let d = &self.desc;
         let (cig, cog) = (d.c_in / d.groups, d.c_out / d.groups);
         let (hw, oh, ow, kk) = (d.h * d.w, d.out_h(), d.out_w(), cig * d.kh * d.kw);
@@ -673,6 +697,48 @@ impl Conv2d {
                     }
                 });
             }
+        }
+    }
+
+    /// Ungrouped im2col on the channel-vectorized kernel: per image, the
+    /// whole column matrix (tasks split its rows), then one
+    /// [`pointwise_t::run`] with `K = c_in·kh·kw`.
+    ///
+    /// # Safety
+    /// As [`Conv2d::im2col`]; `wt` is [`pointwise_t::pack`] of the weights.
+    unsafe fn im2col_channels(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        scratch: &mut [f32],
+        wt: &[f32],
+        epi: Epi,
+        threads: usize,
+    ) {
+        let d = &self.desc;
+        let (hw, pixels, kk) = (d.h * d.w, d.out_h() * d.out_w(), d.c_in * d.kh * d.kw);
+        let col = SendPtr(scratch.as_mut_ptr());
+        for b in 0..d.batch {
+            let x = &input[b * d.c_in * hw..][..d.c_in * hw];
+            split(kk, threads.min(kk), |rows| {
+                // SAFETY: the task owns the column-matrix rows `rows`.
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        col.get().add(rows.start * pixels),
+                        rows.len() * pixels,
+                    )
+                };
+                im2col::fill_rows(d, x, 0, pixels, rows, dst);
+            });
+            let s = pointwise_t::Shape {
+                batch: 1,
+                m: d.c_out,
+                n: pixels,
+                k: kk,
+            };
+            let y = &mut output[b * d.c_out * pixels..][..d.c_out * pixels];
+            let e = epi.offset(0, 0, b * d.c_out * pixels);
+            pointwise_t::run(s, wt, &scratch[..kk * pixels], y, e, threads);
         }
     }
 
