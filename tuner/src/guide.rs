@@ -139,7 +139,8 @@ impl Guide {
     /// Trains on stored measurements of this model's workloads, on any
     /// target (each with its own head; a new target's head starts from the
     /// nearest known one): what other machines learned guides this one.
-    /// Returns the samples used.
+    /// Returns the samples used (0 when none ranks two configs of one
+    /// workload on one target: then it starts cold).
     pub fn pretrain(&mut self, stored: &[(WorkloadInfo, Record)]) -> Result<usize, TunerError> {
         let samples: Vec<Sample> = stored
             .iter()
@@ -156,10 +157,16 @@ impl Guide {
                 })
             })
             .collect();
-        if samples.len() >= 2 {
-            self.model.train(&samples)?;
+        if samples.len() < 2 {
+            return Ok(0);
         }
-        Ok(samples.len())
+        match self.model.train(&samples) {
+            Ok(_) => Ok(samples.len()),
+            // Records that rank nothing (one config per workload, as a
+            // tune that kept the defaults stores) teach nothing: start cold.
+            Err(TunerError::CostNoData { .. }) => Ok(0),
+            Err(e) => Err(e),
+        }
     }
 
     /// The feature vector of `config` of workload `w`.

@@ -398,4 +398,20 @@ fn the_guide_pretrains_on_records_of_other_targets() {
     worse.extend(large);
     let s = guide.ranker(&info).score(&[full, worse]);
     assert!(s[0].is_finite() && s[1].is_finite(), "{s:?}");
+    // One record per workload ranks nothing (a tune that kept the defaults
+    // stores that): pretraining starts cold instead of failing the tune.
+    let lone: Vec<(WorkloadInfo, Record)> = stored
+        .iter()
+        .take(3)
+        .enumerate()
+        .map(|(i, (w, r))| {
+            let w = WorkloadInfo {
+                key: 100 + i as u128,
+                ..w.clone()
+            };
+            (w, r.clone())
+        })
+        .collect();
+    let mut cold = Guide::for_target(&here, 2, 1).unwrap();
+    assert_eq!(cold.pretrain(&lone).unwrap(), 0);
 }

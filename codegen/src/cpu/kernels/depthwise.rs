@@ -90,6 +90,25 @@ pub(crate) unsafe fn run(
     // About 8× slower per flop than a GEMM (memory-bound, one FMA per load).
     let flops = 16 * planes * oh * ow * d.kh * d.kw;
     let out = SendPtr(output.as_mut_ptr());
+    #[cfg(target_arch = "x86_64")]
+    if super::use_avx512() {
+        let layout = match kernel.resolve(d) {
+            DwKernel::Masked | DwKernel::Auto => Err(()),
+            DwKernel::Staged => Ok(None),
+            DwKernel::StagedRows => Ok(Some(StagedLayout::Rows)),
+            DwKernel::StagedGrid => Ok(Some(StagedLayout::Grid)),
+        };
+        if let Ok(layout) = layout {
+            // Only read through (a shared pointer the tasks may all hold).
+            let x = SendPtr(input.as_ptr().cast_mut());
+            split(planes, tasks_for(threads, flops), |range| {
+                let (x, y) = (x.get().cast_const(), out.get());
+                // SAFETY: the task's planes are its own; sizes per the contract.
+                unsafe { depthwise_staged::planes(d, range, x, weight, y, &epi, layout) };
+            });
+            return;
+        }
+    }
     split(planes, tasks_for(threads, flops), |range| {
         let ctx = PlaneCtx::new(d, kernel);
         for t in range {

@@ -128,7 +128,8 @@ impl Scratch {
         }
         let g = Geo::new(d, rows.len());
         self.staged.clear();
-        self.staged.resize(g.sh * g.sw * g.sub, 0.0);
+        // Two buffers: [`planes`] stages one plane ahead.
+        self.staged.resize(2 * g.sh * g.sw * g.sub, 0.0);
         grow(&mut self.grid, g.grid_len());
         offsets(d, &g, &mut self.offs);
         starts(d, &g, layout, &mut self.starts);
@@ -157,20 +158,80 @@ pub(super) unsafe fn plane(p: &Plane, y: *mut f32, epi: &Epi, layout: StagedLayo
         // SAFETY: the buffers hold what `g` needs; the rest is the contract.
         unsafe {
             stage(p, &g, &s.ops, s.staged.as_mut_ptr());
-            let (buf, grid) = (s.staged.as_ptr(), s.grid.as_mut_ptr());
-            let w = &p.w[..p.d.kh * p.d.kw];
-            match w.len() {
-                9 => vectors::<9>(buf, &s.offs, w, &s.starts, grid),
-                25 => vectors::<25>(buf, &s.offs, w, &s.starts, grid),
-                49 => vectors::<49>(buf, &s.offs, w, &s.starts, grid),
-                3 => vectors::<3>(buf, &s.offs, w, &s.starts, grid),
-                5 => vectors::<5>(buf, &s.offs, w, &s.starts, grid),
-                7 => vectors::<7>(buf, &s.offs, w, &s.starts, grid),
-                _ => vectors::<0>(buf, &s.offs, w, &s.starts, grid),
-            }
+            let grid = s.grid.as_mut_ptr();
+            compute(s.staged.as_ptr(), &s.offs, p.w, &s.starts, grid);
             store(p, &g, grid, y, epi);
         }
     })
+}
+
+/// Whole planes `ts` (batch·c_out + channel) of `d` from the input at `x`
+/// into the output at `y` (both the tensors' origins), each plane staged
+/// one plane ahead of its computation (two staged buffers), so no load
+/// waits on the stores that staged it; `layout`: `None` for the one with
+/// fewer vectors.
+///
+/// # Safety
+/// AVX-512F must be available; `x`, `weight`, `y` and the epilogue hold
+/// the sizes `d` implies.
+pub(super) unsafe fn planes(
+    d: &Conv2dDesc,
+    ts: std::ops::Range<usize>,
+    x: *const f32,
+    weight: &[f32],
+    y: *mut f32,
+    epi: &Epi,
+    layout: Option<StagedLayout>,
+) {
+    let (oh, ow, kk) = (d.out_h(), d.out_w(), d.kh * d.kw);
+    if ts.is_empty() || oh == 0 {
+        return;
+    }
+    let layout = layout.unwrap_or_else(|| auto_layout(d, oh));
+    let plane = |t: usize| Plane {
+        d,
+        x: x.wrapping_add(t * d.h * d.w),
+        w: &weight[t % d.c_out * kk..][..kk],
+        c: t % d.c_out,
+        off: t * oh * ow,
+        rows: 0..oh,
+        zeros: &[],
+        masks: &[],
+    };
+    SCRATCH.with(|s| {
+        let s = &mut *s.borrow_mut();
+        let g = s.prepare(d, &(0..oh), layout);
+        let len = g.sh * g.sw * g.sub;
+        let buf = s.staged.as_mut_ptr();
+        let grid = s.grid.as_mut_ptr();
+        // SAFETY: the buffers hold what `g` needs (two staged planes); the
+        // rest is the contract.
+        unsafe {
+            stage(&plane(ts.start), &g, &s.ops, buf);
+            for (i, t) in ts.clone().enumerate() {
+                if t + 1 < ts.end {
+                    stage(&plane(t + 1), &g, &s.ops, buf.add((i + 1) % 2 * len));
+                }
+                let p = plane(t);
+                compute(buf.add(i % 2 * len), &s.offs, p.w, &s.starts, grid);
+                store(&p, &g, grid, y.add(p.off), epi);
+            }
+        }
+    })
+}
+
+/// The raw sums of one staged plane (taps unrolled for the common sizes).
+#[target_feature(enable = "avx512f")]
+unsafe fn compute(buf: *const f32, offs: &[usize], w: &[f32], starts: &[usize], grid: *mut f32) {
+    match offs.len() {
+        9 => vectors::<9>(buf, offs, w, starts, grid),
+        25 => vectors::<25>(buf, offs, w, starts, grid),
+        49 => vectors::<49>(buf, offs, w, starts, grid),
+        3 => vectors::<3>(buf, offs, w, starts, grid),
+        5 => vectors::<5>(buf, offs, w, starts, grid),
+        7 => vectors::<7>(buf, offs, w, starts, grid),
+        _ => vectors::<0>(buf, offs, w, starts, grid),
+    }
 }
 
 fn grow(v: &mut Vec<f32>, n: usize) {
