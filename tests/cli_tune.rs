@@ -153,3 +153,61 @@ fn compile_uses_the_tuned_records_unless_told_not_to() {
         "{err}"
     );
 }
+
+/// `kiln db eval-cost` on the records a tune stored: one entry per target,
+/// metrics in range; a database without records of the model is a clear error.
+#[test]
+fn eval_cost_reports_per_target_and_refuses_models_without_records() {
+    let d = temp_dir("cli-eval-cost");
+    let db = d.join("tuning.db");
+    let model = "testdata/bert_tiny/bert_tiny.onnx";
+    let db_s = db.to_str().unwrap();
+    let t = kiln(&[
+        "tune",
+        model,
+        "--trials",
+        "40",
+        "--threads",
+        "2",
+        "--in-process",
+        "--db",
+        db_s,
+        "--json",
+    ]);
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let o = kiln(&[
+        "db",
+        "--db",
+        db_s,
+        "eval-cost",
+        model,
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let targets = v.as_array().unwrap();
+    assert_eq!(targets.len(), 1, "{v}");
+    assert!(targets[0]["samples"].as_u64().unwrap() >= 1, "{v}");
+    assert!(
+        targets[0]["transfer"].is_null(),
+        "one target, nothing to transfer from: {v}"
+    );
+    if let Some(p) = targets[0]["same_target"]["pairwise"].as_f64() {
+        assert!((0.0..=1.0).contains(&p), "{v}");
+    }
+    let o = kiln(&[
+        "db",
+        "--db",
+        db_s,
+        "eval-cost",
+        "testdata/mlp/mlp.onnx",
+        "--threads",
+        "2",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no usable records"), "{err}");
+}

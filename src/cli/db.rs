@@ -1,4 +1,4 @@
-//! `kiln db stats|list|export|import|gc|verify [--db PATH] [--backend sled|redb]`:
+//! `kiln db stats|list|export|import|gc|verify|eval-cost [--db PATH] [--backend sled|redb]`:
 //! inspect and maintain the tuning database. The default location is
 //! `$XDG_CACHE_HOME/kiln/tuning.db` (else `~/.cache/kiln/tuning.db`); an
 //! existing database's backend is detected (a directory is sled, a file is
@@ -60,6 +60,9 @@ enum DbCommand {
     },
     /// Decode every record and check checksums, hashes and keys.
     Verify,
+    /// The learned cost model on these records: held-out workloads of each
+    /// target, and transfer from the other targets.
+    EvalCost(super::cost_eval::EvalArgs),
 }
 
 /// Runs `kiln db ...`.
@@ -87,6 +90,7 @@ pub fn run(a: Args) -> Result<()> {
             keep_failed,
         } => gc(&db, keep_best, keep_failed),
         DbCommand::Verify => verify(&db),
+        DbCommand::EvalCost(e) => super::cost_eval::run(&db, &e),
         DbCommand::Import { .. } => Ok(()), // handled above
     }
 }

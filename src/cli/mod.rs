@@ -2,6 +2,7 @@
 
 mod bench;
 mod compile;
+mod cost_eval;
 mod db;
 mod derive;
 mod engine;

@@ -142,21 +142,7 @@ impl Guide {
     /// Returns the samples used (0 when none ranks two configs of one
     /// workload on one target: then it starts cold).
     pub fn pretrain(&mut self, stored: &[(WorkloadInfo, Record)]) -> Result<usize, TunerError> {
-        let samples: Vec<Sample> = stored
-            .iter()
-            .filter(|(_, r)| r.is_ok() && r.median_ns > 0.0)
-            .filter_map(|(w, r)| {
-                let c: Config = serde_json::from_value(r.config.clone()).ok()?;
-                let d = descriptor(w, &c, r.protocol.threads);
-                let tf = r.target.numeric_features();
-                Some(Sample {
-                    workload: w.key,
-                    target: target_key(&r.target),
-                    features: features(&Candidate::Kernel(&d), &caches_of(&r.target), &tf),
-                    latency_ns: r.median_ns,
-                })
-            })
-            .collect();
+        let samples = samples_of(stored);
         if samples.len() < 2 {
             return Ok(0);
         }
@@ -219,6 +205,26 @@ impl Ranker for GuideRanker<'_> {
             Err(_) => vec![0.0; configs.len()],
         }
     }
+}
+
+/// The cost model's samples of stored measurements (any target; failed
+/// records and unreadable configs are skipped).
+pub fn samples_of(stored: &[(WorkloadInfo, Record)]) -> Vec<Sample> {
+    stored
+        .iter()
+        .filter(|(_, r)| r.is_ok() && r.median_ns > 0.0)
+        .filter_map(|(w, r)| {
+            let c: Config = serde_json::from_value(r.config.clone()).ok()?;
+            let d = descriptor(w, &c, r.protocol.threads);
+            let tf = r.target.numeric_features();
+            Some(Sample {
+                workload: w.key,
+                target: target_key(&r.target),
+                features: features(&Candidate::Kernel(&d), &caches_of(&r.target), &tf),
+                latency_ns: r.median_ns,
+            })
+        })
+        .collect()
 }
 
 /// The kernel descriptor of `config` of workload `w` at `threads`.
