@@ -96,8 +96,9 @@ fn prepacked_kernels_are_send_and_sync() {
 
 /// Im2col convolutions with and without the channel-vectorized GEMM
 /// (`ConvKnobs::channel_gemm`), against the f64 reference: small planes
-/// (its default), a plane it does not take by default, batch 2, strides,
-/// channel counts off the 16/48 blocks, every epilogue.
+/// (its default), planes it does not take by default (pixel blocks
+/// balanced over 2 tasks), batch 2, strides, channel counts off the 16/48
+/// blocks, every epilogue.
 #[test]
 fn im2col_channel_gemm_matches_reference() {
     let mut rng = Rng::new(77);
@@ -107,6 +108,9 @@ fn im2col_channel_gemm_matches_reference() {
         conv(2, 17, 9, 9, 33, (3, 3), (2, 2), p1, (1, 1), 1),
         conv(1, 24, 14, 14, 50, (5, 5), (1, 1), [2, 2, 2, 2], (1, 1), 1),
         conv(1, 9, 10, 8, 100, (3, 1), (1, 1), [1, 0, 1, 0], (1, 1), 1),
+        // 3 pixel blocks re-cut into 4 for 2 tasks (and a 5-row plane's 2).
+        conv(1, 24, 28, 28, 40, (3, 3), (1, 1), p1, (1, 1), 1),
+        conv(1, 20, 5, 120, 36, (3, 3), (1, 1), p1, (1, 1), 1),
     ] {
         let x = rng.vec(d.batch * d.c_in * d.h * d.w);
         let w = rng.vec(d.c_out * d.c_in * d.kh * d.kw);

@@ -646,9 +646,9 @@ impl Conv2d {
         let (cig, cog) = (d.c_in / d.groups, d.c_out / d.groups);
         let (hw, oh, ow, kk) = (d.h * d.w, d.out_h(), d.out_w(), cig * d.kh * d.kw);
         let pixels = oh * ow;
-        let per = block_pixels(oh, ow);
-        let blocks = pixels.div_ceil(per);
         let flops = 2 * cog * kk * pixels;
+        let per = balanced_block(pixels, block_pixels(oh, ow), tasks_for(threads, flops));
+        let blocks = pixels.div_ceil(per);
         let whole = tasks_for(threads, flops) > blocks;
         let (col, out) = (SendPtr(scratch.as_mut_ptr()), SendPtr(output.as_mut_ptr()));
         for b in 0..d.batch {
@@ -976,3 +976,34 @@ pub(crate) fn block_pixels(oh: usize, ow: usize) -> usize {
 
 /// Output pixels per im2col block (its column matrix stays in L2).
 const BLOCK_COLS: usize = 256;
+
+/// Pixels per block so that `tasks` tasks get equal block counts: a few
+/// blocks that do not divide evenly (3 blocks of a 28×28 plane for 2 tasks:
+/// one does twice the other's work) are cut into the next multiple of
+/// `tasks` (4 blocks of 208); many blocks, or one task, keep `per`.
+pub(crate) fn balanced_block(pixels: usize, per: usize, tasks: usize) -> usize {
+    let blocks = pixels.div_ceil(per.max(1));
+    if tasks <= 1 || blocks < tasks || blocks.is_multiple_of(tasks) || blocks >= 4 * tasks {
+        return per;
+    }
+    let even = blocks.next_multiple_of(tasks);
+    pixels.div_ceil(even).next_multiple_of(16).min(per)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::balanced_block;
+
+    #[test]
+    fn blocks_are_recut_to_a_multiple_of_the_tasks() {
+        // 28×28: 3 blocks of 280 → 4 of 208 for 2 tasks.
+        assert_eq!(balanced_block(784, 280, 2), 208);
+        assert_eq!(784usize.div_ceil(208), 4);
+        // One task, an even count, or many blocks: unchanged.
+        assert_eq!(balanced_block(784, 280, 1), 280);
+        assert_eq!(balanced_block(1024, 256, 2), 256);
+        assert_eq!(balanced_block(12544, 256, 2), 256);
+        // Fewer blocks than tasks: unchanged (the whole-matrix path).
+        assert_eq!(balanced_block(196, 196, 2), 196);
+    }
+}
