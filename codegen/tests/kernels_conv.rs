@@ -97,8 +97,9 @@ fn prepacked_kernels_are_send_and_sync() {
 /// Im2col convolutions with and without the channel-vectorized GEMM
 /// (`ConvKnobs::channel_gemm`), against the f64 reference: small planes
 /// (its default), planes it does not take by default (pixel blocks
-/// balanced over 2 tasks), batch 2, strides, channel counts off the 16/48
-/// blocks, every epilogue.
+/// balanced over 2 tasks), and with or without the implicit GEMM on the
+/// padded grid (`ConvKnobs::implicit_gemm`); batch 2, groups, dilation,
+/// strides, channel counts off the 16/48 blocks, every epilogue.
 #[test]
 fn im2col_channel_gemm_matches_reference() {
     let mut rng = Rng::new(77);
@@ -111,6 +112,9 @@ fn im2col_channel_gemm_matches_reference() {
         // 3 pixel blocks re-cut into 4 for 2 tasks (and a 5-row plane's 2).
         conv(1, 24, 28, 28, 40, (3, 3), (1, 1), p1, (1, 1), 1),
         conv(1, 20, 5, 120, 36, (3, 3), (1, 1), p1, (1, 1), 1),
+        // Implicit GEMM: groups, dilation, asymmetric padding, no padding.
+        conv(2, 12, 17, 19, 18, (3, 3), (1, 1), [2, 1, 0, 2], (2, 1), 3),
+        conv(1, 16, 20, 20, 24, (5, 3), (1, 1), [0; 4], (1, 1), 1),
     ] {
         let x = rng.vec(d.batch * d.c_in * d.h * d.w);
         let w = rng.vec(d.c_out * d.c_in * d.kh * d.kw);
@@ -121,10 +125,12 @@ fn im2col_channel_gemm_matches_reference() {
             let b = (ei % 2 == 1).then_some(&bias[..]);
             let r = (ei >= 2).then_some(&res[..]);
             let (want, sc) = conv_ref(&d, &x, &w, b, r, *act);
-            for channel_gemm in [Some(true), Some(false), None] {
+            let gemms = [Some(true), Some(false), None].into_iter();
+            for (channel_gemm, implicit_gemm) in gemms.flat_map(|c| [(c, None), (c, Some(false))]) {
                 let knobs = ConvKnobs {
                     variant: ConvVariant::Im2col,
                     channel_gemm,
+                    implicit_gemm,
                     ..ConvKnobs::default()
                 };
                 let cv = Conv2d::with_knobs(d, &w, b, *act, knobs).unwrap();
@@ -132,7 +138,8 @@ fn im2col_channel_gemm_matches_reference() {
                     let mut y = vec![f32::NAN; out_len];
                     let mut scratch = vec![f32::NAN; cv.scratch_len()];
                     cv.run(&x, r, &mut y, &mut scratch, threads).unwrap();
-                    let what = format!("{d:?} {act:?} {channel_gemm:?} t{threads}");
+                    let what =
+                        format!("{d:?} {act:?} {channel_gemm:?} {implicit_gemm:?} t{threads}");
                     assert_close(&what, &y, &want, &sc);
                 }
             }

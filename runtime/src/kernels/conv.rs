@@ -223,8 +223,8 @@ pub(crate) fn conv_step<C: ConvOp + 'static>(
 
 /// The `conv` family's knobs for the convolution at `nodes[0]`: the
 /// variant (the shape rule, `auto`, or any variant that can run it), the
-/// depthwise kernel family, im2col's GEMM (channel-vectorized or NCHW) and
-/// Winograd's block size where they apply.
+/// depthwise kernel family, im2col's GEMM (channel-vectorized or NCHW,
+/// implicit or on a column matrix) and Winograd's block size where they apply.
 pub(crate) fn knobs(g: &Graph, nodes: &[usize]) -> Vec<KnobDef> {
     let Ok(Some(desc)) = desc_of(g, &g.nodes()[nodes[0]]) else {
         return Vec::new();
@@ -246,6 +246,12 @@ pub(crate) fn knobs(g: &Graph, nodes: &[usize]) -> Vec<KnobDef> {
     if variants.contains(&ConvVariant::Im2col) && desc.groups == 1 && desc.kh * desc.kw > 1 {
         let auto = Conv2d::channel_gemm_default(&desc);
         k.push(KnobDef::flag("channel_gemm", auto));
+    }
+    if let (true, Some(auto)) = (
+        variants.contains(&ConvVariant::Im2col) && desc.kh * desc.kw > 1,
+        Conv2d::implicit_gemm_default(&desc),
+    ) {
+        k.push(KnobDef::flag("implicit_gemm", auto));
     }
     if variants.contains(&ConvVariant::Winograd) {
         let d = ConvKnobs::default().winograd_block_bytes as i64 / 1024;
@@ -298,6 +304,7 @@ pub(crate) fn tuned_knobs(c: Option<&Config>) -> ConvKnobs {
         variant: variant.unwrap_or(d.variant),
         depthwise: depthwise.unwrap_or(d.depthwise),
         channel_gemm: flag_knob(c, "channel_gemm"),
+        implicit_gemm: flag_knob(c, "implicit_gemm"),
         winograd_block_bytes: int_knob(c, "winograd_block_kib")
             .map_or(d.winograd_block_bytes, |v| {
                 v.clamp(16, 1 << 20) as usize * 1024

@@ -252,6 +252,7 @@ impl Conv3d {
                             panel: 0,
                             b: dst.as_ptr(),
                             ldb: n,
+                            b_rows: std::ptr::null(),
                             c: out.get().wrapping_add(at),
                             ldc: od * plane_out,
                             epi: epi.offset(g * cog, 0, at),

@@ -253,6 +253,7 @@ impl ConvTranspose {
                 panel: 0,
                 b: x[p0..].as_ptr(),
                 ldb: pixels,
+                b_rows: std::ptr::null(),
                 c: col.as_mut_ptr(),
                 ldc: n,
                 epi: Epi {

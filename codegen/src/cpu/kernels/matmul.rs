@@ -105,6 +105,7 @@ pub(crate) unsafe fn run_kn(
         panel: 0,
         b,
         ldb: n,
+        b_rows: std::ptr::null(),
         c: c.as_mut_ptr(),
         ldc: n,
         epi,

@@ -139,6 +139,7 @@ impl PackedMatmul {
             panel: 0,
             b: self.b.as_ptr(),
             ldb: PANEL,
+            b_rows: std::ptr::null(),
             c: c.as_mut_ptr(),
             ldc: n,
             epi,

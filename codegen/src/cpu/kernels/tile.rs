@@ -25,6 +25,10 @@ pub(crate) struct Gemm {
     pub panel: usize,
     pub b: *const f32,
     pub ldb: usize,
+    /// Null: row `p` of `B` is at `b + p·ldb`. Otherwise row `p` is at
+    /// `b + b_rows[p]` (`ldb` unused): `B` as rows of another buffer, e.g.
+    /// the shifted rows of a padded input (implicit-GEMM convolution).
+    pub b_rows: *const usize,
     pub c: *mut f32,
     pub ldc: usize,
     pub epi: Epi,
@@ -218,7 +222,7 @@ unsafe fn tile(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, cols: usiz
         };
     }
     #[cfg(target_arch = "x86_64")]
-    if super::use_avx2() && g.panel == 0 {
+    if super::use_avx2() && g.panel == 0 && g.b_rows.is_null() {
         return super::tile_avx2::tile(g, k, i0, j0, rows, cols);
     }
     tile_portable(g, k, i0, j0, rows, cols)
@@ -291,10 +295,11 @@ unsafe fn tile512<const MR: usize, const NV: usize, const P: bool>(
         g.a.add(i0 * g.lda)
     };
     let b = g.b.wrapping_add(j0);
-    if cols >= 16 * NV {
-        k_loop::<MR, NV, P, false>(g, k, a, b, &mask, &mut acc);
-    } else {
-        k_loop::<MR, NV, P, true>(g, k, a, b, &mask, &mut acc);
+    match (cols >= 16 * NV, g.b_rows.is_null()) {
+        (true, true) => k_loop::<MR, NV, P, false, false>(g, k, a, b, &mask, &mut acc),
+        (false, true) => k_loop::<MR, NV, P, true, false>(g, k, a, b, &mask, &mut acc),
+        (true, false) => k_loop::<MR, NV, P, false, true>(g, k, a, b, &mask, &mut acc),
+        (false, false) => k_loop::<MR, NV, P, true, true>(g, k, a, b, &mask, &mut acc),
     }
     let simple = matches!(g.epi.bias, Bias::None | Bias::Row(_)) && g.epi.residual.is_null();
     match g.epi.act {
@@ -348,11 +353,19 @@ unsafe fn store_rows<const MR: usize, const NV: usize, F: Fn(__m512) -> __m512>(
 }
 
 /// The k-loop of [`tile512`]: `acc += A[rows, ..k] · B[..k, cols]`, the rows
-/// of `B` loaded under `mask` only for a column tail (`MASKED`).
+/// of `B` loaded under `mask` only for a column tail (`MASKED`), found
+/// through [`Gemm::b_rows`] when `IND` (`b` is then the tile's column origin).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn k_loop<const MR: usize, const NV: usize, const P: bool, const MASKED: bool>(
+#[allow(clippy::too_many_arguments)]
+unsafe fn k_loop<
+    const MR: usize,
+    const NV: usize,
+    const P: bool,
+    const MASKED: bool,
+    const IND: bool,
+>(
     g: &Gemm,
     k: usize,
     a: *const f32,
@@ -360,7 +373,11 @@ unsafe fn k_loop<const MR: usize, const NV: usize, const P: bool, const MASKED: 
     mask: &[u16; NV],
     acc: &mut [[__m512; NV]; MR],
 ) {
+    let origin = b;
     for p in 0..k {
+        if IND {
+            b = origin.wrapping_add(*g.b_rows.add(p));
+        }
         let mut bv = [_mm512_setzero_ps(); NV];
         for v in 0..NV {
             bv[v] = if MASKED {
@@ -376,7 +393,9 @@ unsafe fn k_loop<const MR: usize, const NV: usize, const P: bool, const MASKED: 
                 row[v] = _mm512_fmadd_ps(av, bv[v], row[v]);
             }
         }
-        b = b.wrapping_add(g.ldb);
+        if !IND {
+            b = b.wrapping_add(g.ldb);
+        }
     }
 }
 
@@ -391,7 +410,11 @@ unsafe fn tile_portable(g: &Gemm, k: usize, i0: usize, j0: usize, rows: usize, c
                 0 => *g.a.add(r * g.lda + p),
                 panel => *g.a.add(r / MR * panel + p * MR + r % MR),
             };
-            let brow = std::slice::from_raw_parts(g.b.add(p * g.ldb + j0), cols);
+            let row = match g.b_rows.is_null() {
+                true => p * g.ldb,
+                false => *g.b_rows.add(p),
+            };
+            let brow = std::slice::from_raw_parts(g.b.add(row + j0), cols);
             for (x, &bv) in acc.iter_mut().zip(brow) {
                 *x += av * bv;
             }

@@ -156,6 +156,7 @@ impl Winograd {
                 panel: 0,
                 b: self.u.as_ptr(),
                 ldb: k,
+                b_rows: std::ptr::null(),
                 c: m.get(),
                 ldc: k,
                 epi: Epi {

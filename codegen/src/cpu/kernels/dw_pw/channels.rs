@@ -198,6 +198,7 @@ unsafe fn one_by_one(
         panel,
         b: x.wrapping_add(ks.start * plane),
         ldb: plane,
+        b_rows: std::ptr::null(),
         c: y.wrapping_add(rows.start * plane),
         ldc: plane,
         epi: epi.offset(rows.start, 0, rows.start * plane),
