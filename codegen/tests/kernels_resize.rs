@@ -45,6 +45,10 @@ fn shapes() -> Vec<Shape> {
         (vec![40], vec![0.3], None),
         (vec![1, 2, 3, 4, 5], vec![1.0, 1.0, 2.0, 1.5, 2.0], None),
         (vec![2, 3, 4, 5], vec![2.0, 1.0, 1.0, 1.0], None),
+        // Wide rows: upsampling and mild downsampling read 16-column blocks
+        // from 32-column windows (permutes; the last window runs past the row).
+        (vec![1, 1, 3, 64], vec![1.0, 1.0, 2.0, 2.0], None),
+        (vec![1, 1, 2, 100], vec![1.0, 1.0, 1.0, 0.6], None),
     ]
 }
 

@@ -63,6 +63,13 @@ pub struct Resize {
     pub(super) wt: Vec<f32>,
     pub(super) add: Vec<f32>,
     pub(super) ow_pad: usize,
+    /// Per tap `j` and block of 16 columns (`j·ow_pad/16 + b`): the first
+    /// input column its live taps read, when every block's taps lie within
+    /// 32 columns of it (then `idx` holds offsets from it and the AVX-512
+    /// path permutes two loaded vectors instead of gathering); else empty.
+    pub(super) window: Vec<usize>,
+    /// With [`Self::window`]: `idx` as offsets from the block's window.
+    pub(super) local: Vec<i32>,
     extrapolation: f32,
     tuning: ResizeTuning,
 }
@@ -112,6 +119,31 @@ fn outer_rows(d: &ResizeDesc, from: usize) -> Vec<RowTaps> {
     rows
 }
 
+/// The windows of [`Resize::window`] and the lanes' offsets into them
+/// (dead lanes, of weight 0, read offset 0), or none if some block's live
+/// taps span 32 input columns or more.
+fn windows(idx: &[i32], wt: &[f32]) -> (Vec<usize>, Vec<i32>) {
+    let mut starts = Vec::with_capacity(idx.len() / 16);
+    let mut local = vec![0i32; idx.len()];
+    for (b, (ib, wb)) in idx.chunks_exact(16).zip(wt.chunks_exact(16)).enumerate() {
+        let live = || {
+            ib.iter()
+                .zip(wb)
+                .filter(|(_, &w)| w != 0.0)
+                .map(|(&i, _)| i)
+        };
+        let (lo, hi) = (live().min().unwrap_or(0), live().max().unwrap_or(0));
+        if hi - lo >= 32 {
+            return (Vec::new(), Vec::new());
+        }
+        starts.push(lo as usize);
+        for (l, (&i, &w)) in local[b * 16..].iter_mut().zip(ib.iter().zip(wb)) {
+            *l = if w != 0.0 { i - lo } else { 0 };
+        }
+    }
+    (starts, local)
+}
+
 /// `repeat[r]`: row `r` reads what row `r - 1` reads.
 fn repeats(rows: &[RowTaps]) -> Vec<bool> {
     (0..rows.len())
@@ -138,6 +170,7 @@ impl Resize {
             .unwrap_or(0)
             .max(1);
         let (mut idx, mut wt) = (vec![0i32; ntaps * ow_pad], vec![0f32; ntaps * ow_pad]);
+        // (`idx` and `wt` are filled below; `windows` reads them after.)
         let mut add = vec![0f32; ow_pad];
         for (ox, c) in cols.iter().enumerate() {
             match c {
@@ -154,6 +187,7 @@ impl Resize {
             return Err(invalid("resize", "rows longer than i32::MAX".to_string()));
         }
         let rows = outer_rows(d, from);
+        let (window, local) = windows(&idx, &wt);
         Ok(Resize {
             planes: d.input[..from].iter().product(),
             in_rows: d.input[from..last].iter().product(),
@@ -161,6 +195,8 @@ impl Resize {
             ow,
             repeat: repeats(&rows),
             rows,
+            window,
+            local,
             ntaps,
             idx,
             wt,

@@ -1,6 +1,9 @@
 //! The AVX-512 path of [`super::resize`]: `t += c·row` over a row, and the
-//! column pass as one gather per tap per 16 output columns (zero-weight taps
-//! are masked out, so an infinite input never meets a padding tap).
+//! column pass per tap per 16 output columns as one two-vector permute of
+//! the block's input window where the taps lie within 32 columns (up- and
+//! mild downsampling; gathers are slow on AMD cores), else as one gather
+//! (zero-weight taps are masked out, so an infinite input never meets a
+//! padding tap).
 
 use super::epilogue::lanes;
 use super::resize::Resize;
@@ -26,6 +29,9 @@ pub(super) unsafe fn columns(r: &Resize, t: &[f32], y: &mut [f32]) {
     debug_assert!(y.len() >= r.ow && (r.ow == 0 || !t.is_empty()));
     let (idx, wt, base) = (r.idx.as_ptr(), r.wt.as_ptr(), t.as_ptr());
     let zero = _mm512_setzero_ps();
+    if !r.window.is_empty() {
+        return windowed(r, t, y);
+    }
     for ox in (0..r.ow).step_by(16) {
         let mut acc = _mm512_loadu_ps(r.add.as_ptr().add(ox));
         for j in 0..r.ntaps {
@@ -34,6 +40,31 @@ pub(super) unsafe fn columns(r: &Resize, t: &[f32], y: &mut [f32]) {
             let live = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(w, zero) & lanes(r.ow - ox);
             let i = _mm512_loadu_si512(idx.add(k) as *const _);
             let v = _mm512_mask_i32gather_ps::<4>(zero, live, i, base);
+            acc = _mm512_mask3_fmadd_ps(w, v, acc, live);
+        }
+        _mm512_mask_storeu_ps(y.as_mut_ptr().add(ox), lanes(r.ow - ox), acc);
+    }
+}
+
+/// [`columns`] on the windows: per tap and block, the 32 input columns
+/// from the window's start (masked to the row) permuted into place.
+#[target_feature(enable = "avx512f")]
+unsafe fn windowed(r: &Resize, t: &[f32], y: &mut [f32]) {
+    let (wt, local, base, n) = (r.wt.as_ptr(), r.local.as_ptr(), t.as_ptr(), t.len());
+    let zero = _mm512_setzero_ps();
+    for ox in (0..r.ow).step_by(16) {
+        let mut acc = _mm512_loadu_ps(r.add.as_ptr().add(ox));
+        for j in 0..r.ntaps {
+            let k = j * r.ow_pad + ox;
+            let w = _mm512_loadu_ps(wt.add(k));
+            let live = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(w, zero) & lanes(r.ow - ox);
+            let s = *r.window.get_unchecked(k / 16);
+            let left = n.saturating_sub(s);
+            let lo = _mm512_maskz_loadu_ps(lanes(left), base.wrapping_add(s));
+            let hi =
+                _mm512_maskz_loadu_ps(lanes(left.saturating_sub(16)), base.wrapping_add(s + 16));
+            let i = _mm512_loadu_si512(local.add(k) as *const _);
+            let v = _mm512_permutex2var_ps(lo, i, hi);
             acc = _mm512_mask3_fmadd_ps(w, v, acc, live);
         }
         _mm512_mask_storeu_ps(y.as_mut_ptr().add(ox), lanes(r.ow - ox), acc);
