@@ -224,6 +224,20 @@ fn explain_derive_prints_merged_qkv_chain() {
         out.contains("merge-traversal > merge-traversal => gemm batch=1 m=64 n=384 k=128"),
         "{out}"
     );
+    // The compiled model's routes: every MatMul with its kernel step and derived route.
+    assert!(out.contains("routes of the compiled model"), "{out}");
+    let routes: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("(MatMul): kernel "))
+        .collect();
+    assert!(routes.len() >= 8, "{out}");
+    assert!(
+        routes
+            .iter()
+            .all(|l| l.contains("derived ") && l.contains("gemm")),
+        "{out}"
+    );
+    assert!(out.contains("contractions: "), "{out}");
 }
 
 #[test]

@@ -276,10 +276,21 @@ fn conv_variants_and_depthwise_kernels_are_knobs_that_apply() {
                 (_, Some(Knob::Choice(k))) if k != "auto" => format!("depthwise/{k}"),
                 _ => continue,
             };
-            assert!(
-                labels.iter().any(|l| l.contains(&format!(" {wanted}]"))),
-                "{config:?}: {labels:?}"
-            );
+            let named = |l: &String| {
+                l.contains(&format!(" {wanted}]")) || l.contains(&format!(" {wanted}/"))
+            };
+            assert!(labels.iter().any(named), "{config:?}: {labels:?}");
+            // The im2col GEMM knobs show in the label too.
+            if let (Some(Knob::Bool(false)), Some(Knob::Bool(false)), "im2col") = (
+                config.get("channel_gemm"),
+                config.get("implicit_gemm"),
+                wanted.as_str(),
+            ) {
+                assert!(
+                    labels.iter().any(|l| l.contains("im2col/matrix")),
+                    "{labels:?}"
+                );
+            }
         }
     }
 }

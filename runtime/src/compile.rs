@@ -178,6 +178,7 @@ fn record(g: &Graph, b: &Built, nodes: &[usize], report: &mut CompileReport) {
         node: g.nodes()[*nodes.last().expect("group")].name.clone(),
         kernel,
         ops,
+        nodes: nodes.iter().map(|&p| g.nodes()[p].name.clone()).collect(),
     });
 }
 

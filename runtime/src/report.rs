@@ -12,6 +12,8 @@ pub struct KernelReport {
     pub kernel: String,
     /// Op kinds of the nodes the step computes, in order.
     pub ops: Vec<String>,
+    /// Names of those nodes, in the same order.
+    pub nodes: Vec<String>,
 }
 
 /// The compile report of an [`crate::Executable`].

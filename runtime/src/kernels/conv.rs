@@ -393,6 +393,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let desc = *conv.desc();
     let variant = match conv.variant() {
         ConvVariant::Depthwise => format!("depthwise/{}", name(conv.depthwise_kernel())),
+        ConvVariant::Im2col => format!("im2col/{}", conv.im2col_kind()),
         v => name(v),
     };
     let label = if is_2d(g, n) {

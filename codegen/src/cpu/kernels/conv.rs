@@ -452,6 +452,19 @@ impl Conv2d {
         }
     }
 
+    /// How im2col runs its GEMM: `channels` (channel-vectorized small-plane
+    /// kernel), `implicit` (rows read from the padded input) or `matrix`
+    /// (a column matrix); meaningful for im2col only.
+    pub fn im2col_kind(&self) -> &'static str {
+        if self.weight_t.is_some() {
+            "channels"
+        } else if !self.implicit_rows.is_empty() && super::use_avx512() {
+            "implicit"
+        } else {
+            "matrix"
+        }
+    }
+
     /// The depthwise kernel family (resolved; meaningful for depthwise only).
     pub fn depthwise_kernel(&self) -> DwKernel {
         self.dw_kernel
