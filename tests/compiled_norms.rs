@@ -85,22 +85,21 @@ fn argmax_and_argmin_on_any_axis() {
 }
 
 #[test]
-fn cumsum_on_any_axis_in_every_direction() {
-    for dtype in ["f32", "i64", "i32"] {
-        for attrs in [
-            "axis=1",
-            "axis=-1, exclusive=1",
-            "axis=0, reverse=1",
-            "axis=2, exclusive=1, reverse=1",
-        ] {
-            let g = graph(&format!(
-                "  input x: {dtype}[2,5,6]\n  node n = CumSum{{{attrs}}}(x) -> y: {dtype}[2,5,6]\n  output y"
-            ));
-            assert_eq!(
-                kernels(&check(&g)),
-                vec!["cumsum[axis]".to_string()],
-                "{dtype} {attrs}"
-            );
+fn cumsum_and_cumprod_on_any_axis_in_every_direction() {
+    for (op, kernel) in [("CumSum", "cumsum[axis]"), ("CumProd", "cumprod[axis]")] {
+        for dtype in ["f32", "f64", "i64", "i32"] {
+            for attrs in [
+                "axis=1",
+                "axis=-1, exclusive=1",
+                "axis=0, reverse=1",
+                "axis=2, exclusive=1, reverse=1",
+            ] {
+                let g = graph(&format!(
+                    "  input x: {dtype}[2,5,6]\n  node n = {op}{{{attrs}}}(x) -> y: {dtype}[2,5,6]\n  output y"
+                ));
+                let got = kernels(&check(&g));
+                assert_eq!(got, vec![kernel.to_string()], "{op} {dtype} {attrs}");
+            }
         }
     }
 }

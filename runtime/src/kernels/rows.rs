@@ -258,6 +258,7 @@ pub(crate) fn build_arg(g: &Graph, group: &Group, opts: &CompileOptions) -> Resu
 }
 
 struct CumSum {
+    kind: &'static str,
     shape: AxisShape,
     spec: CumSpec,
     dtype: DType,
@@ -281,7 +282,7 @@ impl CumSum {
 
 impl Kernel for CumSum {
     fn describe(&self) -> String {
-        "cumsum[axis]".into()
+        format!("{}[axis]", self.kind)
     }
     fn run(&self, io: &mut StepIo<'_, '_>, _threads: usize) -> Result<()> {
         match self.dtype {
@@ -293,15 +294,19 @@ impl Kernel for CumSum {
     }
 }
 
-/// CumSum (axis an attribute after import) of f32, f64, i32 or i64.
+/// CumSum or CumProd (axis an attribute after import) of f32, f64, i32 or i64.
 pub(crate) fn build_cumsum(
     g: &Graph,
     group: &Group,
     opts: &CompileOptions,
 ) -> Result<Option<Built>> {
     let n = &g.nodes()[group.nodes[0]];
-    if !opts.dense_kernels || group.nodes.len() != 1 || n.op.kind != "CumSum" || n.inputs.len() != 1
-    {
+    let product = match n.op.kind.as_str() {
+        "CumSum" => false,
+        "CumProd" => true,
+        _ => return Ok(None),
+    };
+    if !opts.dense_kernels || group.nodes.len() != 1 || n.inputs.len() != 1 {
         return Ok(None);
     }
     let x = &g.value(n.inputs[0]).ty;
@@ -316,9 +321,11 @@ pub(crate) fn build_cumsum(
     let spec = CumSpec {
         exclusive: n.op.attrs.int_or("exclusive", 0)? != 0,
         reverse: n.op.attrs.int_or("reverse", 0)? != 0,
+        product,
     };
     Ok(Some(Built {
         kernel: Box::new(CumSum {
+            kind: if product { "cumprod" } else { "cumsum" },
             shape,
             spec,
             dtype: x.dtype,
