@@ -1,4 +1,5 @@
-//! Softmax, LogSoftmax, Layer/Instance/GroupNormalization on any axis run compiled
+//! Softmax, LogSoftmax, Layer/Instance/GroupNormalization on any axis, ArgMax/Min,
+//! CumSum/CumProd and Trilu run compiled
 //! (row or axis kernels), equal to the interpreter.
 
 mod common;
@@ -159,4 +160,33 @@ fn tanh_gelu_fuses_into_the_matmul_epilogue() {
     let k = kernels(&check(&g));
     assert_eq!(k.len(), 1, "{k:?}");
     assert!(k[0].ends_with("+gelu_tanh"), "{k:?}");
+}
+
+#[test]
+fn trilu_upper_and_lower_with_any_offset_on_any_dtype() {
+    for (dtype, shape) in [
+        ("f32", "[2,3,5,4]"),
+        ("i64", "[4,6]"),
+        ("f64", "[3,3]"),
+        ("i32", "[2,1,7]"),
+    ] {
+        for upper in [0, 1] {
+            for k in [-3, -1, 0, 1, 2, 9] {
+                let g = graph(&format!(
+                    "  input x: {dtype}{shape}\n  node n = Trilu{{upper={upper}, k={k}}}(x) -> y: {dtype}{shape}\n  output y"
+                ));
+                let want = if upper == 1 {
+                    "trilu[upper]"
+                } else {
+                    "trilu[lower]"
+                };
+                let got = kernels(&check(&g));
+                assert_eq!(
+                    got,
+                    vec![want.to_string()],
+                    "{dtype}{shape} upper={upper} k={k}"
+                );
+            }
+        }
+    }
 }

@@ -29,6 +29,7 @@ mod rows;
 mod scatter;
 mod split;
 mod topk;
+mod trilu;
 
 use crate::fusion::{Group, Pattern};
 use crate::kernel::Kernel;
@@ -71,6 +72,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("gather elements", gather::build_elements),
         ("scatter", scatter::build),
         ("topk", topk::build),
+        ("trilu", trilu::build),
         ("split", split::build),
         ("concat", concat::build),
         ("recurrent", recurrent::build),
