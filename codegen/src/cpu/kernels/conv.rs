@@ -695,10 +695,10 @@ impl Conv2d {
         let (cig, cog) = (d.c_in / d.groups, d.c_out / d.groups);
         let (hw, oh, ow, kk) = (d.h * d.w, d.out_h(), d.out_w(), cig * d.kh * d.kw);
         let pixels = oh * ow;
-        let flops = 2 * cog * kk * pixels;
-        let per = balanced_block(pixels, block_pixels(oh, ow), tasks_for(threads, flops));
+        let tasks = tasks_for(threads, 2 * cog * kk * pixels);
+        let per = balanced_block(pixels, block_pixels(oh, ow), tasks);
         let blocks = pixels.div_ceil(per);
-        let whole = tasks_for(threads, flops) > blocks;
+        let whole = tasks > blocks;
         let (col, out) = (SendPtr(scratch.as_mut_ptr()), SendPtr(output.as_mut_ptr()));
         for b in 0..d.batch {
             for g in 0..d.groups {
@@ -714,7 +714,7 @@ impl Conv2d {
                     }
                     continue;
                 }
-                split(blocks, tasks_for(threads, flops), |range| {
+                split(blocks, tasks, |range| {
                     // The task's blocks reuse the scratch of its first block, so
                     // the column matrix stays in cache (no stream of misses).
                     let first = range.start * per * kk;
@@ -841,16 +841,7 @@ impl Conv2d {
         let col = SendPtr(scratch.as_mut_ptr());
         for b in 0..d.batch {
             let x = &input[b * d.c_in * hw..][..d.c_in * hw];
-            split(kk, threads.min(kk), |rows| {
-                // SAFETY: the task owns the column-matrix rows `rows`.
-                let dst = unsafe {
-                    std::slice::from_raw_parts_mut(
-                        col.get().add(rows.start * pixels),
-                        rows.len() * pixels,
-                    )
-                };
-                im2col::fill_rows(d, x, 0, pixels, rows, dst);
-            });
+            fill_matrix(d, x, col, threads);
             let s = pointwise_t::Shape {
                 batch: 1,
                 m: d.c_out,
@@ -883,16 +874,7 @@ impl Conv2d {
             d.c_in / d.groups * d.kh * d.kw,
             d.out_h() * d.out_w(),
         );
-        split(kk, threads.min(kk), |rows| {
-            // SAFETY: the task owns the column-matrix rows `rows`.
-            let dst = unsafe {
-                std::slice::from_raw_parts_mut(
-                    col.get().add(rows.start * pixels),
-                    rows.len() * pixels,
-                )
-            };
-            im2col::fill_rows(d, x, 0, pixels, rows, dst);
-        });
+        fill_matrix(d, x, col, threads);
         let gemm = self.im2col_gemm(
             g,
             col.get(),
@@ -1158,6 +1140,22 @@ pub(crate) fn balanced_block(pixels: usize, per: usize, tasks: usize) -> usize {
     }
     let even = blocks.next_multiple_of(tasks);
     pixels.div_ceil(even).next_multiple_of(16).min(per)
+}
+
+/// One group's whole column matrix of image `x` into `col`, the tasks
+/// splitting its rows.
+///
+/// # Safety
+/// `col` holds `c_in/groups·kh·kw × out_h·out_w` elements no one else touches.
+unsafe fn fill_matrix(d: &Conv2dDesc, x: &[f32], col: SendPtr<f32>, threads: usize) {
+    let (kk, pixels) = (d.c_in / d.groups * d.kh * d.kw, d.out_h() * d.out_w());
+    split(kk, threads.min(kk), |rows| {
+        // SAFETY: the task owns the column-matrix rows `rows`.
+        let dst = unsafe {
+            std::slice::from_raw_parts_mut(col.get().add(rows.start * pixels), rows.len() * pixels)
+        };
+        im2col::fill_rows(d, x, 0, pixels, rows, dst);
+    });
 }
 
 /// One output channel's valid grid columns (row pitch `p.w`) into the

@@ -99,12 +99,11 @@ struct Scratch {
     geo: Option<Geo>,
 }
 
-/// One vector of staging: input lanes at `src = row + base` (from the
-/// plane's origin; `base` the row's first column, maybe negative) under
-/// `load` (bit e: element e, 32 for column stride 2) to `dst` under `store`.
+/// One vector of staging: input lanes at `row + base` (from the plane's
+/// origin; `base` the row's first column, maybe negative) under `load`
+/// (bit e: element e, 32 for column stride 2) to `dst` under `store`.
 #[derive(Clone, Copy)]
 struct StageOp {
-    src: isize,
     row: isize,
     base: isize,
     dst: usize,
@@ -257,7 +256,6 @@ fn stage_ops(d: &Conv2dDesc, g: &Geo, r0: usize, ops: &mut Vec<StageOp>) {
                     let base = (b + g.sw * i0) as isize - pl;
                     let span = if g.sw == 1 { 16 } else { 32 };
                     ops.push(StageOp {
-                        src: (iy * d.w) as isize + base,
                         row: (iy * d.w) as isize,
                         base,
                         dst: dst + i0,
@@ -277,7 +275,8 @@ unsafe fn stage(p: &Plane, g: &Geo, ops: &[StageOp], buf: *mut f32) {
     match g.sw {
         1 => {
             for op in ops {
-                let v = _mm512_maskz_loadu_ps(op.load as u16, p.x.wrapping_offset(op.src));
+                let v =
+                    _mm512_maskz_loadu_ps(op.load as u16, p.x.wrapping_offset(op.row + op.base));
                 _mm512_mask_storeu_ps(buf.add(op.dst), op.store, v);
             }
         }
@@ -285,7 +284,7 @@ unsafe fn stage(p: &Plane, g: &Geo, ops: &[StageOp], buf: *mut f32) {
             let evens =
                 _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
             for op in ops {
-                let s = p.x.wrapping_offset(op.src);
+                let s = p.x.wrapping_offset(op.row + op.base);
                 let lo = _mm512_maskz_loadu_ps(op.load as u16, s);
                 let hi = _mm512_maskz_loadu_ps((op.load >> 16) as u16, s.wrapping_add(16));
                 let v = _mm512_permutex2var_ps(lo, evens, hi);
