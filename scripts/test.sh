@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/fetch-onnx-tests.sh
+# A one-shot build: incremental caches only cost disk (CI's disk is small).
+export CARGO_INCREMENTAL=0
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
