@@ -145,6 +145,29 @@ fn plan(eq: &str, shapes: &[&[usize]]) -> Result<Plan> {
     })
 }
 
+/// An equation in index form: labels numbered in order of first
+/// appearance, each input's labels, the output's labels, and each label's size.
+pub(crate) struct Indexed {
+    pub inputs: Vec<Vec<usize>>,
+    pub output: Vec<usize>,
+    pub sizes: Vec<usize>,
+}
+
+/// Parses `eq` against the input shapes into index form.
+pub(crate) fn indexed(eq: &str, shapes: &[&[usize]]) -> Result<Indexed> {
+    let p = plan(eq, shapes)?;
+    let id = |l: &Label| p.labels.iter().position(|e| e.0 == *l).unwrap_or(0);
+    Ok(Indexed {
+        inputs: p
+            .inputs
+            .iter()
+            .map(|ls| ls.iter().map(id).collect())
+            .collect(),
+        output: p.output.iter().map(id).collect(),
+        sizes: p.labels.iter().map(|e| e.1).collect(),
+    })
+}
+
 impl Plan {
     fn out_shape(&self) -> Vec<usize> {
         self.output.iter().map(|l| self.size(*l)).collect()

@@ -19,7 +19,7 @@ use crate::TensorType;
 use crate::{dispatch_numeric, ensure, op_err, Attrs, DType, Elem, Registry, Result, Tensor};
 
 #[path = "einsum.rs"]
-mod einsum;
+pub(crate) mod einsum;
 
 /// An accumulator for matrix products: f64 for floats, wrapping i64 for integers.
 pub(crate) trait Acc: Copy + Default {

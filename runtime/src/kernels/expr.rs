@@ -68,21 +68,49 @@ impl Kernel for Generated {
             .map(|i| io.in_ptr(i) as usize)
             .chain(hoisted)
             .collect();
-        let out = io.out_ptr(0) as usize;
-        let n = self.kernel.parallel_extent();
-        let tasks = threads
-            .min(n)
-            .min(self.points / self.par_min_points.max(1))
-            .max(1);
-        let run = |lo: usize, hi: usize| {
-            let p: Vec<*const u8> = ins.iter().map(|&a| a as *const u8).collect();
-            // SAFETY: the plan gives each input and the output a buffer of the
-            // expression's types; tasks write disjoint outer iterations.
-            unsafe { self.kernel.run_range(&p, out as *mut u8, lo, hi) };
+        let work = Work {
+            points: self.points,
+            par_min_points: self.par_min_points,
         };
-        split(n, tasks, |r| run(r.start, r.end));
+        // SAFETY: the plan gives each input and the output a buffer of the
+        // expression's types.
+        unsafe { run_split(&self.kernel, &ins, io.out_ptr(0), work, threads) };
         Ok(())
     }
+}
+
+/// A generated kernel's work per run and the work below which it stays on
+/// one thread.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Work {
+    pub points: usize,
+    pub par_min_points: usize,
+}
+
+/// Runs `kernel` over its outer iterations, split into tasks by `work`.
+///
+/// # Safety
+/// `ins` (addresses) and `out` must be buffers of the expression's input and
+/// output types, `out` overlapping none of them.
+pub(crate) unsafe fn run_split(
+    kernel: &ExprKernel,
+    ins: &[usize],
+    out: *mut u8,
+    work: Work,
+    threads: usize,
+) {
+    let out = out as usize;
+    let n = kernel.parallel_extent();
+    let tasks = threads
+        .min(n)
+        .min(work.points / work.par_min_points.max(1))
+        .max(1);
+    let run = |lo: usize, hi: usize| {
+        let p: Vec<*const u8> = ins.iter().map(|&a| a as *const u8).collect();
+        // SAFETY: the caller's contract; tasks write disjoint outer iterations.
+        unsafe { kernel.run_range(&p, out as *mut u8, lo, hi) };
+    };
+    split(n, tasks, |r| run(r.start, r.end));
 }
 
 /// An input a map reads only at the output's own index, with the output's
@@ -112,7 +140,7 @@ fn in_place_candidate(e: &TensorExpr) -> Option<usize> {
 }
 
 /// The expression of a group: the fused chain, or a single node's lowering.
-fn expression(g: &Graph, group: &Group) -> Option<TensorExpr> {
+pub(crate) fn expression(g: &Graph, group: &Group) -> Option<TensorExpr> {
     match (group.pattern, group.nodes.as_slice()) {
         (Pattern::Expression, _) => group_expression(g, group),
         (Pattern::Single, [p]) => lower(g, &g.nodes()[*p]).ok()?,

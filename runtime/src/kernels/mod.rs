@@ -13,6 +13,7 @@ mod conv3d;
 mod conv_pair;
 mod conv_transpose;
 pub(crate) mod dense;
+mod derived;
 pub(crate) mod epilogue;
 pub(crate) mod expr;
 pub(crate) mod fallback;
@@ -78,6 +79,7 @@ pub(crate) fn builders() -> &'static [(&'static str, Builder)] {
         ("recurrent", recurrent::build),
         ("pool", pool::build),
         ("resize", resize::build),
+        ("derived", derived::build),
         ("jit", expr::build),
         ("int", int_map::build),
         ("copy", remap::build),
@@ -132,6 +134,7 @@ pub(crate) fn spaces(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<
             "conv pair" => conv_pair::knobs(g, &nodes),
             "conv" => conv::knobs(g, &nodes),
             "jit" => expr::knobs(g, &nodes),
+            "derived" => derived::knobs(),
             _ => Vec::new(),
         };
         out.push((family, nodes, knobs));

@@ -5,6 +5,7 @@
 
 mod activation;
 mod conv;
+mod einsum;
 mod elementwise;
 mod layout;
 mod linalg;
@@ -86,6 +87,7 @@ fn rules() -> &'static HashMap<&'static str, Rule> {
         elementwise::register(&mut r);
         activation::register(&mut r);
         linalg::register(&mut r);
+        einsum::register(&mut r);
         logic::register(&mut r);
         reduce::register(&mut r);
         layout::register(&mut r);
