@@ -274,7 +274,8 @@ fn finish(
     })
 }
 
-/// Median ms of each executable over alternating runs.
+/// Median ms of each executable over alternating samples (3 runs each, the
+/// other executable's pool asleep).
 fn interleaved(
     a: &Executable,
     b: &Executable,
@@ -285,11 +286,12 @@ fn interleaved(
         a.run(feeds)?;
         b.run(feeds)?;
     }
+    let spin = CompileOptions::default().spin_us;
     for _ in 0..15 {
         for (exe, out) in [(a, &mut ta), (b, &mut tb)] {
-            let t = Instant::now();
-            exe.run(feeds)?;
-            out.push(t.elapsed().as_secs_f64() * 1e3);
+            // One pool hot and the other asleep, as when the model runs alone.
+            let ns = kiln_tuner::measure::hot_sample(exe, feeds, 3, spin)?;
+            out.push(ns * 1e-6);
         }
     }
     Ok((median(&ta), median(&tb)))

@@ -191,7 +191,8 @@ impl Bench<'_> {
         }
         for _ in 0..self.protocol.repeats.max(1) {
             for (i, exe, reps) in &ready {
-                let t = time(exe, &feeds, *reps).map_err(|e| e.to_string())?;
+                let t = hot_sample(exe, &feeds, *reps, self.options.spin_us)
+                    .map_err(|e| e.to_string())?;
                 if let Outcome::Ok { samples_ns } = &mut outcomes[*i] {
                     samples_ns.push(t);
                 }
@@ -214,8 +215,33 @@ impl Bench<'_> {
     }
 }
 
+/// Mean nanoseconds per run over `reps` runs of `exe` with its pool hot
+/// and every other pool asleep, as in a model's run: first a pause longer
+/// than the workers' spin (`spin_us`), so the pools of the candidates timed
+/// before stop spinning on the cores this one needs, then one untimed run
+/// to wake this pool's workers. Without it, interleaved candidates of many
+/// threads timed each other's spinning pools (16-thread GEMMs of 16 us
+/// measured at 370 us).
+pub fn hot_sample(
+    exe: &Executable,
+    feeds: &HashMap<String, Tensor>,
+    reps: usize,
+    spin_us: u64,
+) -> kiln_runtime::Result<f64> {
+    settle(spin_us);
+    exe.run(feeds)?;
+    time(exe, feeds, reps)
+}
+
+/// Sleeps until pools that spin `spin_us` after their last job are asleep.
+pub fn settle(spin_us: u64) {
+    std::thread::sleep(std::time::Duration::from_micros(
+        spin_us + spin_us / 2 + 100,
+    ));
+}
+
 /// Mean nanoseconds per run over `reps` runs.
-fn time(
+pub fn time(
     exe: &Executable,
     feeds: &HashMap<String, Tensor>,
     reps: usize,
