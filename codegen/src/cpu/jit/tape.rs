@@ -55,6 +55,13 @@ pub(super) enum Op16 {
     Ge,
     /// `a != 0 ? b : c`.
     Select,
+    /// The logistic function as the lowering writes it (`e = exp(-|a|)`,
+    /// `s = 1 / (1 + e)`, `a < 0 ? e s : s`) in one pass.
+    Sigmoid,
+    /// `0.5 a (1 + erf(a k))` in one pass.
+    GeluErf,
+    /// `0.5 a (1 + tanh(k (a + 0.044715 a^3)))` in one pass.
+    GeluTanh,
 }
 
 /// `dst = op(a, b, c)` (unused operands 0).
@@ -90,6 +97,8 @@ struct Builder<'a> {
     consts: Vec<f32>,
     ops: Vec<(Op16, [Val; 3], f32)>,
     memo: Vec<(ScalarExpr, Val)>,
+    /// Whole activations become one fused operation ([`fused`]).
+    fuse: bool,
 }
 
 /// A value while building: a leaf, a constant or operation `k`'s result.
@@ -165,6 +174,12 @@ impl Builder<'_> {
         if let Some((_, v)) = self.memo.iter().find(|(m, _)| m == e) {
             return Some(*v);
         }
+        if let Some((op, x, k)) = fused(e).filter(|_| self.fuse) {
+            let x = self.value(x)?;
+            let v = self.op(op, &[x], k);
+            self.memo.push((e.clone(), v));
+            return Some(v);
+        }
         let v = match e {
             ScalarExpr::Const(c) => self.constant(*c),
             ScalarExpr::Access(a) => {
@@ -201,15 +216,78 @@ impl Builder<'_> {
     }
 }
 
+/// A whole activation written out by the lowering (sigmoid, both GELUs)
+/// as one fused operation of its argument: `(op, x, k)`. The fused code
+/// computes the same operations in the same order, in registers.
+fn fused(e: &ScalarExpr) -> Option<(Op16, &ScalarExpr, f32)> {
+    use ScalarExpr as S;
+    let is = |e: &S, c: f64| matches!(e, S::Const(v) if *v == c);
+    fn un(e: &S, op: UnaryOp) -> Option<&S> {
+        match e {
+            S::Unary(o, x) if *o == op => Some(x),
+            _ => None,
+        }
+    }
+    fn bin(e: &S, op: BinaryOp) -> Option<(&S, &S)> {
+        match e {
+            S::Binary(o, a, b) if *o == op => Some((a, b)),
+            _ => None,
+        }
+    }
+    // select(x < 0, e * s, s), s = recip(1 + e), e = exp(-|x|)
+    if let S::Select(c, t, f) = e {
+        let S::Cmp(CmpOp::Lt, x, z) = &**c else {
+            return None;
+        };
+        let (ee, s) = bin(t, BinaryOp::Mul)?;
+        let (one, e2) = bin(un(f, UnaryOp::Recip)?, BinaryOp::Add)?;
+        let ax = un(un(un(ee, UnaryOp::Exp)?, UnaryOp::Neg)?, UnaryOp::Abs)?;
+        let ok = is(z, 0.0) && is(one, 1.0) && s == &**f && e2 == ee && ax == &**x;
+        return ok.then_some((Op16::Sigmoid, &**x, 0.0));
+    }
+    // (0.5 * x) * (1 + inner)
+    let (half_x, rest) = bin(e, BinaryOp::Mul)?;
+    let (half, x) = bin(half_x, BinaryOp::Mul)?;
+    let (one, inner) = bin(rest, BinaryOp::Add)?;
+    if !is(half, 0.5) || !is(one, 1.0) {
+        return None;
+    }
+    if let Some(arg) = un(inner, UnaryOp::Erf) {
+        let (x2, c) = bin(arg, BinaryOp::Mul)?;
+        let S::Const(c) = c else { return None };
+        return (x2 == x).then_some((Op16::GeluErf, x, *c as f32));
+    }
+    // tanh(k * (x + 0.044715 * ((x * x) * x)))
+    let (k, poly) = bin(un(inner, UnaryOp::Tanh)?, BinaryOp::Mul)?;
+    let S::Const(k) = k else { return None };
+    let (x2, cubic) = bin(poly, BinaryOp::Add)?;
+    let (c, cube) = bin(cubic, BinaryOp::Mul)?;
+    let (sq, x3) = bin(cube, BinaryOp::Mul)?;
+    let (xa, xb) = bin(sq, BinaryOp::Mul)?;
+    let ok = is(c, 0.044715) && x2 == x && x3 == x && xa == x && xb == x;
+    ok.then_some((Op16::GeluTanh, x, *k as f32))
+}
+
 /// The tape of a map body over `inputs` with chunks of `cap` elements;
 /// `None` when the body has a bounds guard, a cast or a non-f32 read.
 pub(super) fn build(body: &ScalarExpr, inputs: &[TensorType], cap: usize) -> Option<Tape> {
+    build_with(body, inputs, cap, true)
+}
+
+/// [`build`], with or without fused activations.
+pub(super) fn build_with(
+    body: &ScalarExpr,
+    inputs: &[TensorType],
+    cap: usize,
+    fuse: bool,
+) -> Option<Tape> {
     let mut b = Builder {
         inputs,
         leaves: vec![],
         consts: vec![],
         ops: vec![],
         memo: vec![],
+        fuse,
     };
     let root = b.value(body)?;
     if !matches!(root, Val::Op(k) if k + 1 == b.ops.len()) {

@@ -143,6 +143,42 @@ mod imp {
         }
     }
 
+    /// `e = exp(-|a|)`, `s = 1 / (1 + e)`, `a < 0 ? e s : s` (the
+    /// lowering's sigmoid, operation for operation).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn sigmoid(a: __m512) -> __m512 {
+        let sign = _mm512_set1_epi32(i32::MIN);
+        let abs = _mm512_abs_ps(a);
+        let e = exp16(_mm512_castsi512_ps(_mm512_xor_si512(
+            _mm512_castps_si512(abs),
+            sign,
+        )));
+        let s = _mm512_div_ps(_mm512_set1_ps(1.0), _mm512_add_ps(_mm512_set1_ps(1.0), e));
+        let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, _mm512_setzero_ps());
+        _mm512_mask_blend_ps(neg, s, _mm512_mul_ps(e, s))
+    }
+
+    /// `(0.5 a) (1 + erf(a k))`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn gelu_erf(a: __m512, k: f32) -> __m512 {
+        let inner = erf16(_mm512_mul_ps(a, _mm512_set1_ps(k)));
+        let half = _mm512_mul_ps(_mm512_set1_ps(0.5), a);
+        _mm512_mul_ps(half, _mm512_add_ps(_mm512_set1_ps(1.0), inner))
+    }
+
+    /// `(0.5 a) (1 + tanh(k (a + 0.044715 ((a a) a))))`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn gelu_tanh(a: __m512, k: f32) -> __m512 {
+        let cube = _mm512_mul_ps(_mm512_mul_ps(a, a), a);
+        let poly = _mm512_add_ps(a, _mm512_mul_ps(_mm512_set1_ps(0.044715), cube));
+        let inner = tanh16(_mm512_mul_ps(_mm512_set1_ps(k), poly));
+        let half = _mm512_mul_ps(_mm512_set1_ps(0.5), a);
+        _mm512_mul_ps(half, _mm512_add_ps(_mm512_set1_ps(1.0), inner))
+    }
+
     /// One unary operation over `n` lanes.
     #[target_feature(enable = "avx512f")]
     unsafe fn unary(ins: &Instr, s: [Src; 3], dst: *mut f32, n: usize) {
@@ -168,6 +204,9 @@ mod imp {
             Op16::Sin => each!(n, dst, s, |a, b, c| sincos16(a, false)),
             Op16::Cos => each!(n, dst, s, |a, b, c| sincos16(a, true)),
             Op16::PowC => each!(n, dst, s, |a, b, c| powc(a, ins.k)),
+            Op16::Sigmoid => each!(n, dst, s, |a, b, c| sigmoid(a)),
+            Op16::GeluErf => each!(n, dst, s, |a, b, c| gelu_erf(a, ins.k)),
+            Op16::GeluTanh => each!(n, dst, s, |a, b, c| gelu_tanh(a, ins.k)),
             _ => unsafe { binary(ins, s, dst, n) },
         }
     }
@@ -285,5 +324,80 @@ pub(super) fn symbols() -> Vec<(&'static str, *const u8)> {
     #[cfg(not(target_arch = "x86_64"))]
     {
         vec![]
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::super::tape::{build_with, Op16, Tape};
+    use kiln_ir::expr::lower;
+    use kiln_ir::{Attr, DType, Graph, Op, TensorType};
+
+    fn body(kind: &str, approximate: Option<&str>) -> kiln_ir::expr::ScalarExpr {
+        let mut g = Graph::new("t");
+        let x = g
+            .add_input("x", TensorType::new(DType::F32, vec![64]))
+            .unwrap();
+        let mut op = Op::new(kind);
+        if let Some(a) = approximate {
+            op.attrs.set("approximate", Attr::Str(a.into()));
+        }
+        let out = g.add_node("n", op, &[x], &["y"]).unwrap();
+        g.set_outputs(out);
+        lower(&g, &g.nodes()[0]).unwrap().unwrap().body
+    }
+
+    fn run(t: &Tape, xs: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; xs.len()];
+        let mut temps = vec![0f32; t.n_temps * t.cap + 16 * t.leaves.len()];
+        for (x, y) in xs.chunks(t.cap).zip(out.chunks_mut(t.cap)) {
+            let args = [x.as_ptr(), y.as_mut_ptr() as *const f32];
+            // SAFETY: one contiguous read and the output, `n <= cap`.
+            unsafe { super::imp::run(t, args.as_ptr(), temps.as_mut_ptr(), x.len()) };
+        }
+        out
+    }
+
+    /// Each fused activation is one operation and gives, bit for bit, what
+    /// the operation-per-pass tape gives, over a sweep of f32 values.
+    #[test]
+    fn fused_activations_match_the_unfused_tape() {
+        if !crate::cpu::jit::has_avx512() {
+            return;
+        }
+        let mut xs: Vec<f32> = (0..200_003u32)
+            .map(|i| f32::from_bits(i.wrapping_mul(21_473)))
+            .collect();
+        xs.extend((-2000..2000).map(|i| i as f32 * 0.01));
+        xs.extend([
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            88.7,
+            -88.7,
+        ]);
+        let ty = [TensorType::new(DType::F32, vec![64])];
+        let cases = [
+            ("Sigmoid", None, Op16::Sigmoid),
+            ("Gelu", None, Op16::GeluErf),
+            ("Gelu", Some("tanh"), Op16::GeluTanh),
+        ];
+        for (kind, approx, op) in cases {
+            let b = body(kind, approx);
+            let fused = build_with(&b, &ty, 512, true).unwrap();
+            let plain = build_with(&b, &ty, 512, false).unwrap();
+            assert_eq!(fused.instrs.len(), 1, "{kind}");
+            assert_eq!(fused.instrs[0].op, op);
+            assert!(plain.instrs.len() > 4, "{kind}");
+            let (f, p) = (run(&fused, &xs), run(&plain, &xs));
+            for ((a, b), x) in f.iter().zip(&p).zip(&xs) {
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{kind}({x}): {a} vs {b}"
+                );
+            }
+        }
     }
 }
