@@ -195,8 +195,18 @@ fn eval_cost_reports_per_target_and_refuses_models_without_records() {
         targets[0]["transfer"].is_null(),
         "one target, nothing to transfer from: {v}"
     );
-    if let Some(p) = targets[0]["same_target"]["pairwise"].as_f64() {
-        assert!((0.0..=1.0).contains(&p), "{v}");
+    let why: Vec<&str> = targets[0]["not_evaluated"]
+        .as_array()
+        .map_or(vec![], |a| a.iter().filter_map(|x| x.as_str()).collect());
+    assert!(
+        why.iter()
+            .any(|w| w.starts_with("transfer: no records of another target")),
+        "{v}"
+    );
+    // Either evaluated with metrics in range, or the reason is given.
+    match targets[0]["same_target"]["pairwise"].as_f64() {
+        Some(p) => assert!((0.0..=1.0).contains(&p), "{v}"),
+        None => assert!(why.iter().any(|w| w.starts_with("same target: ")), "{v}"),
     }
     let o = kiln(&[
         "db",

@@ -52,6 +52,9 @@ struct TargetReport {
     workloads: usize,
     same_target: Option<Evaluation>,
     transfer: Option<TransferReport>,
+    /// Why an evaluation above is missing (too few workloads to split...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    not_evaluated: Vec<String>,
 }
 
 /// Runs `kiln db eval-cost`.
@@ -85,6 +88,21 @@ pub fn run(db: &TuningDb, a: &EvalArgs) -> Result<()> {
     for (t, mine) in &by_target {
         let dims = desc.get(t).map_or(0, Vec::len);
         let others: Vec<Sample> = samples.iter().filter(|s| &s.target != t).cloned().collect();
+        let mut not_evaluated = Vec::new();
+        let same = same_target(mine, a, dims)
+            .map_err(|e| not_evaluated.push(format!("same target: {e:#}")))
+            .ok();
+        let moved = match transfer(&others, t, desc.get(t), mine, a) {
+            Ok(None) => {
+                not_evaluated.push("transfer: no records of another target".into());
+                None
+            }
+            Ok(r) => r,
+            Err(e) => {
+                not_evaluated.push(format!("transfer: {e:#}"));
+                None
+            }
+        };
         out.push(TargetReport {
             target: t.clone(),
             summary: summary.get(t).cloned().unwrap_or_default(),
@@ -94,8 +112,9 @@ pub fn run(db: &TuningDb, a: &EvalArgs) -> Result<()> {
                 .map(|s| s.workload)
                 .collect::<HashSet<_>>()
                 .len(),
-            same_target: same_target(mine, a, dims).ok(),
-            transfer: transfer(&others, t, desc.get(t), mine, a).ok().flatten(),
+            same_target: same,
+            transfer: moved,
+            not_evaluated,
         });
     }
     print(&out, a.json)
@@ -181,9 +200,8 @@ fn print(out: &[TargetReport], json: bool) -> Result<()> {
             r.samples,
             r.workloads
         );
-        match &r.same_target {
-            Some(e) => println!("  same target: {}", show(e)),
-            None => println!("  same target: not enough ranked workloads"),
+        if let Some(e) = &r.same_target {
+            println!("  same target: {}", show(e));
         }
         for p in r.transfer.iter().flat_map(|t| &t.points) {
             let pct = p.fraction * 100.0;
@@ -192,6 +210,9 @@ fn print(out: &[TargetReport], json: bool) -> Result<()> {
                 p.samples,
                 show(&p.eval)
             );
+        }
+        for why in &r.not_evaluated {
+            println!("  not evaluated: {why}");
         }
     }
     Ok(())
