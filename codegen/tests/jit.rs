@@ -181,14 +181,21 @@ fn close(a: f64, b: f64, red: usize) -> bool {
 }
 
 /// Runs `e` compiled with `s` and checks it against the evaluator.
-/// Both ways of computing a vectorized map's functions: f32x4 inline
-/// (`avx512` off) and the AVX-512 chunk helpers (on; the same code as off
-/// on CPUs without AVX-512F).
-fn both_paths() -> [JitOptions; 2] {
-    [false, true].map(|avx512| JitOptions {
+/// The ways of computing a vectorized map: f32x4 inline (`avx512` off),
+/// the default AVX-512 choice (chunk helpers or a tape), and every map
+/// that allows it as a tape, functions or not (on CPUs without AVX-512F,
+/// all three are the f32x4 code).
+fn both_paths() -> [JitOptions; 3] {
+    let all_tape = JitOptions {
+        tape_ops_per_fn: usize::MAX,
+        tape_plain_ops: usize::MAX,
+        ..JitOptions::default()
+    };
+    let d = |avx512| JitOptions {
         avx512,
         ..JitOptions::default()
-    })
+    };
+    [d(false), d(true), all_tape]
 }
 
 fn check_with(e: &TensorExpr, s: &Schedule, feeds: &[Tensor], want: &Tensor) {

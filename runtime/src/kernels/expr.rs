@@ -266,7 +266,16 @@ pub(crate) fn knobs(g: &Graph, nodes: &[usize]) -> Vec<KnobDef> {
         &[p >> 3, p >> 1, p, p << 2, p << 5],
         p,
     )];
-    let fns = expression(g, &group).is_some_and(|e| work_per_point(&e, 1) > 1);
+    let e = expression(g, &group);
+    let fns = e.as_ref().is_some_and(|e| work_per_point(e, 1) > 1);
+    let map = e.as_ref().is_some_and(|e| e.reduce.is_none());
+    if map && !fns {
+        k.push(KnobDef::ints(
+            "tape_plain_ops",
+            &[0, 1, 2, 4, 1 << 30],
+            d.jit.tape_plain_ops as i64,
+        ));
+    }
     if fns {
         let j = &d.jit;
         k.push(KnobDef::flag("avx512", j.avx512));
@@ -295,6 +304,8 @@ fn tuned_knobs(c: Option<&Config>) -> ExprKnobs {
             chunk: get("chunk", d.jit.chunk),
             tape_ops_per_fn: int_knob(c, "tape_ops_per_fn")
                 .map_or(d.jit.tape_ops_per_fn, |k| k.max(0) as usize),
+            tape_plain_ops: int_knob(c, "tape_plain_ops")
+                .map_or(d.jit.tape_plain_ops, |k| k.max(0) as usize),
             ..d.jit
         },
     }

@@ -116,7 +116,10 @@ pub(super) fn plan(
     let tape = super::tape::build(&nest.expr.body, &types, cap)
         .filter(|t| {
             let others = t.instrs.len().saturating_sub(nodes.len());
-            !nodes.is_empty() && others <= opts.tape_ops_per_fn.saturating_mul(nodes.len())
+            match nodes.len() {
+                0 => t.instrs.len() <= opts.tape_plain_ops,
+                n => others <= opts.tape_ops_per_fn.saturating_mul(n),
+            }
         })
         .map(Box::new);
     if nodes.is_empty() && tape.is_none() {
