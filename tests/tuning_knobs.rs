@@ -294,3 +294,48 @@ fn conv_variants_and_depthwise_kernels_are_knobs_that_apply() {
         }
     }
 }
+
+/// The generated code's schedule choices are knobs of the `jit` family: a
+/// transposing copy gets `fuse_loops` and `tile`, a reduction `fuse_loops`
+/// and `unroll`, a function-free map `tape_plain_ops`; every point of each
+/// space matches the interpreter.
+#[test]
+fn jit_schedule_choices_are_knobs() {
+    let graphs = [
+        "graph t {\n  input x: f32[48,40]\n  node n = Transpose(x) -> y: f32[40,48]\n  output y\n}",
+        "graph t {\n  input x: f32[6,9,33]\n  node n = ReduceSum{axes=[-1]}(x) -> y: f32[6,9,1]\n  output y\n}",
+        "graph t {\n  input x: f32[4,50]\n  node n = Relu(x) -> y: f32[4,50]\n  output y\n}",
+    ];
+    let wanted = [
+        &["fuse_loops", "tile"][..],
+        &["fuse_loops", "unroll"],
+        &["fuse_loops", "tape_plain_ops"],
+    ];
+    for (src, want) in graphs.iter().zip(wanted) {
+        let g = kiln::ir::text::parse(src).unwrap();
+        let w = tuning::workloads(&g, &opts(1)).unwrap();
+        let jit = w
+            .iter()
+            .find(|w| w.family == "jit")
+            .expect("a jit workload");
+        let names: Vec<&str> = jit.space.knobs.iter().map(|k| k.name.as_str()).collect();
+        for n in want {
+            assert!(names.contains(n), "{src}: {names:?}");
+        }
+        let f = feeds(&g);
+        let expect = kiln::run(&g, &f).unwrap()[0].to_f64_vec();
+        for i in 0..jit.space.size() {
+            let config = jit.space.point(i);
+            let mut t = Tuned::default();
+            t.insert(jit.canonical.clone(), config.clone());
+            let exe = compile(&g, &opts(1).with_tuned(t)).unwrap();
+            let got = exe.run(&f).unwrap()[0].to_f64_vec();
+            for (x, y) in got.iter().zip(&expect) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * y.abs().max(1.0),
+                    "{config:?}: {x} vs {y}"
+                );
+            }
+        }
+    }
+}

@@ -3,7 +3,10 @@
 //! explicit schedules (split, reorder, fuse, vectorize, unroll), run on
 //! random inputs (never zero) of odd sizes, compared with `expr::eval`.
 
-use kiln_codegen::cpu::jit::{compute_type, default_schedule, ExprKernel, JitOptions};
+use kiln_codegen::cpu::jit::{
+    compute_type, default_schedule, schedule_with, strided_map, ExprKernel, JitOptions,
+    ScheduleKnobs,
+};
 use kiln_codegen::CodegenError;
 use kiln_ir::expr::inline::map_reads;
 use kiln_ir::expr::{
@@ -375,6 +378,54 @@ fn reductions() {
         Op::new("ReduceSum").with("axes", Attr::Ints(vec![1])),
         &[(F, &[6, 1], S)],
     );
+}
+
+/// Every point of the schedule knobs (loop fusion, strided-copy tile,
+/// unroll with a reduction) keeps the evaluator's result: a transposing
+/// copy (tiled by default), reductions over the last, a middle and two
+/// axes, a small matmul and a broadcasting map.
+#[test]
+fn schedule_knobs_keep_results() {
+    let cases: Vec<(Op, Vec<In>)> = vec![
+        (Op::new("Transpose"), vec![(F, &[40, 36], S)]),
+        (
+            Op::new("ReduceSum").with("axes", Attr::Ints(vec![-1])),
+            vec![(F, &[6, 5, 37], S)],
+        ),
+        (
+            Op::new("ReduceMax").with("axes", Attr::Ints(vec![1])),
+            vec![(F, &[6, 21, 19], S)],
+        ),
+        (
+            Op::new("ReduceMean").with("axes", Attr::Ints(vec![0, 2])),
+            vec![(F, &[4, 9, 18], S)],
+        ),
+        (Op::new("MatMul"), vec![(F, &[7, 33], S), (F, &[33, 10], S)]),
+        (Op::new("Add"), vec![(F, &[3, 8, 20], S), (F, &[8, 1], S)]),
+    ];
+    for (op, ins) in cases {
+        let e = lowered(op, &ins);
+        assert_eq!(
+            e.reduce.is_none() && e.inputs.len() == 1,
+            strided_map(&e),
+            "{e}"
+        );
+        let mut rng = Rng(7);
+        let feeds: Vec<Tensor> = ins.iter().map(|(d, s, g)| rng.tensor(*d, s, *g)).collect();
+        let want = eval(&e, &feeds.iter().collect::<Vec<_>>()).unwrap();
+        for fuse in [false, true] {
+            for tile in [0, 8, 16, 32] {
+                for unroll in [1, 2, 8] {
+                    let k = ScheduleKnobs { fuse, tile, unroll };
+                    check_with(&e, &schedule_with(&e, &k), &feeds, &want);
+                }
+            }
+        }
+        assert_eq!(
+            default_schedule(&e),
+            schedule_with(&e, &ScheduleKnobs::default())
+        );
+    }
 }
 
 #[test]

@@ -16,7 +16,7 @@ pub mod pages;
 pub mod pool;
 
 pub use gemm::{gemm_f32, Strides};
-pub use jit::{default_schedule, ExprKernel, JitOptions};
+pub use jit::{default_schedule, schedule_with, ExprKernel, JitOptions, ScheduleKnobs};
 pub use pool::{split, SpinPool};
 
 /// SIMD features detected at run time (all `false` off x86-64).

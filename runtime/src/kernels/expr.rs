@@ -10,7 +10,8 @@ use crate::fusion::{group_expression, Group, Pattern};
 use crate::kernel::{Kernel, StepIo};
 use crate::tuning::{flag_knob, int_knob, Config, KnobDef};
 use crate::{CompileOptions, Result};
-use kiln_codegen::cpu::{default_schedule, split, ExprKernel, JitOptions};
+use kiln_codegen::cpu::jit::strided_map;
+use kiln_codegen::cpu::{schedule_with, split, ExprKernel, JitOptions, ScheduleKnobs};
 use kiln_ir::expr::inline::map_reads;
 use kiln_ir::expr::{lower, Access, AffineExpr, BinaryOp, ScalarExpr, TensorExpr, UnaryOp};
 use kiln_ir::Graph;
@@ -27,6 +28,8 @@ pub struct ExprKnobs {
     pub math_fn_points: usize,
     /// Code generation options (AVX-512 chunk helpers, chunk size...).
     pub jit: JitOptions,
+    /// The loop schedule's choices (fusion, tiling, unrolling).
+    pub schedule: ScheduleKnobs,
 }
 
 impl Default for ExprKnobs {
@@ -35,6 +38,7 @@ impl Default for ExprKnobs {
             par_min_points: 1 << 15,
             math_fn_points: 8,
             jit: JitOptions::default(),
+            schedule: ScheduleKnobs::default(),
         }
     }
 }
@@ -251,9 +255,11 @@ pub(crate) fn visit(s: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
     }
 }
 
-/// The `jit` family's knobs: the parallel threshold, and for expressions
-/// with math functions the AVX-512 chunked paths (on/off, chunk size, tape
-/// or helpers).
+/// The `jit` family's knobs: the parallel threshold, the schedule's
+/// choices (loop fusion; the unroll factor with a reduction; the tile edge
+/// of a strided copy), small function-free maps on the tape, and for
+/// expressions with math functions the AVX-512 chunked paths (on/off,
+/// chunk size, tape or helpers).
 pub(crate) fn knobs(g: &Graph, nodes: &[usize]) -> Vec<KnobDef> {
     let d = ExprKnobs::default();
     let group = Group {
@@ -269,6 +275,14 @@ pub(crate) fn knobs(g: &Graph, nodes: &[usize]) -> Vec<KnobDef> {
     let e = expression(g, &group);
     let fns = e.as_ref().is_some_and(|e| work_per_point(e, 1) > 1);
     let map = e.as_ref().is_some_and(|e| e.reduce.is_none());
+    let ds = d.schedule;
+    k.push(KnobDef::flag("fuse_loops", ds.fuse));
+    if !map {
+        k.push(KnobDef::ints("unroll", &[1, 2, 4, 8], ds.unroll as i64));
+    }
+    if e.as_ref().is_some_and(strided_map) {
+        k.push(KnobDef::ints("tile", &[0, 8, 16, 32], ds.tile as i64));
+    }
     if map && !fns {
         k.push(KnobDef::ints(
             "tape_plain_ops",
@@ -308,6 +322,11 @@ fn tuned_knobs(c: Option<&Config>) -> ExprKnobs {
                 .map_or(d.jit.tape_plain_ops, |k| k.max(0) as usize),
             ..d.jit
         },
+        schedule: ScheduleKnobs {
+            fuse: flag_knob(c, "fuse_loops").unwrap_or(d.schedule.fuse),
+            tile: int_knob(c, "tile").map_or(d.schedule.tile, |k| k.max(0) as usize),
+            unroll: get("unroll", d.schedule.unroll),
+        },
     }
 }
 
@@ -343,7 +362,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         Err(_) => (e, Vec::new()),
     };
     let knobs = tuned_knobs(super::tuned_config(g, &group.nodes, "jit", opts));
-    let kernel = match ExprKernel::compile(&e, &default_schedule(&e), &knobs.jit) {
+    let kernel = match ExprKernel::compile(&e, &schedule_with(&e, &knobs.schedule), &knobs.jit) {
         Ok(k) => k,
         Err(err) => {
             tracing::debug!(node = %last.name, error = %err, "JIT refused; interpreter fallback");

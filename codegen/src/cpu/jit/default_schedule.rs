@@ -4,6 +4,8 @@
 //! vector partial accumulators; otherwise the innermost output loop; with a
 //! reduction, unrolled by 4 for independent accumulators), tile strided
 //! pointwise copies 16x16, and mark the outermost output loop parallel.
+//! Those choices are [`ScheduleKnobs`] (the tuner's `jit` family sets them);
+//! [`default_schedule`] uses their defaults.
 
 use super::dtypes::compute_type;
 use kiln_ir::expr::index::flat_offset;
@@ -24,18 +26,43 @@ fn offsets(e: &TensorExpr, with_output: bool) -> Vec<AffineExpr> {
     v
 }
 
-/// Fuses iterators `first..end` from the inside out while contiguous;
-/// returns the innermost group's name and its outermost member.
+/// The default schedule's choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScheduleKnobs {
+    /// Fuse the innermost contiguous run of loops into one (false: only
+    /// the innermost loop is vectorized).
+    pub fuse: bool,
+    /// Tile edge of a strided pointwise copy (below 2: not tiled).
+    pub tile: usize,
+    /// Unroll factor of the vectorized loop of an expression with a
+    /// reduction (independent accumulators or unroll-and-jam; 1: none).
+    pub unroll: usize,
+}
+
+impl Default for ScheduleKnobs {
+    fn default() -> Self {
+        ScheduleKnobs {
+            fuse: true,
+            tile: TILE,
+            unroll: 4,
+        }
+    }
+}
+
+/// Fuses iterators `first..end` from the inside out while contiguous (not
+/// at all without `fuse`); returns the innermost group's name and its
+/// outermost member.
 fn fuse_run(
     e: &TensorExpr,
-    first: usize,
-    end: usize,
+    (first, end): (usize, usize),
     offs: &[AffineExpr],
+    fuse: bool,
     steps: &mut Vec<Step>,
 ) -> (String, usize) {
     let all = e.all_iters();
     let mut cur = all[end - 1].name.clone();
     let mut outer = end - 1;
+    let first = if fuse { first } else { end - 1 };
     for a in (first..end - 1).rev() {
         let (ea, eb) = (all[a].extent, all[a + 1].extent);
         let ok = ea == 1
@@ -66,25 +93,21 @@ fn contiguous(offs: &[AffineExpr], i: usize) -> bool {
     c.iter().all(|c| matches!(c, Some(0 | 1))) && c.contains(&Some(1))
 }
 
-/// Tile size of a transposing copy.
+/// Default tile edge of a transposing copy.
 const TILE: usize = 16;
 
 /// For a pointwise expression whose innermost loop `b` (outermost member
 /// `from`) reads some input with a stride: 16x16 tiles of the two innermost
 /// loops so that each cache line read is used whole. Returns the steps and
 /// the new outermost loop name.
-fn tile_strided(e: &TensorExpr, b: &str, from: usize, lanes: usize) -> Option<(Vec<Step>, String)> {
-    let n = e.iters.len();
-    let strided = offsets(e, false)
-        .iter()
-        .any(|o| !matches!(o.linear_coef(n - 1), Some(0 | 1)));
+fn tile_strided(
+    e: &TensorExpr,
+    (b, from): (&str, usize),
+    lanes: usize,
+    tile: usize,
+) -> Option<(Vec<Step>, String)> {
     let inner: usize = e.iters[from..].iter().map(|i| i.extent).product();
-    if e.reduce.is_some()
-        || from == 0
-        || !strided
-        || inner < TILE
-        || e.iters[from - 1].extent < TILE
-    {
+    if !strided_map(e) || from == 0 || tile < 2 || inner < tile || e.iters[from - 1].extent < tile {
         return None;
     }
     let a = e.iters[from - 1].name.clone();
@@ -97,11 +120,11 @@ fn tile_strided(e: &TensorExpr, b: &str, from: usize, lanes: usize) -> Option<(V
     let steps = vec![
         Step::Split {
             iter: a.clone(),
-            factor: TILE,
+            factor: tile,
         },
         Step::Split {
             iter: b.to_string(),
-            factor: TILE,
+            factor: tile,
         },
         Step::Reorder {
             order: vec![ao.clone(), bo, ai, bi.clone()],
@@ -116,22 +139,39 @@ fn tile_strided(e: &TensorExpr, b: &str, from: usize, lanes: usize) -> Option<(V
     Some((steps, outer))
 }
 
+/// True for a map whose innermost loop reads some input with a stride (a
+/// transposing copy: the `tile` knob applies).
+pub fn strided_map(e: &TensorExpr) -> bool {
+    let n = e.iters.len();
+    e.reduce.is_none()
+        && n > 0
+        && offsets(e, false)
+            .iter()
+            .any(|o| !matches!(o.linear_coef(n - 1), Some(0 | 1)))
+}
+
 /// A good schedule for `e`; see the module docs.
 pub fn default_schedule(e: &TensorExpr) -> Schedule {
+    schedule_with(e, &ScheduleKnobs::default())
+}
+
+/// The default schedule's rules with the choices `k`.
+pub fn schedule_with(e: &TensorExpr, k: &ScheduleKnobs) -> Schedule {
     let lanes = compute_type(e).map_or(4, |t| 16 / t.bytes() as usize);
     let n_out = e.iters.len();
     let n_all = e.all_iters().len();
     let mut steps = vec![];
-    let out = (n_out > 0).then(|| fuse_run(e, 0, n_out, &offsets(e, true), &mut steps));
+    let all_offs = offsets(e, true);
+    let out = (n_out > 0).then(|| fuse_run(e, (0, n_out), &all_offs, k.fuse, &mut steps));
     if let Some((name, from)) = &out {
-        if let Some((tiled, outer)) = tile_strided(e, name, *from, lanes) {
+        if let Some((tiled, outer)) = tile_strided(e, (name, *from), lanes, k.tile) {
             steps.extend(tiled);
             steps.push(Step::Parallel { iter: outer });
             return Schedule::new(steps);
         }
     }
     let body = offsets(e, false);
-    let red = (n_all > n_out).then(|| fuse_run(e, n_out, n_all, &body, &mut steps));
+    let red = (n_all > n_out).then(|| fuse_run(e, (n_out, n_all), &body, k.fuse, &mut steps));
     let extent = |from: usize, to: usize| {
         e.all_iters()[from..to]
             .iter()
@@ -155,7 +195,7 @@ pub fn default_schedule(e: &TensorExpr) -> Schedule {
     if let Some(iter) = vec {
         // Unrolled by 4: independent accumulators (a vectorized reduction)
         // or unroll-and-jam over the reduction (a vectorized output loop).
-        let unroll = red.is_some().then_some(4);
+        let unroll = red.is_some().then_some(k.unroll).filter(|&f| f > 1);
         steps.push(Step::Vectorize {
             iter: iter.clone(),
             lanes,

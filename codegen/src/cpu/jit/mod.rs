@@ -29,7 +29,7 @@ mod tape16;
 mod vmath;
 mod vmath16;
 
-pub use default_schedule::default_schedule;
+pub use default_schedule::{default_schedule, schedule_with, strided_map, ScheduleKnobs};
 pub use dtypes::compute_type;
 pub use kernel::ExprKernel;
 
