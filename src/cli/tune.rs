@@ -82,6 +82,11 @@ struct Report {
     /// Records written to the tuning database.
     stored: usize,
     database: Option<String>,
+    /// The tuning curve: estimated model latency after each trial.
+    curve: Vec<kiln_tuner::tune::CurvePoint>,
+    /// Trials until the estimated latency first came within 5% of its final
+    /// gain (none when nothing was gained).
+    trials_to_95: Option<usize>,
 }
 
 /// Parses `90s`, `10m`, `1h` or plain seconds.
@@ -259,6 +264,7 @@ fn finish(
     let tuned = compile(g, &base.clone().with_tuned(tuned_of(tasks)))?;
     let (u, t) = interleaved(&untuned, &tuned, feeds)?;
     let workloads = tasks.iter().map(workload_report).collect();
+    let curve = kiln_tuner::tune::curve(tasks);
     Ok(Report {
         model: a.model.display().to_string(),
         threads,
@@ -271,6 +277,8 @@ fn finish(
         kept: t <= u * 1.01 && !tuned_of(tasks).is_empty(),
         stored: 0,
         database: None,
+        trials_to_95: kiln_tuner::tune::trials_to(&curve, 0.95),
+        curve,
     })
 }
 

@@ -301,6 +301,21 @@ pub struct CurvePoint {
     pub latency_ns: f64,
 }
 
+/// Trials until `curve` first reaches `share` of its whole gain (from its
+/// first point's latency to its best); `None` without a gain.
+pub fn trials_to(curve: &[CurvePoint], share: f64) -> Option<usize> {
+    let start = curve.first()?.latency_ns;
+    let best = curve.iter().map(|p| p.latency_ns).fold(start, f64::min);
+    if best >= start {
+        return None;
+    }
+    let goal = start - share * (start - best);
+    curve
+        .iter()
+        .find(|p| p.latency_ns <= goal)
+        .map(|p| p.trials)
+}
+
 /// The estimated model latency after each measured trial, in time order.
 pub fn curve(tasks: &[Task]) -> Vec<CurvePoint> {
     let mut events: Vec<(f64, usize, Option<f64>)> = tasks
@@ -332,4 +347,31 @@ pub fn curve(tasks: &[Task]) -> Vec<CurvePoint> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{trials_to, CurvePoint};
+
+    fn curve(lat: &[f64]) -> Vec<CurvePoint> {
+        lat.iter()
+            .enumerate()
+            .map(|(i, &l)| CurvePoint {
+                at_s: i as f64,
+                trials: i + 1,
+                latency_ns: l,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn trials_to_counts_until_the_share_of_the_gain() {
+        // Gain 100 -> 50: 95% of it is reached at 52.5 or below.
+        let c = curve(&[100.0, 90.0, 60.0, 53.0, 52.0, 50.0, 50.0]);
+        assert_eq!(trials_to(&c, 0.95), Some(5));
+        assert_eq!(trials_to(&c, 0.5), Some(3));
+        assert_eq!(trials_to(&c, 1.0), Some(6));
+        assert_eq!(trials_to(&curve(&[10.0, 10.0, 11.0]), 0.95), None);
+        assert_eq!(trials_to(&[], 0.95), None);
+    }
 }
