@@ -292,12 +292,8 @@ pub(crate) fn tuned_knobs(c: Option<&Config>) -> ConvKnobs {
         Some(Knob::Choice(s)) => Some(s.clone()),
         _ => None,
     };
-    let variant = choice("variant").and_then(|s| {
-        use ConvVariant::*;
-        [Auto, Pointwise, Depthwise, Direct, Im2col, Winograd]
-            .into_iter()
-            .find(|&v| name(v) == s)
-    });
+    let variant =
+        choice("variant").and_then(|s| ConvVariant::ALL.into_iter().find(|&v| name(v) == s));
     let depthwise =
         choice("dw_kernel").and_then(|s| DwKernel::ALL.into_iter().find(|&v| name(v) == s));
     ConvKnobs {

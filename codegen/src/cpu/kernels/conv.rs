@@ -46,6 +46,18 @@ pub enum ConvVariant {
     Winograd,
 }
 
+impl ConvVariant {
+    /// Every choice, `Auto` first.
+    pub const ALL: [ConvVariant; 6] = [
+        ConvVariant::Auto,
+        ConvVariant::Pointwise,
+        ConvVariant::Depthwise,
+        ConvVariant::Direct,
+        ConvVariant::Im2col,
+        ConvVariant::Winograd,
+    ];
+}
+
 /// Tunable choices of a [`Conv2d`] (the default is today's shape-based choice).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -1200,5 +1212,23 @@ mod tests {
         assert_eq!(balanced_block(12544, 256, 2), 256);
         // Fewer blocks than tasks: unchanged (the whole-matrix path).
         assert_eq!(balanced_block(196, 196, 2), 196);
+    }
+
+    /// `ConvVariant::ALL` lists each variant once, at the position an
+    /// exhaustive match gives it (a new variant must be added to both).
+    #[test]
+    fn all_lists_every_variant() {
+        use super::ConvVariant::{self, *};
+        let pos = |v: ConvVariant| match v {
+            Auto => 0,
+            Pointwise => 1,
+            Depthwise => 2,
+            Direct => 3,
+            Im2col => 4,
+            Winograd => 5,
+        };
+        for (i, v) in ConvVariant::ALL.into_iter().enumerate() {
+            assert_eq!(pos(v), i, "{v:?}");
+        }
     }
 }
