@@ -1,6 +1,8 @@
 //! Choosing which configs of a workload to measure next.
 //!
-//! Small spaces are enumerated (default first). Larger ones are searched by
+//! Small spaces are enumerated: the default, the seeds, then every other
+//! point, ordered by the [`Ranker`] when it is informed (a cost model
+//! pretrained on stored records). Larger ones are searched by
 //! an evolutionary proposer: a population from the best measured configs
 //! (and seeds from near database records), children by mutation (one knob
 //! changed) and uniform crossover, 5% purely random picks; a [`Ranker`] (the
@@ -15,6 +17,11 @@ use rand_chacha::ChaCha8Rng;
 /// Scores configs of one workload: higher means predicted faster.
 pub trait Ranker {
     fn score(&self, configs: &[Config]) -> Vec<f64>;
+    /// Whether the scores also order a small space's enumeration (they
+    /// always order the evolutionary search's children).
+    fn informed(&self) -> bool {
+        true
+    }
 }
 
 /// Search parameters.
@@ -108,17 +115,22 @@ impl Search {
             take(s, &mut out, self);
         }
         if self.space.size() <= self.opts.enumerate_max {
-            for i in 0..self.space.size() {
-                take(self.space.point(i), &mut out, self);
+            // Every point, best predicted first when a ranker is given.
+            let mut points: Vec<Config> = (0..self.space.size())
+                .map(|i| self.space.point(i))
+                .filter(|c| !self.seen(c) && !out.contains(c))
+                .collect();
+            if let Some(r) = ranker.filter(|r| r.informed()) {
+                points = ranked(points, r);
+            }
+            for c in points {
+                take(c, &mut out, self);
             }
             return out;
         }
         let mut children = self.children();
         if let Some(r) = ranker {
-            let scores = r.score(&children);
-            let mut order: Vec<usize> = (0..children.len()).collect();
-            order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-            children = order.into_iter().map(|i| children[i].clone()).collect();
+            children = ranked(children, r);
         }
         for c in children {
             take(c, &mut out, self);
@@ -183,4 +195,12 @@ impl Search {
             })
             .collect()
     }
+}
+
+/// `configs` by the ranker's score, best first (stable among equals).
+fn ranked(configs: Vec<Config>, r: &dyn Ranker) -> Vec<Config> {
+    let scores = r.score(&configs);
+    let mut order: Vec<usize> = (0..configs.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    order.into_iter().map(|i| configs[i].clone()).collect()
 }

@@ -415,3 +415,34 @@ fn the_guide_pretrains_on_records_of_other_targets() {
     let mut cold = Guide::for_target(&here, 2, 1).unwrap();
     assert_eq!(cold.pretrain(&lone).unwrap(), 0);
 }
+
+/// A ranker that is not informed (scores, but not for enumeration).
+struct Uninformed;
+impl Ranker for Uninformed {
+    fn score(&self, configs: &[Config]) -> Vec<f64> {
+        PreferBig.score(configs)
+    }
+    fn informed(&self) -> bool {
+        false
+    }
+}
+
+/// A small space is enumerated default first, then in the informed
+/// ranker's order, else in index order.
+#[test]
+fn small_spaces_are_enumerated_in_the_informed_rankers_order() {
+    let space = Space {
+        knobs: vec![KnobDef::ints("a", &[1, 2, 4, 8, 16, 32], 4)],
+    };
+    let a = |c: &Config| match c["a"] {
+        Knob::Int(v) => v,
+        _ => -1,
+    };
+    let order = |r: Option<&dyn Ranker>| {
+        let mut s = Search::new(space.clone(), SearchOptions::default(), 0);
+        s.propose(6, r).iter().map(a).collect::<Vec<_>>()
+    };
+    assert_eq!(order(Some(&PreferBig)), [4, 32, 16, 8, 2, 1]);
+    assert_eq!(order(Some(&Uninformed)), [4, 1, 2, 8, 16, 32]);
+    assert_eq!(order(None), [4, 1, 2, 8, 16, 32]);
+}
