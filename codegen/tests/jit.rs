@@ -210,12 +210,7 @@ fn check_with(e: &TensorExpr, s: &Schedule, feeds: &[Tensor], want: &Tensor) {
 fn check_opts(e: &TensorExpr, s: &Schedule, feeds: &[Tensor], want: &Tensor, opts: &JitOptions) {
     let k = ExprKernel::compile(e, s, opts).unwrap_or_else(|err| panic!("{err}\n{e}\n{s:?}"));
     let refs: Vec<&Tensor> = feeds.iter().collect();
-    let red: usize = e
-        .reduce
-        .iter()
-        .flat_map(|r| &r.iters)
-        .map(|i| i.extent)
-        .product();
+    let red = e.reduce_points();
     for threads in [1, 3] {
         let mut out = Tensor::zeros(e.output.dtype, e.output.shape.clone());
         k.run_threads(&refs, &mut out, threads).unwrap();

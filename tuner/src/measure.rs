@@ -234,14 +234,14 @@ pub fn hot_sample(
 }
 
 /// Sleeps until pools that spin `spin_us` after their last job are asleep.
-pub fn settle(spin_us: u64) {
+fn settle(spin_us: u64) {
     std::thread::sleep(std::time::Duration::from_micros(
         spin_us + spin_us / 2 + 100,
     ));
 }
 
 /// Mean nanoseconds per run over `reps` runs.
-pub fn time(
+fn time(
     exe: &Executable,
     feeds: &HashMap<String, Tensor>,
     reps: usize,

@@ -93,6 +93,15 @@ impl TensorExpr {
         self.iters.iter().chain(red).collect()
     }
 
+    /// Points of the reduction per output element (1 without one).
+    pub fn reduce_points(&self) -> usize {
+        self.reduce
+            .iter()
+            .flat_map(|r| &r.iters)
+            .map(|i| i.extent)
+            .product()
+    }
+
     /// Structural checks: iterators match the output shape, names are
     /// unique, accesses name existing inputs with one subscript per dim and
     /// existing iterators, and `Acc` appears only in an epilogue.

@@ -17,7 +17,8 @@ pub struct Candidate {
     pub program: Program,
 }
 
-fn constants(g: &Graph, p: Program) -> Program {
+/// `p` with its inputs that are constants of `g` marked as its constants.
+pub fn constants(g: &Graph, p: Program) -> Program {
     let names: Vec<String> = p
         .inputs
         .iter()

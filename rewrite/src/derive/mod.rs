@@ -34,7 +34,7 @@ pub mod split_sum;
 pub mod unit_iter;
 mod util;
 
-pub use graph::{candidates, Candidate};
+pub use graph::{candidates, constants, Candidate};
 pub use kernel::{Conv, Gemm, Kernel, Match};
 pub use matching::match_program;
 pub use program::{view, Program};

@@ -11,7 +11,7 @@
 //! Searches are deterministic, so their results are cached per program for
 //! the process: a transformer's dozen identical einsums search once.
 
-use super::expr::{expression, run_split, Work};
+use super::expr::{expression, run_split, ExprKnobs, Work};
 use super::{kernel_err, Built};
 use crate::fusion::Group;
 use crate::kernel::{Kernel, StepIo};
@@ -22,7 +22,7 @@ use kiln_codegen::cpu::{default_schedule, ExprKernel, JitOptions};
 use kiln_ir::expr::{eval, ReduceKind, TensorExpr};
 use kiln_ir::{DType, Graph, Tensor, ValueId};
 use kiln_rewrite::derive::{
-    search, unit_iter, view, Chain, Kernel as Known, Program, SearchLimits,
+    constants, search, unit_iter, view, Chain, Kernel as Known, Program, SearchLimits,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -30,8 +30,6 @@ use std::sync::{Arc, LazyLock, Mutex};
 /// Programs searched per contraction (the search's own default is larger;
 /// every route of the shipped models is found well within this).
 const MAX_PROGRAMS: usize = 600;
-/// Work below which a generated stage stays on one thread.
-const PAR_MIN_POINTS: usize = 1 << 15;
 
 /// Where a stage reads or writes: an input of the step, a constant of the
 /// kernel, an f32 offset into the scratch, or the step's output.
@@ -137,7 +135,7 @@ impl Kernel for Derived {
                     let ins: Vec<usize> = ins.iter().map(|&b| self.ptr(io, b) as usize).collect();
                     let work = Work {
                         points: *points,
-                        par_min_points: PAR_MIN_POINTS,
+                        par_min_points: ExprKnobs::default().par_min_points,
                     };
                     // SAFETY: each place holds its operand's elements; the
                     // output place overlaps no input place.
@@ -242,13 +240,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     if last.outputs.len() != 1 || g.find(&e.name) != Some(last.outputs[0]) {
         return Ok(None);
     }
-    let consts: Vec<String> = e
-        .inputs
-        .iter()
-        .filter(|o| g.find(&o.name).is_some_and(|v| g.const_value(v).is_some()))
-        .map(|o| o.name.clone())
-        .collect();
-    let (program, units) = without_unit_iters(Program::single(e).with_constants(consts));
+    let (program, units) = without_unit_iters(constants(g, Program::single(e)));
     let Some(chain) = route(&program) else {
         return Ok(None);
     };
@@ -434,12 +426,7 @@ impl<'g> Assembly<'g> {
 /// A memory-bound stage on the JIT.
 fn jit(s: &TensorExpr, ins: Vec<Buf>, out: Buf) -> Option<Stage> {
     let kernel = ExprKernel::compile(s, &default_schedule(s), &JitOptions::default()).ok()?;
-    let red: usize = s
-        .reduce
-        .iter()
-        .flat_map(|r| &r.iters)
-        .map(|i| i.extent)
-        .product();
+    let red = s.reduce_points();
     Some(Stage::Jit {
         kernel: Box::new(kernel),
         ins,

@@ -369,12 +369,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
             return Ok(None);
         }
     };
-    let red: usize = e
-        .reduce
-        .iter()
-        .flat_map(|r| &r.iters)
-        .map(|i| i.extent)
-        .product();
+    let red = e.reduce_points();
     Ok(Some(Built {
         kernel: Box::new(Generated {
             kernel,

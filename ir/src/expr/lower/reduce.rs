@@ -35,12 +35,7 @@ fn reduce_over(c: &Ctx, mask: &[bool], keep: bool, kind: ReduceKind) -> TensorEx
 
 /// Divides the reduced value by the number of reduced elements.
 fn mean_epilogue(e: &mut TensorExpr) {
-    let n: usize = e
-        .reduce
-        .iter()
-        .flat_map(|r| &r.iters)
-        .map(|i| i.extent)
-        .product();
+    let n = e.reduce_points();
     e.epilogue = Some(S::binary(BinaryOp::Div, S::Acc, S::Const(n as f64)));
 }
 
