@@ -187,6 +187,41 @@ fn recurrent_knobs_keep_results() {
 }
 
 #[test]
+fn pool_schedule_knobs_keep_results() {
+    for (kind, attrs) in [
+        (
+            "MaxPool",
+            "kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]",
+        ),
+        (
+            "AveragePool",
+            "kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], count_include_pad=1",
+        ),
+    ] {
+        let out = if attrs.contains("strides=[2, 2]") {
+            10
+        } else {
+            19
+        };
+        let g = kiln::ir::text::parse(&format!(
+            "graph p {{
+  input x: f32[1,9,19,19]
+  node p = {kind}{{{attrs}}}(x) -> y: f32[1,9,{out},{out}]
+  output y
+}}"
+        ))
+        .unwrap();
+        let w = tuning::workloads(&g, &opts(2)).unwrap();
+        let pool = w.iter().find(|w| w.family == "pool").unwrap();
+        assert_eq!(pool.space.size(), 2 * 2 * 2, "direct × planes × threads");
+        for i in 0..pool.space.size() {
+            let (kernels, tuned) = compiled_with(&g, "pool", pool.space.point(i));
+            assert_eq!(tuned, 1, "{kernels:?}");
+        }
+    }
+}
+
+#[test]
 fn jit_knobs_keep_results_over_the_space() {
     let g = kiln::ir::text::parse(
         "graph m {

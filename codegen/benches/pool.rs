@@ -1,12 +1,14 @@
-//! Max pooling on GoogLeNet's pools (batch 1): the row schedule against the
-//! plane schedule (`PoolTuning::plane_bytes`), interleaved.
+//! Max pooling on GoogLeNet's pools (batch 1): the row, plane
+//! (`PoolTuning::plane_bytes`) and direct (`PoolTuning::direct`) schedules,
+//! interleaved, on a spinning pool of the given threads (as a model runs).
 //!
 //! `cargo bench -p kiln-codegen --bench pool [-- --threads 1,2 --min-time 0.2]`
 //!
 //! One line per layer and thread count: median µs of each schedule and the
-//! GB/s of the faster one (input + output bytes).
+//! GB/s of the fastest (input + output bytes).
 
 use kiln_codegen::cpu::kernels::{Pool, PoolDesc, PoolKind, PoolTuning};
+use kiln_codegen::cpu::SpinPool;
 use std::time::{Duration, Instant};
 
 /// (channels, plane, kernel, stride, ceil-mode extra pad) of the layers.
@@ -48,13 +50,18 @@ fn main() {
             end: vec![pad + extra, pad + extra],
             out: vec![out, out],
         };
+        let planes = PoolTuning {
+            direct: false,
+            ..PoolTuning::default()
+        };
         let rows = PoolTuning {
             plane_bytes: 0,
-            ..PoolTuning::default()
+            ..planes
         };
         let pools = [
             ("rows", Pool::new(&d, rows).unwrap()),
-            ("planes", Pool::new(&d, PoolTuning::default()).unwrap()),
+            ("planes", Pool::new(&d, planes).unwrap()),
+            ("direct", Pool::new(&d, PoolTuning::default()).unwrap()),
         ];
         let (ni, no) = pools[0].1.sizes();
         let x: Vec<f32> = (0..ni)
@@ -62,15 +69,18 @@ fn main() {
             .collect();
         let mut y = vec![0f32; no];
         for &t in &threads {
-            let mut samples = [Vec::new(), Vec::new()];
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs_f64(2.0 * min_time) {
-                for (i, (_, p)) in pools.iter().enumerate() {
-                    let t0 = Instant::now();
-                    p.run(&x, &mut y, t).unwrap();
-                    samples[i].push(t0.elapsed().as_secs_f64() * 1e6);
+            let mut samples = [Vec::new(), Vec::new(), Vec::new()];
+            let spin = SpinPool::new(t, Duration::from_micros(300)).unwrap();
+            spin.install(|| {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs_f64(3.0 * min_time) {
+                    for (i, (_, p)) in pools.iter().enumerate() {
+                        let t0 = Instant::now();
+                        p.run(&x, &mut y, t).unwrap();
+                        samples[i].push(t0.elapsed().as_secs_f64() * 1e6);
+                    }
                 }
-            }
+            });
             let med: Vec<f64> = samples
                 .iter_mut()
                 .map(|v| {
@@ -78,11 +88,12 @@ fn main() {
                     v[v.len() / 2]
                 })
                 .collect();
-            let best = med[0].min(med[1]);
+            let best = med.iter().copied().fold(f64::INFINITY, f64::min);
             println!(
-                "pool c{c} {hw}x{hw} k{k} s{s} threads={t} rows={:.1} planes={:.1} gbps={:.1}",
+                "pool c{c} {hw}x{hw} k{k} s{s} threads={t} rows={:.1} planes={:.1} direct={:.1} gbps={:.1}",
                 med[0],
                 med[1],
+                med[2],
                 4.0 * (ni + no) as f64 / best / 1e3
             );
         }

@@ -60,6 +60,9 @@ fn cases() -> Vec<Case> {
         case(&[8, 130], &[3, 2], &[1, 2], &[1, 3], &[2, 1], &[2, 1]),
         case(&[31], &[4], &[1], &[1], &[2], &[1]),
         case(&[50], &[3], &[2], &[2], &[0], &[2]),
+        // Long last-axis windows: 3 and 5 vectors per 16-output block.
+        case(&[4, 60], &[2, 20], &[1, 1], &[1, 1], &[0, 3], &[1, 2]),
+        case(&[3, 90], &[1, 13], &[1, 2], &[1, 3], &[0, 5], &[0, 4]),
         case(
             &[5, 6, 19],
             &[2, 3, 3],
@@ -194,19 +197,28 @@ const KINDS: [PoolKind; 6] = [
 
 fn check_all(rng: &mut Rng, what: &str) {
     for (ci, c) in cases().iter().enumerate() {
-        // Few planes run by rows; 9 planes on the plane schedule (AVX-512,
-        // strides ≤ 2) unless its byte limit is 0.
-        let schedules = [(0, PoolTuning::default()), (8, PoolTuning::default())];
-        let rows_only = PoolTuning {
-            plane_bytes: 0,
+        // The direct schedule (AVX-512, max/average, stride ≤ 2) by default;
+        // without it, few planes run by rows and 9 planes on the plane
+        // schedule unless its byte limit is 0.
+        let indirect = PoolTuning {
+            direct: false,
             ..PoolTuning::default()
         };
-        for ((ki, &kind), (extra, tuning)) in KINDS.iter().enumerate().flat_map(|k| {
-            schedules
-                .into_iter()
-                .chain([(8, rows_only)])
-                .map(move |s| (k, s))
-        }) {
+        let rows_only = PoolTuning {
+            plane_bytes: 0,
+            ..indirect
+        };
+        let schedules = [
+            (0, PoolTuning::default()),
+            (0, indirect),
+            (8, indirect),
+            (8, rows_only),
+        ];
+        for ((ki, &kind), (extra, tuning)) in KINDS
+            .iter()
+            .enumerate()
+            .flat_map(|k| schedules.into_iter().map(move |s| (k, s)))
+        {
             let planes = 1 + (ci + ki) % 3 + extra;
             let d = desc(c, kind, planes);
             let pool = Pool::new(&d, tuning).unwrap();

@@ -131,6 +131,7 @@ pub(crate) fn spaces(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<
             "interpreter" | "cast" => continue,
             "recurrent" => recurrent::knobs(g, &nodes),
             "conv transpose" => conv_transpose::knobs(),
+            "pool" => pool::knobs(),
             "conv pair" => conv_pair::knobs(g, &nodes),
             "conv" => conv::knobs(g, &nodes),
             "jit" => expr::knobs(g, &nodes),

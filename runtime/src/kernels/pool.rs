@@ -9,6 +9,7 @@
 use super::Built;
 use crate::fusion::Group;
 use crate::kernel::{Kernel, StepIo};
+use crate::tuning::{flag_knob, KnobDef};
 use crate::{CompileOptions, Result};
 use kiln_codegen::cpu::kernels::{Pool, PoolDesc, PoolKind, PoolTuning};
 use kiln_ir::ops::conv::window;
@@ -95,6 +96,15 @@ fn label(op: &str, d: &PoolDesc) -> String {
     format!("pool[{name} {} s{}]", dims(&d.kernel), dims(&d.strides))
 }
 
+/// The pool's schedule knobs: the direct schedule (max/average, last-axis
+/// stride ≤ 2, AVX-512), else the plane schedule, else rows.
+pub(crate) fn knobs() -> Vec<KnobDef> {
+    vec![
+        KnobDef::flag("direct", PoolTuning::default().direct),
+        KnobDef::flag("planes", true),
+    ]
+}
+
 pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<Option<Built>> {
     let n = &g.nodes()[group.nodes[0]];
     if !opts.dense_kernels || group.nodes.len() != 1 || n.inputs.len() != 1 || n.outputs.len() != 1
@@ -112,7 +122,17 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let Some(desc) = describe(n, kind, planes, &x.shape[2..])? else {
         return Ok(None);
     };
-    let Ok(pool) = Pool::new(&desc, PoolTuning::default()) else {
+    let c = super::tuned_config(g, &group.nodes, "pool", opts);
+    let defaults = PoolTuning::default();
+    let tuning = PoolTuning {
+        direct: flag_knob(c, "direct").unwrap_or(defaults.direct),
+        plane_bytes: match flag_knob(c, "planes") {
+            Some(false) => 0,
+            _ => defaults.plane_bytes,
+        },
+        ..defaults
+    };
+    let Ok(pool) = Pool::new(&desc, tuning) else {
         return Ok(None);
     };
     if pool.sizes() != (x.numel(), y.numel()) {

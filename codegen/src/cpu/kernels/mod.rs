@@ -54,6 +54,8 @@ mod pointwise_t;
 mod pool;
 #[cfg(target_arch = "x86_64")]
 mod pool_avx512;
+#[cfg(target_arch = "x86_64")]
+mod pool_direct;
 mod recurrent;
 mod recurrent_cell;
 mod resize;

@@ -62,6 +62,9 @@ pub struct PoolTuning {
     /// Most bytes of one plane's row reductions for the plane schedule
     /// (AVX-512, strides ≤ 2; see [`Pool::run`]); 0 always runs by rows.
     pub plane_bytes: usize,
+    /// Max and average pools with last-axis stride ≤ 2 run on the direct
+    /// schedule ([`super::pool_direct`], AVX-512) when set.
+    pub direct: bool,
 }
 
 impl Default for PoolTuning {
@@ -69,6 +72,7 @@ impl Default for PoolTuning {
         PoolTuning {
             flops_per_tap: 8,
             plane_bytes: 256 << 10,
+            direct: true,
         }
     }
 }
@@ -99,6 +103,9 @@ pub struct Pool {
     /// Per output column (padded to `half`), 1 / its last-axis count.
     pub(super) col_scale: Vec<f32>,
     max_rows: usize,
+    /// The direct schedule's tap picks and vectors per block, where it applies.
+    #[cfg(target_arch = "x86_64")]
+    direct: Option<super::pool_direct::Direct>,
     tuning: PoolTuning,
 }
 
@@ -203,6 +210,14 @@ impl Pool {
             .map(|t| scale(count(t), d.kind))
             .collect();
         col_scale.resize(half, 1.0);
+        #[cfg(target_arch = "x86_64")]
+        let direct = match d.kind {
+            PoolKind::Lp { .. } => None,
+            _ => {
+                let offsets: Vec<usize> = (0..k).map(|t| t * dil).collect();
+                super::pool_direct::Direct::new(&offsets, s, d.input[last], d.begin[last], ow)
+            }
+        };
         Ok(Pool {
             kind: d.kind,
             planes: d.planes,
@@ -221,6 +236,8 @@ impl Pool {
             row_scale: row_count.iter().map(|&c| scale(c, d.kind)).collect(),
             rows,
             col_scale,
+            #[cfg(target_arch = "x86_64")]
+            direct,
             tuning,
         })
     }
@@ -255,6 +272,15 @@ impl Pool {
         let out = SendPtr(y.as_mut_ptr());
         let simd = super::use_avx512();
         let tasks = tasks_for(threads, flops);
+        #[cfg(target_arch = "x86_64")]
+        if let (true, true, Some(direct)) = (simd, self.tuning.direct, &self.direct) {
+            split(units, tasks, |range| {
+                // SAFETY: AVX-512F is available; `need` proved both sizes; the
+                // output rows in `range` belong to this task only.
+                unsafe { super::pool_direct::units(self, x, range, out.get(), direct) }
+            });
+            return Ok(());
+        }
         #[cfg(target_arch = "x86_64")]
         if simd && self.plane_schedule(tasks) {
             // SAFETY: AVX-512F is available; `need` proved both sizes.
@@ -315,6 +341,22 @@ impl Pool {
             .iter()
             .map(Vec::as_slice)
             .zip(self.row_scale.iter().copied())
+    }
+
+    /// The input plane, input rows and row scale of output row `u` (flat
+    /// over planes and output rows).
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    pub(super) fn unit<'a>(&'a self, x: &'a [f32], u: usize) -> (&'a [f32], &'a [usize], f32) {
+        let (p, r) = (u / self.out_rows, u % self.out_rows);
+        let plane = &x[p * self.in_plane..][..self.in_plane];
+        (plane, &self.rows[r], self.row_scale[r])
+    }
+
+    /// Input columns (last axis).
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn in_w(&self) -> usize {
+        self.in_w
     }
 
     /// Input rows per plane and their length.
