@@ -90,11 +90,14 @@ impl Bench {
         Bench::variant(d, ConvVariant::Auto)
     }
     fn variant(d: Conv2dDesc, variant: ConvVariant) -> Bench {
-        let w = data(d.c_out * d.c_in / d.groups * d.kh * d.kw, 1);
         let knobs = ConvKnobs {
             variant,
             ..ConvKnobs::default()
         };
+        Bench::with_knobs(d, knobs)
+    }
+    fn with_knobs(d: Conv2dDesc, knobs: ConvKnobs) -> Bench {
+        let w = data(d.c_out * d.c_in / d.groups * d.kh * d.kw, 1);
         let b = Some(&data(d.c_out, 2)[..]);
         let conv = Conv2d::with_knobs(d, &w, b, Activation::Relu, knobs).unwrap();
         let scratch = vec![0f32; conv.scratch_len()];
@@ -255,17 +258,36 @@ fn dense_layer(
         .iter()
         .map(|&v| Bench::variant(l.desc(), v))
         .collect();
+    // Im2col on 12×32 and on 8×48 micro-tiles (`ConvKnobs::wide_tiles`).
+    let im2col = variants.contains(&ConvVariant::Im2col);
+    let mut tiles: Vec<Bench> = [false, true]
+        .into_iter()
+        .filter(|_| im2col)
+        .map(|wide| {
+            let knobs = ConvKnobs {
+                variant: ConvVariant::Im2col,
+                wide_tiles: wide,
+                ..ConvKnobs::default()
+            };
+            Bench::with_knobs(l.desc(), knobs)
+        })
+        .collect();
     let mut gemm = Bench::new(gemm_desc(l));
     let times = pool.install(|| {
         let mut fs: Vec<Box<dyn FnMut() + '_>> =
             vec![Box::new(|| conv.run(t)), Box::new(|| gemm.run(t))];
-        for b in vb.iter_mut() {
+        for b in vb.iter_mut().chain(tiles.iter_mut()) {
             fs.push(Box::new(move || b.run(t)));
         }
         let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as _).collect();
         interleaved_all(&mut refs, min_time)
     });
     let (tc, tg) = (times[0], times[1]);
+    let (times, tile_times) = times.split_at(2 + variants.len());
+    let tiles_us = match tile_times {
+        [tall, wide] => format!(" tiles_us=[tall={:.1},wide={:.1}]", tall * 1e6, wide * 1e6),
+        _ => String::new(),
+    };
     let (vi, tb) =
         times[2..].iter().enumerate().fold(
             (0, f64::INFINITY),
@@ -277,7 +299,7 @@ fn dense_layer(
         .map(|(v, x)| format!("{v:?}={:.1}", x * 1e6))
         .collect();
     println!(
-        "{} threads={t} us={:.1} gflops={:.1} gemm_gflops={:.1} ratio={:.2} variants_us=[{}] best={:?} best_ratio={:.2} uses={}",
+        "{} threads={t} us={:.1} gflops={:.1} gemm_gflops={:.1} ratio={:.2} variants_us=[{}] best={:?} best_ratio={:.2} uses={}{tiles_us}",
         l.name(), tc * 1e6, flops / tc / 1e9, flops / tg / 1e9, tg / tc, each.join(","),
         variants[vi], tg / tb, l.uses.len()
     );

@@ -98,8 +98,9 @@ fn prepacked_kernels_are_send_and_sync() {
 /// (`ConvKnobs::channel_gemm`), against the f64 reference: small planes
 /// (its default), planes it does not take by default (pixel blocks
 /// balanced over 2 tasks), and with or without the implicit GEMM on the
-/// padded grid (`ConvKnobs::implicit_gemm`); batch 2, groups, dilation,
-/// strides, channel counts off the 16/48 blocks, every epilogue.
+/// padded grid (`ConvKnobs::implicit_gemm`), on 12×32 or 8×48 micro-tiles
+/// (`ConvKnobs::wide_tiles`); batch 2, groups, dilation, strides, channel
+/// counts off the 16/48 blocks, every epilogue.
 #[test]
 fn im2col_channel_gemm_matches_reference() {
     let mut rng = Rng::new(77);
@@ -115,6 +116,9 @@ fn im2col_channel_gemm_matches_reference() {
         // Implicit GEMM: groups, dilation, asymmetric padding, no padding.
         conv(2, 12, 17, 19, 18, (3, 3), (1, 1), [2, 1, 0, 2], (2, 1), 3),
         conv(1, 16, 20, 20, 24, (5, 3), (1, 1), [0; 4], (1, 1), 1),
+        // 16 output channels; one per group (a GEMV).
+        conv(1, 12, 30, 31, 16, (3, 3), (1, 1), p1, (1, 1), 1),
+        conv(1, 6, 9, 11, 6, (3, 3), (1, 1), p1, (1, 1), 6),
     ] {
         let x = rng.vec(d.batch * d.c_in * d.h * d.w);
         let w = rng.vec(d.c_out * d.c_in * d.kh * d.kw);
@@ -126,11 +130,14 @@ fn im2col_channel_gemm_matches_reference() {
             let r = (ei >= 2).then_some(&res[..]);
             let (want, sc) = conv_ref(&d, &x, &w, b, r, *act);
             let gemms = [Some(true), Some(false), None].into_iter();
-            for (channel_gemm, implicit_gemm) in gemms.flat_map(|c| [(c, None), (c, Some(false))]) {
+            let forms = gemms.flat_map(|c| [(c, None), (c, Some(false))]);
+            let tiles = forms.flat_map(|(c, i)| [(c, i, true), (c, i, false)]);
+            for (channel_gemm, implicit_gemm, wide_tiles) in tiles {
                 let knobs = ConvKnobs {
                     variant: ConvVariant::Im2col,
                     channel_gemm,
                     implicit_gemm,
+                    wide_tiles,
                     ..ConvKnobs::default()
                 };
                 let cv = Conv2d::with_knobs(d, &w, b, *act, knobs).unwrap();
@@ -138,8 +145,9 @@ fn im2col_channel_gemm_matches_reference() {
                     let mut y = vec![f32::NAN; out_len];
                     let mut scratch = vec![f32::NAN; cv.scratch_len()];
                     cv.run(&x, r, &mut y, &mut scratch, threads).unwrap();
-                    let what =
-                        format!("{d:?} {act:?} {channel_gemm:?} {implicit_gemm:?} t{threads}");
+                    let what = format!(
+                        "{d:?} {act:?} {channel_gemm:?} {implicit_gemm:?} {wide_tiles:?} t{threads}"
+                    );
                     assert_close(&what, &y, &want, &sc);
                 }
             }

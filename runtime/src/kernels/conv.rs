@@ -253,6 +253,9 @@ pub(crate) fn knobs(g: &Graph, nodes: &[usize]) -> Vec<KnobDef> {
     ) {
         k.push(KnobDef::flag("implicit_gemm", auto));
     }
+    if variants.contains(&ConvVariant::Im2col) && desc.kh * desc.kw > 1 {
+        k.push(KnobDef::flag("wide_tiles", ConvKnobs::default().wide_tiles));
+    }
     if variants.contains(&ConvVariant::Winograd) {
         let d = ConvKnobs::default().winograd_block_bytes as i64 / 1024;
         k.push(KnobDef::ints(
@@ -301,6 +304,7 @@ pub(crate) fn tuned_knobs(c: Option<&Config>) -> ConvKnobs {
         depthwise: depthwise.unwrap_or(d.depthwise),
         channel_gemm: flag_knob(c, "channel_gemm"),
         implicit_gemm: flag_knob(c, "implicit_gemm"),
+        wide_tiles: flag_knob(c, "wide_tiles").unwrap_or(d.wide_tiles),
         winograd_block_bytes: int_knob(c, "winograd_block_kib")
             .map_or(d.winograd_block_bytes, |v| {
                 v.clamp(16, 1 << 20) as usize * 1024
@@ -389,6 +393,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let desc = *conv.desc();
     let variant = match conv.variant() {
         ConvVariant::Depthwise => format!("depthwise/{}", name(conv.depthwise_kernel())),
+        ConvVariant::Im2col if conv.wide_tiles() => format!("im2col/{}+wide", conv.im2col_kind()),
         ConvVariant::Im2col => format!("im2col/{}", conv.im2col_kind()),
         v => name(v),
     };

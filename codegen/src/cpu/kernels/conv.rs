@@ -79,6 +79,12 @@ pub struct ConvKnobs {
     /// most a quarter of the output and the padded input is small enough
     /// to stay in cache.
     pub implicit_gemm: Option<bool>,
+    /// Im2col (AVX-512): run the GEMM on 8×48 micro-tiles of the row-major
+    /// weights instead of 12×32 tiles of weight panels. Default on: over the
+    /// 37 non-1×1 conv layers of `../shared/models` on a Zen 5 it was 0.98–1.22×
+    /// as fast at 1 thread (geomean 1.06; 1.17–1.22 on 16- and 32-channel
+    /// layers) and geomean 1.16 at 2 threads (`codegen/BENCH.md`).
+    pub wide_tiles: bool,
 }
 
 impl Default for ConvKnobs {
@@ -89,6 +95,7 @@ impl Default for ConvKnobs {
             depthwise: DwKernel::Auto,
             channel_gemm: None,
             implicit_gemm: None,
+            wide_tiles: true,
         }
     }
 }
@@ -316,6 +323,8 @@ pub struct Conv2d {
     implicit_rows: Vec<usize>,
     /// [`Algo::Winograd`]: the transformed weights.
     winograd: Option<Winograd>,
+    /// Im2col: the GEMM runs on [`tile::Shape::Wide`] tiles of the row-major weights.
+    wide: bool,
     bias: Option<Vec<f32>>,
     activation: Activation,
 }
@@ -337,6 +346,14 @@ impl Conv2d {
     /// output planes that fill pixel vectors badly).
     pub fn channel_gemm_default(desc: &Conv2dDesc) -> bool {
         desc.groups == 1 && super::use_avx512() && pointwise_t::wanted(desc.out_h() * desc.out_w())
+    }
+
+    /// The micro-tile shape of the im2col GEMM.
+    fn shape(&self) -> tile::Shape {
+        match self.wide {
+            true => tile::Shape::Wide,
+            false => tile::Shape::Tall,
+        }
     }
 
     /// Whether stride-1 im2col runs as an implicit GEMM when
@@ -404,6 +421,8 @@ impl Conv2d {
         };
         let weight_t =
             channel_gemm.then(|| Paged::copy_of(&pointwise_t::pack(weight, desc.c_out, per)));
+        let wide =
+            algo == Algo::Im2col && weight_t.is_none() && super::use_avx512() && knobs.wide_tiles;
         // Not for the small planes that run on pointwise_t (one packed copy each).
         let weight_panels = match algo {
             Algo::Pointwise if desc.groups == 1 && weight_t.is_none() && super::use_avx512() => {
@@ -411,7 +430,7 @@ impl Conv2d {
                     weight, desc.c_out, desc.c_in,
                 )))
             }
-            Algo::Im2col if super::use_avx512() && weight_t.is_none() => {
+            Algo::Im2col if super::use_avx512() && weight_t.is_none() && !wide => {
                 Some(Paged::copy_of(&group_panels(&desc, weight)))
             }
             _ => None,
@@ -436,6 +455,7 @@ impl Conv2d {
             },
             winograd: (algo == Algo::Winograd)
                 .then(|| Winograd::new(&desc, weight, knobs.winograd_block_bytes)),
+            wide,
             weight_direct: match algo {
                 Algo::Direct => Paged::copy_of(&direct::pack(&desc, weight)),
                 _ => Paged::copy_of(&[]),
@@ -475,6 +495,11 @@ impl Conv2d {
         } else {
             "matrix"
         }
+    }
+
+    /// Whether im2col's GEMM runs on 8×48 tiles (see [`ConvKnobs::wide_tiles`]).
+    pub fn wide_tiles(&self) -> bool {
+        self.wide
     }
 
     /// The depthwise kernel family (resolved; meaningful for depthwise only).
@@ -747,12 +772,13 @@ impl Conv2d {
                         );
                         // SAFETY: as above; the descriptor bounds every index.
                         unsafe {
-                            tile::run(
+                            tile::run_shaped(
                                 1,
                                 Dims { m: cog, n, k: kk },
                                 gemm,
                                 |_| Offsets::default(),
                                 1,
+                                self.shape(),
                             )
                         };
                     }
@@ -818,7 +844,9 @@ impl Conv2d {
                 };
                 // SAFETY: every row offset plus grid column lies in the padded
                 // input (stride 1: out_h + (kh−1)·dil = padded height).
-                unsafe { tile::run(1, dims, gemm, |_| Offsets::default(), threads) };
+                unsafe {
+                    tile::run_shaped(1, dims, gemm, |_| Offsets::default(), threads, self.shape())
+                };
                 let base = (b * d.c_out + g * cog) * pixels;
                 let e = epi.offset(g * cog, 0, 0);
                 split(cog, threads.min(cog), |chans| {
@@ -900,7 +928,7 @@ impl Conv2d {
             k: kk,
         };
         // SAFETY: the column matrix is filled; the descriptor bounds every index.
-        unsafe { tile::run(1, dims, gemm, |_| Offsets::default(), threads) };
+        unsafe { tile::run_shaped(1, dims, gemm, |_| Offsets::default(), threads, self.shape()) };
     }
 
     /// One (batch, group) of a stride-1 convolution on the padded grid: the
@@ -958,7 +986,7 @@ impl Conv2d {
         };
         // SAFETY: the column matrix is filled; the grid holds cog·n elements.
         unsafe {
-            tile::run(
+            tile::run_shaped(
                 1,
                 Dims {
                     m: cog,
@@ -968,6 +996,7 @@ impl Conv2d {
                 gemm,
                 |_| Offsets::default(),
                 threads,
+                self.shape(),
             )
         };
         split(cog, threads.min(cog), |chans| {
