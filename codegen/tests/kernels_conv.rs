@@ -154,3 +154,51 @@ fn im2col_channel_gemm_matches_reference() {
         }
     }
 }
+
+/// Every variant that can run a stem-like convolution (few input channels,
+/// large kernels, stride 2; the direct kernel takes up to 32 staged rows
+/// whatever the kernel width) matches the f64 reference.
+#[test]
+fn every_variant_of_stem_convolutions_matches_reference() {
+    let mut rng = Rng::new(91);
+    for d in [
+        conv(1, 3, 40, 38, 20, (7, 7), (2, 2), [3, 3, 3, 3], (1, 1), 1),
+        conv(2, 4, 21, 35, 9, (5, 5), (1, 1), [2, 1, 2, 3], (1, 1), 1),
+        conv(1, 8, 12, 40, 12, (3, 3), (1, 2), [1, 1, 1, 1], (1, 1), 1),
+        conv(1, 1, 30, 70, 8, (11, 11), (2, 2), [5, 5, 5, 5], (1, 1), 1),
+    ] {
+        let variants = Conv2d::variants(&d);
+        assert!(
+            variants.contains(&ConvVariant::Direct),
+            "{d:?}: {variants:?}"
+        );
+        let x = rng.vec(d.batch * d.c_in * d.h * d.w);
+        let w = rng.vec(d.c_out * d.c_in * d.kh * d.kw);
+        let bias = rng.vec(d.c_out);
+        let out_len = d.batch * d.c_out * d.out_h() * d.out_w();
+        let res = rng.vec(out_len);
+        for (ei, act) in ACTS.iter().enumerate() {
+            let b = (ei % 2 == 1).then_some(&bias[..]);
+            let r = (ei >= 2).then_some(&res[..]);
+            let (want, sc) = conv_ref(&d, &x, &w, b, r, *act);
+            for &variant in &variants {
+                let knobs = ConvKnobs {
+                    variant,
+                    ..ConvKnobs::default()
+                };
+                let cv = Conv2d::with_knobs(d, &w, b, *act, knobs).unwrap();
+                for threads in [1, 2] {
+                    let mut y = vec![f32::NAN; out_len];
+                    let mut scratch = vec![f32::NAN; cv.scratch_len()];
+                    cv.run(&x, r, &mut y, &mut scratch, threads).unwrap();
+                    assert_close(
+                        &format!("{d:?} {variant:?} {act:?} t{threads}"),
+                        &y,
+                        &want,
+                        &sc,
+                    );
+                }
+            }
+        }
+    }
+}

@@ -270,7 +270,7 @@ fn refusal(desc: &Conv2dDesc, variant: ConvVariant) -> Option<&'static str> {
         }
         ConvVariant::Depthwise => (!depthwise).then_some("it is not depthwise"),
         ConvVariant::Direct => {
-            let runs = cfg!(target_arch = "x86_64") && direct::wanted(desc);
+            let runs = cfg!(target_arch = "x86_64") && direct::possible(desc);
             (!runs || depthwise || desc.is_pointwise())
                 .then_some("it is not a convolution with few input taps (the direct kernel's)")
         }
