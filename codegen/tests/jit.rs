@@ -959,3 +959,26 @@ fn chunk_check(e: &TensorExpr, gens: &[Gen], seed: u64) {
         }
     }
 }
+
+/// A per-channel map over a batch-1 NCHW tensor: the contiguous run `h, w`
+/// is vectorized and the loops outside it (`n`, `c`) are fused into the
+/// parallel loop, so threads split the channels (with only `n` parallel, a
+/// batch-1 map ran on one thread).
+#[test]
+fn loops_outside_the_vectorized_run_are_fused_and_parallel() {
+    let ins: [In; 2] = [(F, &[1, 6, 5, 7], S), (F, &[6, 1, 1], S)];
+    let e = lowered(Op::new("Mul"), &ins);
+    let s = default_schedule(&e);
+    assert!(
+        s.steps
+            .iter()
+            .any(|st| matches!(st, Step::Parallel { iter } if iter.starts_with("d0_d1"))),
+        "{s:?}"
+    );
+    let k = ExprKernel::compile(&e, &s, &JitOptions::default()).unwrap();
+    assert_eq!(k.parallel_extent(), 6, "{}", k.loop_nest());
+    let mut rng = Rng(5);
+    let feeds: Vec<Tensor> = ins.iter().map(|(d, s, g)| rng.tensor(*d, s, *g)).collect();
+    let want = eval(&e, &feeds.iter().collect::<Vec<_>>()).unwrap();
+    check_with(&e, &s, &feeds, &want);
+}

@@ -3,7 +3,8 @@
 //! the innermost contiguous loop (a contiguous innermost reduction gets
 //! vector partial accumulators; otherwise the innermost output loop; with a
 //! reduction, unrolled by 4 for independent accumulators), tile strided
-//! pointwise copies 16x16, and mark the outermost output loop parallel.
+//! pointwise copies 16x16, and mark the output loops outside the innermost
+//! group, fused into one, parallel.
 //! Those choices are [`ScheduleKnobs`] (the tuner's `jit` family sets them);
 //! [`default_schedule`] uses their defaults.
 
@@ -205,12 +206,26 @@ pub fn schedule_with(e: &TensorExpr, k: &ScheduleKnobs) -> Schedule {
         }
     }
     if let Some((name, from)) = &out {
-        let iter = if *from == 0 {
-            name.clone()
-        } else {
-            e.iters[0].name.clone()
+        let iter = match *from {
+            0 => name.clone(),
+            from => fuse_outer(e, from, &mut steps),
         };
         steps.push(Step::Parallel { iter });
     }
     Schedule::new(steps)
+}
+
+/// Fuses the output loops `0..from` (outside the innermost group) into one
+/// and returns its name, so that threads split all of them: with only the
+/// outermost loop parallel, `[1, C, H, W]` maps (batch 1) ran on one thread.
+fn fuse_outer(e: &TensorExpr, from: usize, steps: &mut Vec<Step>) -> String {
+    let mut cur = e.iters[from - 1].name.clone();
+    for a in (0..from - 1).rev() {
+        steps.push(Step::Fuse {
+            outer: e.iters[a].name.clone(),
+            inner: cur.clone(),
+        });
+        cur = format!("{}_{cur}", e.iters[a].name);
+    }
+    cur
 }

@@ -60,9 +60,11 @@ pub struct JitOptions {
     /// its reads allow) if it has at most this many operations: one 16-lane
     /// pass per operation over each chunk, loop-invariant reads splatted once
     /// per chunk, instead of f32x4 code inline (0: never). Measured on the
-    /// Zen 5, 1 thread: a ReLU over 3.2 MB 135 -> 72 us; DenseNet's
-    /// 4-operation BN+ReLU maps were no faster in one noisy A/B, hence 2
-    /// (the `jit` family's `tape_plain_ops` knob lets the tuner decide).
+    /// Zen 5, 1 thread: a ReLU over 3.2 MB 135 -> 72 us; a 3-operation
+    /// BN+ReLU map over `[1, 256, 56, 56]` (`x·g[c] + h[c]`, then max) 249-369
+    /// -> 183-269 us over 4 interleaved runs (2 threads: 231-265 -> 187-222);
+    /// DenseNet end to end within noise (the `jit` family's `tape_plain_ops`
+    /// knob lets the tuner decide per map).
     pub tape_plain_ops: usize,
 }
 
@@ -75,7 +77,7 @@ impl Default for JitOptions {
             avx512: true,
             chunk: 512,
             tape_ops_per_fn: 4,
-            tape_plain_ops: 2,
+            tape_plain_ops: 4,
         }
     }
 }

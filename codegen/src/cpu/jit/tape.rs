@@ -209,6 +209,12 @@ impl Builder<'_> {
                 let (c, t, f) = (self.value(c)?, self.value(t)?, self.value(f)?);
                 self.op(Op16::Select, &[c, t, f], 0.0)
             }
+            // A cast to f32 of an f32 value (what fusion leaves between a
+            // map and its f32 consumer) is the value itself; every value the
+            // tape computes is f32 except a comparison's mask.
+            ScalarExpr::Cast(DType::F32, x) if !matches!(**x, ScalarExpr::Cmp(..)) => {
+                self.value(x)?
+            }
             ScalarExpr::InBounds(_) | ScalarExpr::Acc | ScalarExpr::Cast(..) => return None,
         };
         self.memo.push((e.clone(), v));

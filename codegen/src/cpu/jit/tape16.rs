@@ -400,4 +400,28 @@ mod tests {
             }
         }
     }
+
+    /// A cast to f32 of an f32 value is the value (one operation fewer, and
+    /// fused maps that end in one stay on the tape); a cast of a comparison
+    /// (a mask, not a float) keeps the expression off the tape.
+    #[test]
+    fn casts_of_f32_values_are_the_values() {
+        use kiln_ir::expr::{AffineExpr, CmpOp, ScalarExpr as S};
+        let x = || S::access(0, vec![AffineExpr::iter(0)]);
+        let ty = [TensorType::new(DType::F32, vec![64])];
+        let cast = |e: S| S::Cast(DType::F32, Box::new(e));
+        let relu = |e: S| S::binary(kiln_ir::expr::BinaryOp::Max, e, S::Const(0.0));
+        let body = relu(cast(S::binary(
+            kiln_ir::expr::BinaryOp::Mul,
+            x(),
+            S::Const(2.0),
+        )));
+        let t = build_with(&body, &ty, 64, true).unwrap();
+        assert_eq!(t.instrs.len(), 2);
+        let xs: Vec<f32> = (0..64).map(|i| i as f32 - 30.5).collect();
+        let want: Vec<f32> = xs.iter().map(|v| (v * 2.0).max(0.0)).collect();
+        assert_eq!(run(&t, &xs), want);
+        let mask = cast(S::Cmp(CmpOp::Lt, Box::new(x()), Box::new(S::Const(0.0))));
+        assert!(build_with(&mask, &ty, 64, true).is_none());
+    }
 }

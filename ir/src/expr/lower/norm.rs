@@ -1,9 +1,13 @@
 //! Normalizations that are element-wise at inference time.
 //!
 //! `BatchNormalization` (inference, one output) is a per-channel affine map:
-//! `y = (x - mean[c]) * (scale[c] / sqrt(var[c] + eps)) + B[c]`, channel axis 1.
-//! The parameters are read as inputs (they need not be constants), so the
-//! expression fuses into its element-wise neighbours like any map.
+//! `y = x * g[c] + (B[c] - mean[c] * g[c])` with `g = scale / sqrt(var + eps)`,
+//! channel axis 1. The parameters are read as inputs (they need not be
+//! constants), so the expression fuses into its element-wise neighbours like
+//! any map; when they are constants, `g` and the offset depend on the channel
+//! only and are computed once at build time, leaving one multiply-add per
+//! element (the `(x - mean) * g + B` form kept three operations per element:
+//! a BN+ReLU map over `[1, 256, 56, 56]` ran at a third of a ReLU's speed).
 
 use super::elementwise::plain_float;
 use super::{Ctx, Rule};
@@ -29,8 +33,8 @@ fn batchnorm(c: &Ctx) -> Result<Option<TensorExpr>> {
         S::unary(U::Sqrt, S::binary(B::Add, param(4), S::Const(eps))),
     );
     let gain = S::binary(B::Mul, param(1), inv_std);
-    let centred = S::binary(B::Sub, c.broadcast(0), param(3));
-    let body = S::binary(B::Add, S::binary(B::Mul, centred, gain), param(2));
+    let offset = S::binary(B::Sub, param(2), S::binary(B::Mul, param(3), gain.clone()));
+    let body = S::binary(B::Add, S::binary(B::Mul, c.broadcast(0), gain), offset);
     Ok(Some(c.pointwise(body)))
 }
 
