@@ -125,10 +125,16 @@ def main():
                 e["ort"].append(o_ms)
                 e["compile"].append(c_ms)
         print(f"round {r + 1}/{a.rounds} done", file=sys.stderr, flush=True)
-    print(f"{'model':22s} {'thr':>3s} {'kiln_ms':>9s} {'ort_ms':>9s} {'kiln/ort':>8s} {'compile_ms':>10s}")
+    # kiln/ort: ratio of the medians over rounds; paired: median of each
+    # round's own ratio (Kiln and ONNX Runtime timed back to back, so a slow
+    # phase of the machine that spans both cancels).
+    print(f"{'model':22s} {'thr':>3s} {'kiln_ms':>9s} {'ort_ms':>9s} {'kiln/ort':>8s} {'paired':>7s} "
+          f"{'compile_ms':>10s}")
     for (name, t), e in results.items():
         k, o = statistics.median(e["kiln"]), statistics.median(e["ort"])
-        print(f"{name:22s} {t:3d} {k:9.3f} {o:9.3f} {k / o:8.2f} {statistics.median(e['compile']):10.1f}")
+        paired = statistics.median(a / b for a, b in zip(e["kiln"], e["ort"]))
+        print(f"{name:22s} {t:3d} {k:9.3f} {o:9.3f} {k / o:8.2f} {paired:7.2f} "
+              f"{statistics.median(e['compile']):10.1f}")
 
 
 if __name__ == "__main__":
