@@ -213,7 +213,11 @@ fn pool_schedule_knobs_keep_results() {
         .unwrap();
         let w = tuning::workloads(&g, &opts(2)).unwrap();
         let pool = w.iter().find(|w| w.family == "pool").unwrap();
-        assert_eq!(pool.space.size(), 2 * 2 * 2, "direct × planes × threads");
+        assert_eq!(
+            pool.space.size(),
+            2 * 2 * 2 * 2,
+            "direct × bands × planes × threads"
+        );
         for i in 0..pool.space.size() {
             let (kernels, tuned) = compiled_with(&g, "pool", pool.space.point(i));
             assert_eq!(tuned, 1, "{kernels:?}");

@@ -197,7 +197,8 @@ const KINDS: [PoolKind; 6] = [
 
 fn check_all(rng: &mut Rng, what: &str) {
     for (ci, c) in cases().iter().enumerate() {
-        // The direct schedule (AVX-512, max/average, stride ≤ 2) by default;
+        // The direct schedule (AVX-512, max/average, stride ≤ 2) by default
+        // (threads split row bands, or else planes);
         // without it, few planes run by rows and 9 planes on the plane
         // schedule unless its byte limit is 0.
         let indirect = PoolTuning {
@@ -208,8 +209,13 @@ fn check_all(rng: &mut Rng, what: &str) {
             plane_bytes: 0,
             ..indirect
         };
+        let planes_split = PoolTuning {
+            bands: false,
+            ..PoolTuning::default()
+        };
         let schedules = [
             (0, PoolTuning::default()),
+            (4, planes_split),
             (0, indirect),
             (8, indirect),
             (8, rows_only),

@@ -97,10 +97,13 @@ fn label(op: &str, d: &PoolDesc) -> String {
 }
 
 /// The pool's schedule knobs: the direct schedule (max/average, last-axis
-/// stride ≤ 2, AVX-512), else the plane schedule, else rows.
+/// stride ≤ 2, AVX-512; threads split row bands or planes), else the plane
+/// schedule, else rows.
 pub(crate) fn knobs() -> Vec<KnobDef> {
+    let d = PoolTuning::default();
     vec![
-        KnobDef::flag("direct", PoolTuning::default().direct),
+        KnobDef::flag("direct", d.direct),
+        KnobDef::flag("bands", d.bands),
         KnobDef::flag("planes", true),
     ]
 }
@@ -126,6 +129,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let defaults = PoolTuning::default();
     let tuning = PoolTuning {
         direct: flag_knob(c, "direct").unwrap_or(defaults.direct),
+        bands: flag_knob(c, "bands").unwrap_or(defaults.bands),
         plane_bytes: match flag_knob(c, "planes") {
             Some(false) => 0,
             _ => defaults.plane_bytes,

@@ -108,14 +108,24 @@ pub(super) fn picks(offsets: &[usize], s: usize) -> Option<(Vec<Pick>, usize)> {
     Some((picks, vectors))
 }
 
-/// Output rows `units` (flat over planes and output rows) of `x` into `y`.
+/// Which output rows one task computes.
+#[derive(Clone, Debug)]
+pub(super) enum Units {
+    /// Flat over planes and output rows (whole planes, plane after plane).
+    Flat(Range<usize>),
+    /// These output rows of every plane (plane after plane): the task reads
+    /// the same rows of the input as a producer that split its output rows
+    /// the same way wrote on this core.
+    Band(Range<usize>),
+}
+
+/// Output rows `units` of `x` into `y`.
 ///
 /// # Safety
 /// AVX-512F must be available; `x` holds every input plane, `y` every output
-/// row in `units` (no other task writes them), and `picks`, `vectors` come
-/// from [`picks`] for this pool's taps and stride.
+/// row in `units` (no other task writes them), and `d` is this pool's.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn units(p: &Pool, x: &[f32], units: Range<usize>, y: *mut f32, d: &Direct) {
+pub(super) unsafe fn units(p: &Pool, x: &[f32], units: Units, y: *mut f32, d: &Direct) {
     let (picks, vectors, blocks) = (&d.picks[..], d.vectors, &d.blocks[..]);
     debug_assert!(vectors <= SPAN);
     let max = p.kind == PoolKind::Max;
@@ -147,14 +157,23 @@ pub(super) unsafe fn units(p: &Pool, x: &[f32], units: Range<usize>, y: *mut f32
 
 /// Runs `row(plane, input rows, row scale, output row)` for every unit.
 #[inline(always)]
-unsafe fn each<F>(p: &Pool, x: &[f32], units: Range<usize>, y: *mut f32, row: F)
+unsafe fn each<F>(p: &Pool, x: &[f32], units: Units, y: *mut f32, row: F)
 where
     F: Fn(&[f32], &[usize], f32, &mut [f32]),
 {
-    for u in units {
+    let one = |u: usize| {
         let (plane, rows, scale) = p.unit(x, u);
         let yr = std::slice::from_raw_parts_mut(y.add(u * p.ow), p.ow);
         row(plane, rows, scale, yr);
+    };
+    match units {
+        Units::Flat(range) => range.for_each(one),
+        Units::Band(rows) => {
+            let (planes, out_rows) = p.grid();
+            for pl in 0..planes {
+                rows.clone().for_each(|r| one(pl * out_rows + r));
+            }
+        }
     }
 }
 
