@@ -198,7 +198,7 @@ const KINDS: [PoolKind; 6] = [
 fn check_all(rng: &mut Rng, what: &str) {
     for (ci, c) in cases().iter().enumerate() {
         // The direct schedule (AVX-512, max/average, stride ≤ 2) by default
-        // (threads split row bands, or else planes);
+        // (threads split planes, or row bands);
         // without it, few planes run by rows and 9 planes on the plane
         // schedule unless its byte limit is 0.
         let indirect = PoolTuning {
@@ -209,13 +209,13 @@ fn check_all(rng: &mut Rng, what: &str) {
             plane_bytes: 0,
             ..indirect
         };
-        let planes_split = PoolTuning {
-            bands: false,
+        let banded = PoolTuning {
+            bands: true,
             ..PoolTuning::default()
         };
         let schedules = [
             (0, PoolTuning::default()),
-            (4, planes_split),
+            (4, banded),
             (0, indirect),
             (8, indirect),
             (8, rows_only),
