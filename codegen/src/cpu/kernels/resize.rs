@@ -70,6 +70,10 @@ pub struct Resize {
     pub(super) window: Vec<usize>,
     /// With [`Self::window`]: `idx` as offsets from the block's window.
     pub(super) local: Vec<i32>,
+    /// Per tap and block (as [`Self::window`]): the lanes inside the row
+    /// whose weight is not zero (computed once: a compare per tap and block
+    /// cost about as much as the tap's multiply-add).
+    pub(super) live: Vec<u16>,
     extrapolation: f32,
     tuning: ResizeTuning,
 }
@@ -188,6 +192,24 @@ impl Resize {
         }
         let rows = outer_rows(d, from);
         let (window, local) = windows(&idx, &wt);
+        let live = wt
+            .chunks(16)
+            .enumerate()
+            .map(|(b, w)| {
+                let ox = (b * 16) % ow_pad;
+                let nonzero = w
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &v)| v != 0.0)
+                    .fold(0u16, |m, (l, _)| m | 1 << l);
+                let inside = if ow - ox.min(ow) >= 16 {
+                    u16::MAX
+                } else {
+                    ((1u32 << (ow - ox)) - 1) as u16
+                };
+                nonzero & inside
+            })
+            .collect();
         Ok(Resize {
             planes: d.input[..from].iter().product(),
             in_rows: d.input[from..last].iter().product(),
@@ -197,6 +219,7 @@ impl Resize {
             rows,
             window,
             local,
+            live,
             ntaps,
             idx,
             wt,
@@ -264,17 +287,22 @@ impl Resize {
         if let [(i, 1.0)] = taps[..] {
             return &xp[i * w..][..w];
         }
-        tmp.fill(0.0);
-        for &(i, c) in taps {
+        if taps.is_empty() {
+            tmp.fill(0.0);
+        }
+        for (n, &(i, c)) in taps.iter().enumerate() {
             let row = &xp[i * w..][..w];
             #[cfg(target_arch = "x86_64")]
             if simd {
                 // SAFETY: AVX-512F is available; `row` and `tmp` are `w` long.
-                unsafe { super::resize_avx512::axpy(c, row, tmp) };
+                unsafe { super::resize_avx512::axpy(c, row, tmp, n == 0) };
                 continue;
             }
             let _ = simd;
-            tmp.iter_mut().zip(row).for_each(|(t, &v)| *t += c * v);
+            match n {
+                0 => tmp.iter_mut().zip(row).for_each(|(t, &v)| *t = c * v),
+                _ => tmp.iter_mut().zip(row).for_each(|(t, &v)| *t += c * v),
+            }
         }
         tmp
     }

@@ -9,17 +9,30 @@ use super::epilogue::lanes;
 use super::resize::Resize;
 use std::arch::x86_64::*;
 
-/// `t[i] += c · row[i]` for `i < t.len()` (`row` at least as long).
+/// `t[i] += c · row[i]` (`t[i] = c · row[i]` when `first`) for `i < t.len()`
+/// (`row` at least as long); masked loads and stores only for the tail.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn axpy(c: f32, row: &[f32], t: &mut [f32]) {
+pub(super) unsafe fn axpy(c: f32, row: &[f32], t: &mut [f32], first: bool) {
     debug_assert!(row.len() >= t.len());
     let (n, cv) = (t.len(), _mm512_set1_ps(c));
     let (r, o) = (row.as_ptr(), t.as_mut_ptr());
-    for i in (0..n).step_by(16) {
-        let m = lanes(n - i);
-        let acc = _mm512_maskz_loadu_ps(m, o.add(i));
-        let v = _mm512_maskz_loadu_ps(m, r.add(i));
-        _mm512_mask_storeu_ps(o.add(i), m, _mm512_fmadd_ps(cv, v, acc));
+    let full = n / 16 * 16;
+    for i in (0..full).step_by(16) {
+        let v = _mm512_loadu_ps(r.add(i));
+        let x = match first {
+            true => _mm512_mul_ps(cv, v),
+            false => _mm512_fmadd_ps(cv, v, _mm512_loadu_ps(o.add(i))),
+        };
+        _mm512_storeu_ps(o.add(i), x);
+    }
+    if full < n {
+        let m = lanes(n - full);
+        let v = _mm512_maskz_loadu_ps(m, r.add(full));
+        let x = match first {
+            true => _mm512_mul_ps(cv, v),
+            false => _mm512_fmadd_ps(cv, v, _mm512_maskz_loadu_ps(m, o.add(full))),
+        };
+        _mm512_mask_storeu_ps(o.add(full), m, x);
     }
 }
 
@@ -37,7 +50,7 @@ pub(super) unsafe fn columns(r: &Resize, t: &[f32], y: &mut [f32]) {
         for j in 0..r.ntaps {
             let k = j * r.ow_pad + ox;
             let w = _mm512_loadu_ps(wt.add(k));
-            let live = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(w, zero) & lanes(r.ow - ox);
+            let live = *r.live.get_unchecked(k / 16);
             let i = _mm512_loadu_si512(idx.add(k) as *const _);
             let v = _mm512_mask_i32gather_ps::<4>(zero, live, i, base);
             acc = _mm512_mask3_fmadd_ps(w, v, acc, live);
@@ -51,18 +64,28 @@ pub(super) unsafe fn columns(r: &Resize, t: &[f32], y: &mut [f32]) {
 #[target_feature(enable = "avx512f")]
 unsafe fn windowed(r: &Resize, t: &[f32], y: &mut [f32]) {
     let (wt, local, base, n) = (r.wt.as_ptr(), r.local.as_ptr(), t.as_ptr(), t.len());
-    let zero = _mm512_setzero_ps();
     for ox in (0..r.ow).step_by(16) {
         let mut acc = _mm512_loadu_ps(r.add.as_ptr().add(ox));
         for j in 0..r.ntaps {
             let k = j * r.ow_pad + ox;
             let w = _mm512_loadu_ps(wt.add(k));
-            let live = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(w, zero) & lanes(r.ow - ox);
+            let live = *r.live.get_unchecked(k / 16);
             let s = *r.window.get_unchecked(k / 16);
             let left = n.saturating_sub(s);
-            let lo = _mm512_maskz_loadu_ps(lanes(left), base.wrapping_add(s));
-            let hi =
-                _mm512_maskz_loadu_ps(lanes(left.saturating_sub(16)), base.wrapping_add(s + 16));
+            // Masked loads are slow (Zen 5): plain ones where the window is
+            // inside the row.
+            let (lo, hi) = if left >= 32 {
+                let p = base.wrapping_add(s);
+                (_mm512_loadu_ps(p), _mm512_loadu_ps(p.wrapping_add(16)))
+            } else {
+                (
+                    _mm512_maskz_loadu_ps(lanes(left), base.wrapping_add(s)),
+                    _mm512_maskz_loadu_ps(
+                        lanes(left.saturating_sub(16)),
+                        base.wrapping_add(s + 16),
+                    ),
+                )
+            };
             let i = _mm512_loadu_si512(local.add(k) as *const _);
             let v = _mm512_permutex2var_ps(lo, i, hi);
             acc = _mm512_mask3_fmadd_ps(w, v, acc, live);
