@@ -90,6 +90,8 @@ pub struct Guide {
     pretrained: usize,
     /// Retrain once this many new samples have come in.
     pub retrain_every: usize,
+    /// Batches observed so far (each one's trials were timed together).
+    batches: u64,
 }
 
 impl Guide {
@@ -109,6 +111,7 @@ impl Guide {
             fresh: Vec::new(),
             pretrained: 0,
             retrain_every: 32,
+            batches: 0,
         }
     }
 
@@ -169,6 +172,7 @@ impl Guide {
 
     /// Learns from measured trials (failed ones are not samples).
     pub fn observe(&mut self, w: &WorkloadInfo, trials: &[Trial]) {
+        self.batches += 1;
         for t in trials {
             if let Outcome::Ok { .. } = t.outcome {
                 self.fresh.push(Sample {
@@ -176,6 +180,7 @@ impl Guide {
                     target: self.target.clone(),
                     features: self.features(w, &t.config),
                     latency_ns: t.outcome.median_ns().unwrap_or(f64::NAN),
+                    batch: self.batches,
                 });
             }
         }
@@ -235,6 +240,7 @@ pub fn samples_of(stored: &[(WorkloadInfo, Record)]) -> Vec<Sample> {
                 target: target_key(&r.target),
                 features: features(&Candidate::Kernel(&d), &caches_of(&r.target), &tf),
                 latency_ns: r.median_ns,
+                batch: r.timestamp_s,
             })
         })
         .collect()

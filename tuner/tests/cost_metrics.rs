@@ -56,6 +56,7 @@ fn sample(workload: u128) -> Sample {
         target: "t".into(),
         features: vec![workload as f32],
         latency_ns: 1.0,
+        batch: 0,
     }
 }
 

@@ -207,3 +207,33 @@ fn new_heads_start_from_known_ones() {
     }
     assert_eq!(mean.targets().len(), 3);
 }
+
+/// Candidates are scored against those of their own measurement batch only:
+/// a second batch of the same workload timed in a 10x faster machine phase
+/// does not turn its within-batch orders into wrong cross-batch pairs.
+#[test]
+fn evaluation_pairs_stay_within_a_batch() {
+    let d = data();
+    let mut m = CostModel::new(config(3)).unwrap();
+    m.train(&d).unwrap();
+    let t = avx512().name;
+    let mut test: Vec<Sample> = d
+        .iter()
+        .filter(|s| s.target == t && s.workload == d[0].workload)
+        .cloned()
+        .collect();
+    assert!(test.len() >= 8, "{}", test.len());
+    let one = m.evaluate(&test).unwrap().pairwise;
+    // The same candidates again as batch 1, all 10x faster.
+    let again: Vec<Sample> = test
+        .iter()
+        .map(|s| Sample {
+            latency_ns: s.latency_ns / 10.0,
+            batch: 1,
+            ..s.clone()
+        })
+        .collect();
+    test.extend(again);
+    let two = m.evaluate(&test).unwrap().pairwise;
+    assert!((one - two).abs() < 1e-9, "{one} vs {two}");
+}

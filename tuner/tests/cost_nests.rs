@@ -127,6 +127,7 @@ fn samples(t: &Target, workloads: usize, per: usize, seed: u64) -> Vec<Sample> {
                     &desc,
                 ),
                 latency_ns: latency(t, shape, &c) * noise,
+                batch: 0,
             });
             got += 1;
         }

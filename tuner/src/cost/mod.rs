@@ -94,6 +94,13 @@ pub struct Sample {
     pub features: Vec<f32>,
     /// Measured latency; NaN, infinite or non-positive samples are skipped.
     pub latency_ns: f64,
+    /// The measurement run it came from: candidates are ranked, and scored,
+    /// only against others of their workload measured in the same run
+    /// (interleaved, close in time). Across runs the same configs were
+    /// ordered no better than chance on the 2-core machines (re-measured
+    /// configs of `tuner/data/`: 0.44-0.47 pairwise), so cross-run pairs
+    /// are mostly noise to learn from and to score on.
+    pub batch: u64,
 }
 
 /// The cost model's knobs.
@@ -310,14 +317,14 @@ impl CostModel {
     pub fn evaluate(&self, samples: &[Sample]) -> Result<Evaluation> {
         let width = self.trained()?.mlp.inputs();
         let (clean, _) = clean(samples, width)?;
-        let mut groups: BTreeMap<(u128, &str), Candidates> = BTreeMap::new();
+        let mut groups: BTreeMap<(u128, &str, u64), Candidates> = BTreeMap::new();
         for s in &clean {
-            let g = groups.entry((s.workload, &s.target)).or_default();
+            let g = groups.entry((s.workload, &s.target, s.batch)).or_default();
             g.0.push(s.features.clone());
             g.1.push(s.latency_ns);
         }
         let mut scored = vec![];
-        for ((_, target), (f, latency)) in groups {
+        for ((_, target, _), (f, latency)) in groups {
             let scores = self.predict(&f, target)?;
             scored.push(Scored {
                 scores,
@@ -403,15 +410,15 @@ impl CostModel {
         min_steps: usize,
         trunk_rate: f32,
     ) -> Result<TrainReport> {
-        let mut groups_by: BTreeMap<(u128, &str), Vec<usize>> = BTreeMap::new();
+        let mut groups_by: BTreeMap<(u128, &str, u64), Vec<usize>> = BTreeMap::new();
         for (i, s) in samples.iter().enumerate() {
             groups_by
-                .entry((s.workload, &s.target))
+                .entry((s.workload, &s.target, s.batch))
                 .or_default()
                 .push(i);
         }
         let mut groups = vec![];
-        for ((_, target), rows) in groups_by {
+        for ((_, target, _), rows) in groups_by {
             if rows.len() < 2 {
                 continue;
             }

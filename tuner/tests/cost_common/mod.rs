@@ -206,6 +206,7 @@ pub fn samples(t: &Target, ws: &[Workload], per: usize, seed: u64) -> Vec<Sample
                 target: t.name.to_string(),
                 features: features(&Candidate::Kernel(&d), &t.caches, &desc),
                 latency_ns: latency(t, w, &c) * noise,
+                batch: 0,
             });
         }
     }
