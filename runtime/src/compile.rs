@@ -67,7 +67,7 @@ pub fn compile_with_plan(
         report.tuned_kernels += plan
             .choices
             .iter()
-            .filter(|c| tuning::config(opts, &tuning::canonical(g, &c.nodes, "fusion")).is_some())
+            .filter(|c| tuning::config(opts, g, &c.nodes, "fusion").is_some())
             .count();
     }
     let mut exe = place(g, built, threads, &alias_of, opts, report)?;
@@ -155,7 +155,7 @@ fn step_threads(
     if opts.tuned.is_empty() {
         return opts.threads;
     }
-    let c = tuning::config(opts, &tuning::canonical(g, nodes, family));
+    let c = tuning::config(opts, g, nodes, family);
     if c.is_some() {
         report.tuned_kernels += 1;
     }

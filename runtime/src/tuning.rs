@@ -216,9 +216,18 @@ pub fn canonical(g: &Graph, nodes: &[usize], family: &str) -> Vec<u8> {
     s.into_bytes()
 }
 
-/// The config `opts` carries for a workload, if any.
-pub(crate) fn config<'a>(opts: &'a CompileOptions, canonical: &[u8]) -> Option<&'a Config> {
-    opts.tuned.get(canonical)
+/// The config `opts` carries for the workload of `nodes` of `g` built by
+/// `family`, if any (no canonical form is made when `opts` carries none).
+pub(crate) fn config<'a>(
+    opts: &'a CompileOptions,
+    g: &Graph,
+    nodes: &[usize],
+    family: &str,
+) -> Option<&'a Config> {
+    if opts.tuned.is_empty() {
+        return None;
+    }
+    opts.tuned.get(&canonical(g, nodes, family))
 }
 
 /// A knob's value in a config, if set.
@@ -342,8 +351,5 @@ pub fn subgraph(g: &Graph, nodes: &[usize]) -> Result<Graph> {
 
 /// The group of a conv pair or block choice, for the fusion knob.
 pub(crate) fn fuse_choice(opts: &CompileOptions, g: &Graph, nodes: &[usize]) -> Option<bool> {
-    if opts.tuned.is_empty() {
-        return None;
-    }
-    flag_knob(config(opts, &canonical(g, nodes, "fusion")), "fuse")
+    flag_knob(config(opts, g, nodes, "fusion"), "fuse")
 }

@@ -385,7 +385,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     if !opts.dense_kernels || group.pattern == Pattern::ConvPair {
         return Ok(None);
     }
-    let c = super::tuned_config(g, &group.nodes, "conv", opts);
+    let c = crate::tuning::config(opts, g, &group.nodes, "conv");
     let Some(ConvParts { conv, spec }) = parts(g, &group.nodes, tuned_knobs(c))? else {
         return Ok(None);
     };

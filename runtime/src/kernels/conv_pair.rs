@@ -99,7 +99,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         let end = starts.get(i + 1).copied().unwrap_or(group.nodes.len());
         &group.nodes[starts[i]..end]
     };
-    let c = super::tuned_config(g, &group.nodes, "conv pair", opts);
+    let c = crate::tuning::config(opts, g, &group.nodes, "conv pair");
     let mut convs = Vec::new();
     for i in 0..starts.len() {
         // The depthwise convolution (the last but one) takes the `dw_kernel` knob.

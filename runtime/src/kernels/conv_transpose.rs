@@ -88,7 +88,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         return Ok(None);
     };
     let act = activation(spec.activation);
-    let c = super::tuned_config(g, &group.nodes, "conv transpose", opts);
+    let c = crate::tuning::config(opts, g, &group.nodes, "conv transpose");
     let knobs = ConvTransposeKnobs {
         block_pixels: int_knob(c, "block_pixels")
             .map_or(ConvTransposeKnobs::default().block_pixels, |v| {

@@ -229,7 +229,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     if !opts.dense_kernels || !opts.jit {
         return Ok(None);
     }
-    let tuned = super::tuned_config(g, &group.nodes, "derived", opts);
+    let tuned = crate::tuning::config(opts, g, &group.nodes, "derived");
     if flag_knob(tuned, "derive") == Some(false) {
         return Ok(None);
     }

@@ -361,7 +361,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         Ok(v) => (h, v),
         Err(_) => (e, Vec::new()),
     };
-    let knobs = tuned_knobs(super::tuned_config(g, &group.nodes, "jit", opts));
+    let knobs = tuned_knobs(crate::tuning::config(opts, g, &group.nodes, "jit"));
     let kernel = match ExprKernel::compile(&e, &schedule_with(&e, &knobs.schedule), &knobs.jit) {
         Ok(k) => k,
         Err(err) => {

@@ -34,7 +34,7 @@ mod trilu;
 
 use crate::fusion::{Group, Pattern};
 use crate::kernel::Kernel;
-use crate::tuning::{self, Config, KnobDef};
+use crate::tuning::KnobDef;
 use crate::{CompileOptions, Result, RuntimeError};
 use kiln_ir::{Graph, ValueId};
 
@@ -141,19 +141,6 @@ pub(crate) fn spaces(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<
         out.push((family, nodes, knobs));
     }
     Ok(out)
-}
-
-/// The tuned config of the group `nodes` built by `family`, if any.
-pub(crate) fn tuned_config<'a>(
-    g: &Graph,
-    nodes: &[usize],
-    family: &str,
-    opts: &'a CompileOptions,
-) -> Option<&'a Config> {
-    if opts.tuned.is_empty() {
-        return None;
-    }
-    tuning::config(opts, &tuning::canonical(g, nodes, family))
 }
 
 fn build_fallback(g: &Graph, group: &Group, _: &CompileOptions) -> Result<Option<Built>> {

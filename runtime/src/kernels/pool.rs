@@ -125,7 +125,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let Some(desc) = describe(n, kind, planes, &x.shape[2..])? else {
         return Ok(None);
     };
-    let c = super::tuned_config(g, &group.nodes, "pool", opts);
+    let c = crate::tuning::config(opts, g, &group.nodes, "pool");
     let defaults = PoolTuning::default();
     let tuning = PoolTuning {
         direct: flag_knob(c, "direct").unwrap_or(defaults.direct),

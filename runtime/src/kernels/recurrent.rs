@@ -133,7 +133,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
     let Some(desc) = describe(g, n)? else {
         return Ok(None);
     };
-    let knobs = tuned_knobs(super::tuned_config(g, &group.nodes, "recurrent", opts));
+    let knobs = tuned_knobs(crate::tuning::config(opts, g, &group.nodes, "recurrent"));
     let weight = |k: usize| n.inputs.get(k).map(|&v| const_f32(g, v));
     let (w, r) = (weight(1).flatten(), weight(2).flatten());
     let (b, p) = (weight(3), if kind == "LSTM" { weight(6) } else { None });
