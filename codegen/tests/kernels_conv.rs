@@ -120,38 +120,20 @@ fn im2col_channel_gemm_matches_reference() {
         conv(1, 12, 30, 31, 16, (3, 3), (1, 1), p1, (1, 1), 1),
         conv(1, 6, 9, 11, 6, (3, 3), (1, 1), p1, (1, 1), 6),
     ] {
-        let x = rng.vec(d.batch * d.c_in * d.h * d.w);
-        let w = rng.vec(d.c_out * d.c_in * d.kh * d.kw);
-        let bias = rng.vec(d.c_out);
-        let out_len = d.batch * d.c_out * d.out_h() * d.out_w();
-        let res = rng.vec(out_len);
-        for (ei, act) in ACTS.iter().enumerate() {
-            let b = (ei % 2 == 1).then_some(&bias[..]);
-            let r = (ei >= 2).then_some(&res[..]);
-            let (want, sc) = conv_ref(&d, &x, &w, b, r, *act);
-            let gemms = [Some(true), Some(false), None].into_iter();
-            let forms = gemms.flat_map(|c| [(c, None), (c, Some(false))]);
-            let tiles = forms.flat_map(|(c, i)| [(c, i, true), (c, i, false)]);
-            for (channel_gemm, implicit_gemm, wide_tiles) in tiles {
-                let knobs = ConvKnobs {
+        let gemms = [Some(true), Some(false), None].into_iter();
+        let forms = gemms.flat_map(|c| [(c, None), (c, Some(false))]);
+        let knobs: Vec<ConvKnobs> = forms
+            .flat_map(|(channel_gemm, implicit_gemm)| {
+                [true, false].map(|wide_tiles| ConvKnobs {
                     variant: ConvVariant::Im2col,
                     channel_gemm,
                     implicit_gemm,
                     wide_tiles,
                     ..ConvKnobs::default()
-                };
-                let cv = Conv2d::with_knobs(d, &w, b, *act, knobs).unwrap();
-                for threads in [1, 2] {
-                    let mut y = vec![f32::NAN; out_len];
-                    let mut scratch = vec![f32::NAN; cv.scratch_len()];
-                    cv.run(&x, r, &mut y, &mut scratch, threads).unwrap();
-                    let what = format!(
-                        "{d:?} {act:?} {channel_gemm:?} {implicit_gemm:?} {wide_tiles:?} t{threads}"
-                    );
-                    assert_close(&what, &y, &want, &sc);
-                }
-            }
-        }
+                })
+            })
+            .collect();
+        check_conv_with(&mut rng, d, &knobs);
     }
 }
 
@@ -172,33 +154,13 @@ fn every_variant_of_stem_convolutions_matches_reference() {
             variants.contains(&ConvVariant::Direct),
             "{d:?}: {variants:?}"
         );
-        let x = rng.vec(d.batch * d.c_in * d.h * d.w);
-        let w = rng.vec(d.c_out * d.c_in * d.kh * d.kw);
-        let bias = rng.vec(d.c_out);
-        let out_len = d.batch * d.c_out * d.out_h() * d.out_w();
-        let res = rng.vec(out_len);
-        for (ei, act) in ACTS.iter().enumerate() {
-            let b = (ei % 2 == 1).then_some(&bias[..]);
-            let r = (ei >= 2).then_some(&res[..]);
-            let (want, sc) = conv_ref(&d, &x, &w, b, r, *act);
-            for &variant in &variants {
-                let knobs = ConvKnobs {
-                    variant,
-                    ..ConvKnobs::default()
-                };
-                let cv = Conv2d::with_knobs(d, &w, b, *act, knobs).unwrap();
-                for threads in [1, 2] {
-                    let mut y = vec![f32::NAN; out_len];
-                    let mut scratch = vec![f32::NAN; cv.scratch_len()];
-                    cv.run(&x, r, &mut y, &mut scratch, threads).unwrap();
-                    assert_close(
-                        &format!("{d:?} {variant:?} {act:?} t{threads}"),
-                        &y,
-                        &want,
-                        &sc,
-                    );
-                }
-            }
-        }
+        let knobs: Vec<ConvKnobs> = variants
+            .iter()
+            .map(|&variant| ConvKnobs {
+                variant,
+                ..ConvKnobs::default()
+            })
+            .collect();
+        check_conv_with(&mut rng, d, &knobs);
     }
 }

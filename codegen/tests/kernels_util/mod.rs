@@ -331,6 +331,12 @@ pub fn conv_cases() -> Vec<Conv2dDesc> {
 
 /// Runs one convolution case with every epilogue combination at 1 and 2 threads.
 pub fn check_conv(rng: &mut Rng, d: Conv2dDesc) {
+    check_conv_with(rng, d, &[ConvKnobs::default()]);
+}
+
+/// [`check_conv`] for each of `knobs` (same data), at 1 and 2 threads,
+/// with every epilogue.
+pub fn check_conv_with(rng: &mut Rng, d: Conv2dDesc, knobs: &[ConvKnobs]) {
     let x = rng.vec(d.batch * d.c_in * d.h * d.w);
     let w = rng.vec(d.c_out * d.c_in / d.groups * d.kh * d.kw);
     let bias = rng.vec(d.c_out);
@@ -339,22 +345,24 @@ pub fn check_conv(rng: &mut Rng, d: Conv2dDesc) {
     for (ei, act) in ACTS.iter().enumerate() {
         let b = (ei % 2 == 1).then_some(&bias[..]);
         let r = (ei >= 2).then_some(&res[..]);
-        let cv = Conv2d::new(d, &w, b, *act).unwrap();
         let (want, sc) = conv_ref(&d, &x, &w, b, r, *act);
-        for threads in [1, 2] {
-            let mut y = vec![f32::NAN; out_len];
-            let mut scratch = vec![f32::NAN; cv.scratch_len()];
-            cv.run(&x, r, &mut y, &mut scratch, threads).unwrap();
-            assert_close(
-                &format!(
-                    "{d:?} {act:?} bias {} res {} t{threads}",
-                    b.is_some(),
-                    r.is_some()
-                ),
-                &y,
-                &want,
-                &sc,
-            );
+        for k in knobs {
+            let cv = Conv2d::with_knobs(d, &w, b, *act, *k).unwrap();
+            for threads in [1, 2] {
+                let mut y = vec![f32::NAN; out_len];
+                let mut scratch = vec![f32::NAN; cv.scratch_len()];
+                cv.run(&x, r, &mut y, &mut scratch, threads).unwrap();
+                assert_close(
+                    &format!(
+                        "{d:?} {k:?} {act:?} bias {} res {} t{threads}",
+                        b.is_some(),
+                        r.is_some()
+                    ),
+                    &y,
+                    &want,
+                    &sc,
+                );
+            }
         }
     }
 }
