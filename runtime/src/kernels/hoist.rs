@@ -194,10 +194,16 @@ mod tests {
         .unwrap();
         let e = lower(&g, &g.nodes()[0]).unwrap().unwrap();
         let (h, extra) = hoist(&g, e.clone());
-        // s / sqrt(v + eps) per channel: 0.5 / 2 and 2 / 1.
-        assert_eq!(extra.len(), 1);
+        // g = s / sqrt(v + eps) per channel: 0.5 / 2 and 2 / 1; then the
+        // offset b - m·g: 0.1 - 0 and -0.2 - 2.
+        assert_eq!(extra.len(), 2);
         assert_eq!(extra[0].as_slice::<f32>().unwrap(), &[0.25, 2.0]);
-        assert_eq!(h.inputs.len(), e.inputs.len() + 1);
+        let offset = extra[1].as_slice::<f32>().unwrap();
+        assert!(
+            (offset[0] - 0.1).abs() < 1e-6 && (offset[1] + 2.2).abs() < 1e-6,
+            "{offset:?}"
+        );
+        assert_eq!(h.inputs.len(), e.inputs.len() + 2);
         // Per-element work left: no square root in the body.
         let mut sqrt = false;
         crate::kernels::expr::visit(&h.body, &mut |s| {
