@@ -258,15 +258,21 @@ fn dense_layer(
         .iter()
         .map(|&v| Bench::variant(l.desc(), v))
         .collect();
-    // Im2col on 12×32 and on 8×48 micro-tiles (`ConvKnobs::wide_tiles`).
+    // Pointwise (1×1 layers) or else im2col on 12×32 and on 8×48 micro-tiles
+    // (`ConvKnobs::wide_pointwise`, `wide_tiles`).
+    let pointwise = variants.contains(&ConvVariant::Pointwise);
     let im2col = variants.contains(&ConvVariant::Im2col);
     let mut tiles: Vec<Bench> = [false, true]
         .into_iter()
-        .filter(|_| im2col)
+        .filter(|_| pointwise || im2col)
         .map(|wide| {
             let knobs = ConvKnobs {
-                variant: ConvVariant::Im2col,
+                variant: match pointwise {
+                    true => ConvVariant::Pointwise,
+                    false => ConvVariant::Im2col,
+                },
                 wide_tiles: wide,
+                wide_pointwise: wide,
                 ..ConvKnobs::default()
             };
             Bench::with_knobs(l.desc(), knobs)

@@ -9,8 +9,14 @@ use kiln_codegen::CodegenError;
 #[test]
 fn conv_matches_reference() {
     let mut rng = Rng::new(3);
+    // The defaults, and 12×32 tiles of weight panels instead of 8×48 ones.
+    let tall = ConvKnobs {
+        wide_tiles: false,
+        wide_pointwise: false,
+        ..ConvKnobs::default()
+    };
     for d in conv_cases() {
-        check_conv(&mut rng, d);
+        check_conv_with(&mut rng, d, &[ConvKnobs::default(), tall]);
     }
 }
 

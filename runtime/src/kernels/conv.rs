@@ -256,6 +256,10 @@ pub(crate) fn knobs(g: &Graph, nodes: &[usize]) -> Vec<KnobDef> {
     if variants.contains(&ConvVariant::Im2col) && desc.kh * desc.kw > 1 {
         k.push(KnobDef::flag("wide_tiles", ConvKnobs::default().wide_tiles));
     }
+    if variants.contains(&ConvVariant::Pointwise) {
+        let d = ConvKnobs::default().wide_pointwise;
+        k.push(KnobDef::flag("wide_pointwise", d));
+    }
     if variants.contains(&ConvVariant::Winograd) {
         let d = ConvKnobs::default().winograd_block_bytes as i64 / 1024;
         k.push(KnobDef::ints(
@@ -305,6 +309,7 @@ pub(crate) fn tuned_knobs(c: Option<&Config>) -> ConvKnobs {
         channel_gemm: flag_knob(c, "channel_gemm"),
         implicit_gemm: flag_knob(c, "implicit_gemm"),
         wide_tiles: flag_knob(c, "wide_tiles").unwrap_or(d.wide_tiles),
+        wide_pointwise: flag_knob(c, "wide_pointwise").unwrap_or(d.wide_pointwise),
         winograd_block_bytes: int_knob(c, "winograd_block_kib")
             .map_or(d.winograd_block_bytes, |v| {
                 v.clamp(16, 1 << 20) as usize * 1024
@@ -395,6 +400,7 @@ pub(crate) fn build(g: &Graph, group: &Group, opts: &CompileOptions) -> Result<O
         ConvVariant::Depthwise => format!("depthwise/{}", name(conv.depthwise_kernel())),
         ConvVariant::Im2col if conv.wide_tiles() => format!("im2col/{}+wide", conv.im2col_kind()),
         ConvVariant::Im2col => format!("im2col/{}", conv.im2col_kind()),
+        ConvVariant::Pointwise if conv.wide_tiles() => "pointwise+wide".to_string(),
         v => name(v),
     };
     let label = if is_2d(g, n) {

@@ -85,6 +85,12 @@ pub struct ConvKnobs {
     /// as fast at 1 thread (geomean 1.06; 1.17–1.22 on 16- and 32-channel
     /// layers) and geomean 1.16 at 2 threads (`codegen/BENCH.md`).
     pub wide_tiles: bool,
+    /// Pointwise (1×1, AVX-512, on the NCHW GEMM): the same 8×48 tiles of
+    /// the row-major weights instead of 12×32 tiles of weight panels. Default
+    /// on: over the 122 1×1 layers of `../shared/models` on a Zen 5 it was
+    /// geomean 1.05 / 1.03 as fast at 1 / 2 threads, 1.14–1.30 on planes of
+    /// 56² and more, 0.93 at worst (14×14 planes, 2 threads).
+    pub wide_pointwise: bool,
 }
 
 impl Default for ConvKnobs {
@@ -96,6 +102,7 @@ impl Default for ConvKnobs {
             channel_gemm: None,
             implicit_gemm: None,
             wide_tiles: true,
+            wide_pointwise: true,
         }
     }
 }
@@ -323,7 +330,8 @@ pub struct Conv2d {
     implicit_rows: Vec<usize>,
     /// [`Algo::Winograd`]: the transformed weights.
     winograd: Option<Winograd>,
-    /// Im2col: the GEMM runs on [`tile::Shape::Wide`] tiles of the row-major weights.
+    /// Im2col or pointwise: the GEMM runs on [`tile::Shape::Wide`] tiles of
+    /// the row-major weights.
     wide: bool,
     bias: Option<Vec<f32>>,
     activation: Activation,
@@ -421,8 +429,13 @@ impl Conv2d {
         };
         let weight_t =
             channel_gemm.then(|| Paged::copy_of(&pointwise_t::pack(weight, desc.c_out, per)));
-        let wide =
-            algo == Algo::Im2col && weight_t.is_none() && super::use_avx512() && knobs.wide_tiles;
+        let wide = weight_t.is_none()
+            && super::use_avx512()
+            && match algo {
+                Algo::Im2col => knobs.wide_tiles,
+                Algo::Pointwise => knobs.wide_pointwise,
+                _ => false,
+            };
         // Not for the small planes that run on pointwise_t (one packed copy each).
         let weight_panels = match algo {
             Algo::Pointwise if desc.groups == 1 && weight_t.is_none() && super::use_avx512() => {
@@ -497,7 +510,8 @@ impl Conv2d {
         }
     }
 
-    /// Whether im2col's GEMM runs on 8×48 tiles (see [`ConvKnobs::wide_tiles`]).
+    /// Whether the im2col or pointwise GEMM runs on 8×48 tiles (see
+    /// [`ConvKnobs::wide_tiles`], [`ConvKnobs::wide_pointwise`]).
     pub fn wide_tiles(&self) -> bool {
         self.wide
     }
@@ -666,8 +680,9 @@ impl Conv2d {
         let d = &self.desc;
         let (cig, cog, hw) = (d.c_in / d.groups, d.c_out / d.groups, d.h * d.w);
         // Panels only without groups: group offsets below are row-major.
-        let (a, lda, panel) = match d.groups {
-            1 => self.gemm_a(0, 0),
+        // Panels (kept for the conv pair kernels) unless on wide tiles.
+        let (a, lda, panel) = match (d.groups, self.wide) {
+            (1, false) => self.gemm_a(0, 0),
             _ => (self.weight.as_ptr(), cig, 0),
         };
         let base = Gemm {
@@ -691,7 +706,7 @@ impl Conv2d {
                 col: 0,
             }
         };
-        tile::run(
+        tile::run_shaped(
             d.batch * d.groups,
             Dims {
                 m: cog,
@@ -701,6 +716,7 @@ impl Conv2d {
             base,
             offs,
             threads,
+            self.shape(),
         );
     }
 
