@@ -177,6 +177,66 @@ where
     }
 }
 
+/// Max or sum of `a` and `x`; `max_ps` returns its second operand when `x`
+/// is NaN, so NaN is never selected.
+#[inline(always)]
+unsafe fn reduce<const MAX: bool>(a: __m512, x: __m512) -> __m512 {
+    if MAX {
+        _mm512_max_ps(x, a)
+    } else {
+        _mm512_add_ps(a, x)
+    }
+}
+
+/// One output row: per block of 16 outputs, the `N` vectors of input columns
+/// the block spans, reduced over the window's input rows in registers, then
+/// `taps(vectors)` reduces the block's taps out of them, then the average's
+/// scale and a store masked to the row.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_with<const N: usize, const MAX: bool, T>(
+    p: &Pool,
+    plane: &[f32],
+    rows: &[usize],
+    row_scale: f32,
+    blocks: &[(bool, [u16; SPAN])],
+    y: &mut [f32],
+    taps: T,
+) where
+    T: Fn(&[__m512; SPAN]) -> __m512,
+{
+    debug_assert!(N <= SPAN);
+    let (w, s, pad) = (p.in_w(), p.stride as isize, p.pad as isize);
+    let init = _mm512_set1_ps(if MAX { f32::NEG_INFINITY } else { 0.0 });
+    let pv = _mm512_set1_ps(p.pad_value());
+    let rs = _mm512_set1_ps(row_scale);
+    let x = plane.as_ptr();
+    for (ox, &(inside, m)) in (0..p.ow).step_by(16).zip(blocks) {
+        let base = ox as isize * s - pad;
+        let mut v = [init; SPAN];
+        for &ir in rows {
+            let src = x.add(ir * w).wrapping_offset(base);
+            for i in 0..N {
+                let q = src.wrapping_add(16 * i);
+                // Masked loads are slow (Zen 5: about 2x): only blocks that
+                // reach past either end of the row use them.
+                let l = if inside {
+                    _mm512_loadu_ps(q)
+                } else {
+                    _mm512_mask_mov_ps(pv, m[i], _mm512_maskz_loadu_ps(m[i], q))
+                };
+                v[i] = reduce::<MAX>(v[i], l);
+            }
+        }
+        let mut acc = taps(&v);
+        if !MAX {
+            let cs = _mm512_loadu_ps(p.col_scale.as_ptr().add(ox));
+            acc = _mm512_mul_ps(acc, _mm512_mul_ps(rs, cs));
+        }
+        _mm512_mask_storeu_ps(y.as_mut_ptr().add(ox), lanes(p.ow - ox), acc);
+    }
+}
+
 /// [`row_kind`] for `K` taps that all pick from the first 3 of `N` vectors,
 /// with every tap's permute indices in registers for the whole row.
 #[target_feature(enable = "avx512f")]
@@ -191,18 +251,6 @@ unsafe fn row_fixed<const N: usize, const K: usize, const MAX: bool>(
     y: &mut [f32],
 ) {
     debug_assert!(N <= 3 && picks.len() == K);
-    let (w, s, pad) = (p.in_w(), p.stride as isize, p.pad as isize);
-    let init = _mm512_set1_ps(if MAX { f32::NEG_INFINITY } else { 0.0 });
-    let pv = _mm512_set1_ps(p.pad_value());
-    let rs = _mm512_set1_ps(row_scale);
-    let reduce = |a: __m512, x: __m512| {
-        // max_ps returns its second operand when `x` is NaN: NaN is never selected.
-        if MAX {
-            _mm512_max_ps(x, a)
-        } else {
-            _mm512_add_ps(a, x)
-        }
-    };
     let mut lo = [_mm512_setzero_si512(); K];
     let mut hi = [_mm512_setzero_si512(); K];
     let mut mh = [0u16; K];
@@ -211,39 +259,18 @@ unsafe fn row_fixed<const N: usize, const K: usize, const MAX: bool>(
         hi[t] = _mm512_loadu_si512(picks[t].idx_hi.as_ptr().cast());
         mh[t] = picks[t].mask_hi;
     }
-    let x = plane.as_ptr();
-    for (ox, (inside, m)) in (0..p.ow).step_by(16).zip(blocks) {
-        let base = ox as isize * s - pad;
-        // Masked loads are slow (Zen 5: about 2x): only blocks that reach
-        // past either end of the row use them.
-        let inside = *inside;
-        let mut v = [init; 3];
-        for &ir in rows {
-            let src = x.add(ir * w).wrapping_offset(base);
-            for i in 0..N {
-                let q = src.wrapping_add(16 * i);
-                let l = if inside {
-                    _mm512_loadu_ps(q)
-                } else {
-                    _mm512_mask_mov_ps(pv, m[i], _mm512_maskz_loadu_ps(m[i], q))
-                };
-                v[i] = reduce(v[i], l);
-            }
-        }
+    let init = _mm512_set1_ps(if MAX { f32::NEG_INFINITY } else { 0.0 });
+    row_with::<N, MAX, _>(p, plane, rows, row_scale, blocks, y, |v| {
         let mut acc = init;
         for t in 0..K {
             let mut e = _mm512_permutex2var_ps(v[0], lo[t], v[1]);
             if N == 3 {
                 e = _mm512_mask_permutexvar_ps(e, mh[t], hi[t], v[2]);
             }
-            acc = reduce(acc, e);
+            acc = reduce::<MAX>(acc, e);
         }
-        if !MAX {
-            let cs = _mm512_loadu_ps(p.col_scale.as_ptr().add(ox));
-            acc = _mm512_mul_ps(acc, _mm512_mul_ps(rs, cs));
-        }
-        _mm512_mask_storeu_ps(y.as_mut_ptr().add(ox), lanes(p.ow - ox), acc);
-    }
+        acc
+    })
 }
 
 /// Selects tap `t`'s 16 columns from the block's vectors `v`.
@@ -264,6 +291,7 @@ unsafe fn pick(v: &[__m512; SPAN], t: &Pick) -> __m512 {
     _mm512_mask_permutexvar_ps(e, t.mask_hi, hi, c)
 }
 
+/// One output row for any taps the block's `N` vectors hold.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn row_kind<const N: usize, const MAX: bool>(
@@ -275,48 +303,12 @@ unsafe fn row_kind<const N: usize, const MAX: bool>(
     blocks: &[(bool, [u16; SPAN])],
     y: &mut [f32],
 ) {
-    debug_assert!(N <= SPAN);
-    let (w, s, pad) = (p.in_w(), p.stride as isize, p.pad as isize);
     let init = _mm512_set1_ps(if MAX { f32::NEG_INFINITY } else { 0.0 });
-    let pv = _mm512_set1_ps(p.pad_value());
-    let rs = _mm512_set1_ps(row_scale);
-    let reduce = |a: __m512, x: __m512| {
-        // max_ps returns its second operand when `x` is NaN: NaN is never selected.
-        if MAX {
-            _mm512_max_ps(x, a)
-        } else {
-            _mm512_add_ps(a, x)
-        }
-    };
-    let x = plane.as_ptr();
-    for (ox, (inside, m)) in (0..p.ow).step_by(16).zip(blocks) {
-        let base = ox as isize * s - pad;
-        // Masked loads are slow (Zen 5: about 2x): only blocks that reach
-        // past either end of the row use them.
-        let inside = *inside;
-        let mut v = [init; SPAN];
-        for &ir in rows {
-            let src = x.add(ir * w).wrapping_offset(base);
-            for i in 0..N {
-                let q = src.wrapping_add(16 * i);
-                let l = if inside {
-                    _mm512_loadu_ps(q)
-                } else {
-                    _mm512_mask_mov_ps(pv, m[i], _mm512_maskz_loadu_ps(m[i], q))
-                };
-                v[i] = reduce(v[i], l);
-            }
-        }
-        let mut acc = init;
-        for t in picks {
-            acc = reduce(acc, pick(&v, t));
-        }
-        if !MAX {
-            let cs = _mm512_loadu_ps(p.col_scale.as_ptr().add(ox));
-            acc = _mm512_mul_ps(acc, _mm512_mul_ps(rs, cs));
-        }
-        _mm512_mask_storeu_ps(y.as_mut_ptr().add(ox), lanes(p.ow - ox), acc);
-    }
+    row_with::<N, MAX, _>(p, plane, rows, row_scale, blocks, y, |v| {
+        picks
+            .iter()
+            .fold(init, |acc, t| reduce::<MAX>(acc, pick(v, t)))
+    })
 }
 
 #[cfg(test)]
