@@ -187,7 +187,7 @@ fn print(out: &[TargetReport], json: bool) -> Result<()> {
     }
     let show = |e: &Evaluation| {
         format!(
-            "pairwise {:.3}, top-1 {:.3}, top-5 {:.3} ({} held-out workloads, {} samples)",
+            "pairwise {:.3}, top-1 {:.3}, top-5 {:.3} ({} held-out workload runs, {} samples)",
             e.pairwise, e.top1, e.top5, e.workloads, e.samples
         )
     };

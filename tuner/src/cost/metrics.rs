@@ -80,6 +80,9 @@ pub struct Evaluation {
     pub pairwise: f64,
     pub top1: f64,
     pub top5: f64,
+    /// Groups scored: a workload's candidates on one target from one
+    /// measurement run ([`super::Sample::batch`]), so a workload measured in
+    /// several runs counts once per run.
     pub workloads: usize,
     pub samples: usize,
 }

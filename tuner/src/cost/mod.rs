@@ -81,7 +81,18 @@ use std::collections::BTreeMap;
 type Result<T> = std::result::Result<T, TunerError>;
 
 /// Features and latencies of one group's candidates.
-type Candidates = (Vec<Vec<f32>>, Vec<f64>);
+/// Sample indices by (workload, target, batch): the groups candidates are
+/// ranked in, for training and for scoring (see [`Sample::batch`]).
+fn ranking_groups(samples: &[Sample]) -> BTreeMap<(u128, &str, u64), Vec<usize>> {
+    let mut groups: BTreeMap<(u128, &str, u64), Vec<usize>> = BTreeMap::new();
+    for (i, s) in samples.iter().enumerate() {
+        groups
+            .entry((s.workload, &s.target, s.batch))
+            .or_default()
+            .push(i);
+    }
+    groups
+}
 
 /// One measured candidate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -317,14 +328,10 @@ impl CostModel {
     pub fn evaluate(&self, samples: &[Sample]) -> Result<Evaluation> {
         let width = self.trained()?.mlp.inputs();
         let (clean, _) = clean(samples, width)?;
-        let mut groups: BTreeMap<(u128, &str, u64), Candidates> = BTreeMap::new();
-        for s in &clean {
-            let g = groups.entry((s.workload, &s.target, s.batch)).or_default();
-            g.0.push(s.features.clone());
-            g.1.push(s.latency_ns);
-        }
         let mut scored = vec![];
-        for ((_, target, _), (f, latency)) in groups {
+        for ((_, target, _), rows) in ranking_groups(&clean) {
+            let f: Vec<Vec<f32>> = rows.iter().map(|&i| clean[i].features.clone()).collect();
+            let latency = rows.iter().map(|&i| clean[i].latency_ns).collect();
             let scores = self.predict(&f, target)?;
             scored.push(Scored {
                 scores,
@@ -410,15 +417,8 @@ impl CostModel {
         min_steps: usize,
         trunk_rate: f32,
     ) -> Result<TrainReport> {
-        let mut groups_by: BTreeMap<(u128, &str, u64), Vec<usize>> = BTreeMap::new();
-        for (i, s) in samples.iter().enumerate() {
-            groups_by
-                .entry((s.workload, &s.target, s.batch))
-                .or_default()
-                .push(i);
-        }
         let mut groups = vec![];
-        for ((_, target, _), rows) in groups_by {
+        for ((_, target, _), rows) in ranking_groups(samples) {
             if rows.len() < 2 {
                 continue;
             }

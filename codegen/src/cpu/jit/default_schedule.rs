@@ -77,14 +77,21 @@ fn fuse_run(
         if !ok {
             break;
         }
-        steps.push(Step::Fuse {
-            outer: all[a].name.clone(),
-            inner: cur.clone(),
-        });
-        cur = format!("{}_{cur}", all[a].name);
+        cur = push_fuse(&all[a].name, cur, steps);
         outer = a;
     }
     (cur, outer)
+}
+
+/// Fuses loop `outer` with the loop `inner` right inside it; returns the
+/// fused loop's name.
+fn push_fuse(outer: &str, inner: String, steps: &mut Vec<Step>) -> String {
+    let name = format!("{outer}_{inner}");
+    steps.push(Step::Fuse {
+        outer: outer.to_string(),
+        inner,
+    });
+    name
 }
 
 /// True when every access moves by 0 or 1 elements along iterator `i`,
@@ -219,13 +226,9 @@ pub fn schedule_with(e: &TensorExpr, k: &ScheduleKnobs) -> Schedule {
 /// and returns its name, so that threads split all of them: with only the
 /// outermost loop parallel, `[1, C, H, W]` maps (batch 1) ran on one thread.
 fn fuse_outer(e: &TensorExpr, from: usize, steps: &mut Vec<Step>) -> String {
-    let mut cur = e.iters[from - 1].name.clone();
-    for a in (0..from - 1).rev() {
-        steps.push(Step::Fuse {
-            outer: e.iters[a].name.clone(),
-            inner: cur.clone(),
-        });
-        cur = format!("{}_{cur}", e.iters[a].name);
-    }
-    cur
+    let last = e.iters[from - 1].name.clone();
+    e.iters[..from - 1]
+        .iter()
+        .rev()
+        .fold(last, |cur, it| push_fuse(&it.name, cur, steps))
 }

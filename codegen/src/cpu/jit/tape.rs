@@ -275,7 +275,8 @@ fn fused(e: &ScalarExpr) -> Option<(Op16, &ScalarExpr, f32)> {
 }
 
 /// The tape of a map body over `inputs` with chunks of `cap` elements;
-/// `None` when the body has a bounds guard, a cast or a non-f32 read.
+/// `None` when the body has a bounds guard, a cast other than f32 of an f32
+/// value, or a non-f32 read.
 pub(super) fn build(body: &ScalarExpr, inputs: &[TensorType], cap: usize) -> Option<Tape> {
     build_with(body, inputs, cap, true)
 }

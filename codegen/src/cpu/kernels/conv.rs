@@ -6,7 +6,8 @@
 //!   ungrouped ones on small planes (e.g. 7×7) vectorize over output channels
 //!   instead ([`super::pointwise_t`], AVX-512), so 49 pixels do not fill 64 lanes;
 //! - depthwise (`groups == c_in == c_out`): the direct kernel of [`super::depthwise`];
-//! - few input taps (`c_in·kh·kw ≤ 32`, e.g. an RGB stem): [`super::direct`];
+//! - few input taps (`c_in·kh·kw ≤ 32`) or channels (`c_in ≤ 4`, `c_in·kh ≤ 32`;
+//!   an RGB stem of any kernel size): [`super::direct`];
 //! - anything else: im2col of one (batch, group) into the scratch buffer, then
 //!   the same GEMM with k = c_in/groups · kh · kw;
 //! - 3×3 stride 1 ([`super::winograd`], F(4×4, 3×3)) where [`ConvKnobs`]
@@ -279,7 +280,7 @@ fn refusal(desc: &Conv2dDesc, variant: ConvVariant) -> Option<&'static str> {
         ConvVariant::Direct => {
             let runs = cfg!(target_arch = "x86_64") && direct::possible(desc);
             (!runs || depthwise || desc.is_pointwise())
-                .then_some("it is not a convolution with few input taps (the direct kernel's)")
+                .then_some("it is not a convolution with few input rows (the direct kernel's)")
         }
         ConvVariant::Winograd => winograd::refusal(desc),
     }
@@ -356,7 +357,7 @@ impl Conv2d {
         desc.groups == 1 && super::use_avx512() && pointwise_t::wanted(desc.out_h() * desc.out_w())
     }
 
-    /// The micro-tile shape of the im2col GEMM.
+    /// The micro-tile shape of the im2col or pointwise GEMM.
     fn shape(&self) -> tile::Shape {
         match self.wide {
             true => tile::Shape::Wide,

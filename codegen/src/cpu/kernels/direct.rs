@@ -4,8 +4,8 @@
 //! With `c_in · kh · kw ≤` [`MAX_TAPS`] an im2col GEMM has a tiny inner
 //! dimension (27), so its tiles spend as long storing as multiplying, and the
 //! column matrix is written and read again; with few channels and a large
-//! kernel the column matrix is large and gathered at stride 2. Here each task computes output
-//! rows: the input rows under one output row are staged first (zero-padded;
+//! kernel the column matrix is large and gathered at stride 2. Here each
+//! task computes output rows: the input rows under one output row are staged first (zero-padded;
 //! for stride 2 split into even and odd columns, see [`Staging`]), then per
 //! block of [`CO`] output channels and 32 output columns, per tap, two plain
 //! loads of staged pixels are multiply-added with the block's weights

@@ -202,12 +202,7 @@ impl Resize {
                     .enumerate()
                     .filter(|(_, &v)| v != 0.0)
                     .fold(0u16, |m, (l, _)| m | 1 << l);
-                let inside = if ow - ox.min(ow) >= 16 {
-                    u16::MAX
-                } else {
-                    ((1u32 << (ow - ox)) - 1) as u16
-                };
-                nonzero & inside
+                nonzero & super::epilogue::lanes(ow.saturating_sub(ox))
             })
             .collect();
         Ok(Resize {
